@@ -1,1 +1,128 @@
-fn main() {}
+//! The `rewind` command: `serve`, `push` (load generator / test pusher), `config`.
+
+use clap::{Parser, Subcommand};
+use rewind::clock::SystemClock;
+use rewind::config::{Config, Overrides};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SERVE_AFTER_HELP: &str = "\
+Settings come from, in rising priority: built-in defaults, the TOML file given with
+--config, REWIND_* environment variables, then these flags. Every file key has an
+environment variable: upper-case it, prefix REWIND_, and join nested keys with '__':
+  REWIND_DATA_DIR, REWIND_RTMP_ADDR, REWIND_HTTP_ADDR, REWIND_DATABASE_URL,
+  REWIND_DEFAULT_DOMAIN, REWIND_LOG, REWIND_API_KEY,
+  REWIND_RTMP__HANDSHAKE_TIMEOUT_SECS, REWIND_RTMP__IDLE_TIMEOUT_SECS,
+  REWIND_RTMP__MAX_CONNECTIONS, REWIND_RTMP__CHUNK_SIZE, REWIND_RTMP__MAX_MESSAGE_BYTES,
+  REWIND_RTMP__SHUTDOWN_GRACE_SECS, REWIND_HUB__READER_QUEUE_FRAMES,
+  REWIND_HUB__GOP_CACHE_MAX_BYTES.
+`rewind config` prints every key with its default; docs/configuration.md explains each.
+SIGTERM or Ctrl-C stops accepting, closes publishers cleanly and exits 0.";
+
+#[derive(Parser)]
+#[command(name = "rewind", version, about = "Live-stream recording and playback server", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server: RTMP ingest and the HTTP API.
+    #[command(after_long_help = SERVE_AFTER_HELP)]
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Folder for the database and media [default: ./data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// RTMP listen address [default: 0.0.0.0:1935].
+        #[arg(long, value_name = "HOST:PORT")]
+        rtmp_addr: Option<String>,
+        /// HTTP listen address for the API, playback and metrics [default: 0.0.0.0:8080].
+        #[arg(long, value_name = "HOST:PORT")]
+        http_addr: Option<String>,
+        /// Database URL [default: sqlite://DATA_DIR/rewind.db].
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Log filter, e.g. `info` or `rewind=debug` [default: info].
+        #[arg(long, value_name = "FILTER")]
+        log: Option<String>,
+    },
+    /// Push an FLV file to an RTMP server as N concurrent real-time streams (load generator).
+    Push {
+        /// FLV file to push (looped for the whole duration).
+        file: PathBuf,
+        /// Push URL; with --count > 1 the index is appended to the stream name.
+        #[arg(long, default_value = "rtmp://127.0.0.1:1935/live/load")]
+        url: String,
+        /// Number of concurrent streams.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Seconds each stream pushes.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Seconds over which stream starts are spread.
+        #[arg(long, default_value_t = 1.0)]
+        ramp: f64,
+    },
+    /// Print the default configuration as TOML.
+    Config,
+}
+
+fn init_logs(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Serve { config, data_dir, rtmp_addr, http_addr, database_url, log } => {
+            let o = Overrides { data_dir, rtmp_addr, http_addr, database_url, log };
+            let cfg = Config::load(config.as_deref(), &o)?;
+            init_logs(&cfg.log);
+            let server = rewind::server::start(cfg, Arc::new(SystemClock)).await?;
+            shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            server.shutdown().await;
+            Ok(())
+        }
+        Cmd::Push { file, url, count, duration, ramp } => {
+            init_logs("info");
+            let spec = rewind::push::loadgen::LoadSpec {
+                url,
+                count,
+                file,
+                duration: Duration::from_secs(duration),
+                ramp: Duration::from_secs_f64(ramp),
+            };
+            let r = rewind::push::loadgen::run(spec).await?;
+            println!("connected={} failed={} bytes={}", r.connected, r.failed, r.bytes);
+            anyhow::ensure!(r.failed == 0, "{} streams failed", r.failed);
+            Ok(())
+        }
+        Cmd::Config => {
+            print!("{}", Config::default_toml());
+            Ok(())
+        }
+    }
+}

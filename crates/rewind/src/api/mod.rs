@@ -1,0 +1,60 @@
+//! The HTTP API: routes, API-key check and the JSON error mapping.
+
+mod domains;
+mod respond;
+mod service;
+mod streams;
+
+pub use respond::JsonBody;
+
+use crate::error::{Error, ErrorCode};
+use crate::server::Services;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Shared state of every handler.
+pub type Svc = State<Arc<Services>>;
+
+/// All routes.
+pub fn router(svc: Arc<Services>) -> Router {
+    let v1 = Router::new()
+        .route("/streams", get(streams::list))
+        .route("/streams/{domain}/{app}/{stream}", get(streams::get_one))
+        .route("/streams/{domain}/{app}/{stream}/drop", post(streams::drop_publisher))
+        .route("/domains", get(domains::list))
+        .route("/domains/{domain}", get(domains::get_one).put(domains::put).delete(domains::delete))
+        .route_layer(middleware::from_fn_with_state(svc.clone(), require_api_key));
+    Router::new()
+        .route("/healthz", get(service::healthz))
+        .route("/metrics", get(service::metrics))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(svc)
+}
+
+async fn not_found() -> Response {
+    Error::new(ErrorCode::NotFound, "no such path").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Error::new(ErrorCode::MethodNotAllowed, "this path does not take that method").into_response()
+}
+
+async fn require_api_key(State(svc): Svc, req: Request, next: Next) -> Response {
+    let key = &svc.config.api_key;
+    if !key.is_empty() {
+        let h = req.headers();
+        let bearer = h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let given = bearer.or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()));
+        if given != Some(key.as_str()) {
+            return Error::new(ErrorCode::AuthFailure, "missing or wrong API key (Authorization: Bearer KEY or X-Api-Key)")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}

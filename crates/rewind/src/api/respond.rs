@@ -1,0 +1,30 @@
+//! Turning `Error` into HTTP responses (the one place codes meet statuses) and
+//! decoding JSON bodies with our error shape.
+
+use crate::error::{Error, ErrorCode};
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::json!({"error": {"code": self.code.as_str(), "message": self.message}});
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON request body; a malformed one is a 400 `InvalidParameter.Body` saying why.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(r) => Err(Error::new(ErrorCode::InvalidBody, r.body_text())),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Configuration: embedded defaults, then a TOML file, then `REWIND_*` environment
+//! variables, then command-line flags — each later source overrides the earlier.
+//! Every key is documented in docs/configuration.md; `rewind config` prints them.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder for the database and media (created if missing).
+    pub data_dir: PathBuf,
+    /// RTMP listen address.
+    pub rtmp_addr: String,
+    /// HTTP listen address (API, playback, metrics).
+    pub http_addr: String,
+    /// Database URL; empty means `sqlite://{data_dir}/rewind.db`.
+    pub database_url: String,
+    /// Domain used when a push's tcUrl host is an IP literal or `localhost`.
+    pub default_domain: String,
+    /// Log filter (`info`, `rewind=debug`, …), as `RUST_LOG`.
+    pub log: String,
+    /// When set, `/v1/…` requests must carry `Authorization: Bearer KEY` or `X-Api-Key: KEY`.
+    pub api_key: String,
+    /// RTMP ingest limits and timeouts.
+    pub rtmp: RtmpConfig,
+    /// Per-stream fan-out settings.
+    pub hub: HubConfig,
+    /// Domains declared in the file (the API may add more, and overrides these).
+    pub domains: Vec<DomainConfig>,
+}
+
+/// RTMP ingest settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpConfig {
+    /// Seconds a client has to finish the handshake.
+    pub handshake_timeout_secs: u64,
+    /// Seconds without a byte from the client before it is disconnected.
+    pub idle_timeout_secs: u64,
+    /// Most simultaneous RTMP connections; more are closed at accept.
+    pub max_connections: usize,
+    /// Chunk size we announce and send with.
+    pub chunk_size: u32,
+    /// Largest RTMP message accepted, bytes (protocol maximum 16 MiB − 1).
+    pub max_message_bytes: usize,
+    /// Seconds to let publishers finish on shutdown before closing them.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Hub (fan-out) settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubConfig {
+    /// Frames a reader may fall behind before it loses frames (and is told so).
+    pub reader_queue_frames: usize,
+    /// Most bytes of the current GOP kept for new readers; past it new readers wait
+    /// for the next keyframe.
+    pub gop_cache_max_bytes: usize,
+}
+
+/// A domain declared in the configuration file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// The domain (push host).
+    pub name: String,
+    /// Push authentication keys.
+    #[serde(default)]
+    pub push_auth: Option<PushAuth>,
+    /// Where record events are sent.
+    #[serde(default)]
+    pub callback: Option<Callback>,
+}
+
+/// Push authentication keys of a domain (`txSecret = MD5(key + stream + txTime)`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PushAuth {
+    /// Primary key.
+    pub primary_key: String,
+    /// Backup key, accepted as well (for key rotation).
+    #[serde(default)]
+    pub backup_key: String,
+}
+
+/// Callback target of a domain.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Callback {
+    /// URL events are POSTed to.
+    pub url: String,
+    /// Signing key (`sign = MD5(key + t)`).
+    #[serde(default)]
+    pub key: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            rtmp_addr: "0.0.0.0:1935".into(),
+            http_addr: "0.0.0.0:8080".into(),
+            database_url: String::new(),
+            default_domain: "default".into(),
+            log: "info".into(),
+            api_key: String::new(),
+            rtmp: RtmpConfig::default(),
+            hub: HubConfig::default(),
+            domains: Vec::new(),
+        }
+    }
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        RtmpConfig {
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 30,
+            max_connections: 4096,
+            chunk_size: 4096,
+            max_message_bytes: 0xff_ffff,
+            shutdown_grace_secs: 5,
+        }
+    }
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig { reader_queue_frames: 512, gop_cache_max_bytes: 32 << 20 }
+    }
+}
+
+/// Values given on the command line (each overrides file and environment).
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--rtmp-addr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtmp_addr: Option<String>,
+    /// `--http-addr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<String>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--log`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults ← `file` ← `REWIND_*` env (`__` nests: `REWIND_RTMP__IDLE_TIMEOUT_SECS`) ← flags.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            f = f.merge(Toml::file(path));
+        }
+        f = f
+            .merge(Env::prefixed("REWIND_").split("__"))
+            .merge(Serialized::defaults(overrides));
+        let c: Config = f.extract()?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        crate::stream_id::check_domain(&self.default_domain)
+            .map_err(|e| anyhow::anyhow!("default_domain: {}", e.message))?;
+        for d in &self.domains {
+            crate::stream_id::check_domain(&d.name).map_err(|e| anyhow::anyhow!("domains: {}", e.message))?;
+        }
+        if !(128..=65536).contains(&self.rtmp.chunk_size) {
+            anyhow::bail!("rtmp.chunk_size must be 128..=65536");
+        }
+        if self.hub.reader_queue_frames < 16 {
+            anyhow::bail!("hub.reader_queue_frames must be at least 16");
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}/rewind.db?mode=rwc", self.data_dir.display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The default configuration as commented-free TOML (for `rewind config`).
+    pub fn default_toml() -> String {
+        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "http_addr = \"127.0.0.1:1\"\nrtmp_addr = \"127.0.0.1:2\"\n[rtmp]\nidle_timeout_secs = 7\n\
+             [[domains]]\nname = \"push.example\"\npush_auth = { primary_key = \"k\" }\n",
+        )
+        .unwrap();
+        let o = Overrides { http_addr: Some("127.0.0.1:3".into()), ..Default::default() };
+        let c = Config::load(Some(&path), &o).unwrap();
+        assert_eq!(c.http_addr, "127.0.0.1:3");
+        assert_eq!(c.rtmp_addr, "127.0.0.1:2");
+        assert_eq!(c.rtmp.idle_timeout_secs, 7);
+        assert_eq!(c.domains[0].push_auth.as_ref().unwrap().primary_key, "k");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "htp_addr = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+        std::fs::write(&path, "default_domain = \"Bad Domain\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,380 @@
+//! One RTMP connection: handshake, commands, and — once publishing — media messages
+//! turned into frames on the stream's hub.
+//!
+//! A session is one task that both reads and writes: replies are few and small, so
+//! there is no writer task and no channel. Every error ends this connection only.
+
+use crate::ingest::frames::{FrameAssembler, FrameError, Produced};
+use crate::ingest::publish_target::{self, PublishTarget};
+use crate::ingest::push_auth;
+use crate::hub::Hub;
+use crate::registry::LiveStream;
+use crate::server::Services;
+use bytes::{Bytes, BytesMut};
+use rewind_rtmp::chunk::{Limits, MSG_SET_CHUNK_SIZE};
+use rewind_rtmp::message::{self as m, Command};
+use rewind_rtmp::{ChunkDecoder, ChunkEncoder, Message, RtmpError, amf0::Amf0, handshake};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("{0}")]
+    Rtmp(#[from] RtmpError),
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    #[error("no data for {0} s")]
+    Timeout(u64),
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// A publish was refused; already logged and counted.
+    #[error("publish refused")]
+    Refused,
+}
+
+impl SessionError {
+    fn kind(&self) -> Option<&'static str> {
+        match self {
+            SessionError::Rtmp(e) => Some(e.kind()),
+            SessionError::Frame(e) => Some(e.kind()),
+            SessionError::Timeout(_) => Some("timeout"),
+            SessionError::Io(_) | SessionError::Refused => None,
+        }
+    }
+}
+
+/// Message stream id we give the publisher in `createStream`.
+const MEDIA_STREAM_ID: u32 = 1;
+/// Chunk stream we send `onStatus` on.
+const CSID_STATUS: u32 = 5;
+/// Window acknowledgement size and peer bandwidth we announce.
+const WINDOW: u32 = 2_500_000;
+
+struct Publishing {
+    live: Arc<LiveStream>,
+    frames: FrameAssembler,
+    stats_at: Instant,
+    stats_bytes: u64,
+    started: Instant,
+}
+
+struct Session {
+    svc: Arc<Services>,
+    peer: SocketAddr,
+    dec: ChunkDecoder,
+    enc: ChunkEncoder,
+    out: BytesMut,
+    app: String,
+    tc_url: String,
+    publishing: Option<Publishing>,
+    peer_window: u64,
+    received: u64,
+    acked: u64,
+}
+
+/// Runs one connection to its end, logging and counting why it ended.
+pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr) {
+    svc.metrics.rtmp_connections_total.fetch_add(1, Relaxed);
+    svc.metrics.rtmp_connections_active.fetch_add(1, Relaxed);
+    let limits = Limits { max_message_len: svc.config.rtmp.max_message_bytes, ..Limits::default() };
+    let mut s = Session {
+        svc: svc.clone(),
+        peer,
+        dec: ChunkDecoder::new(limits),
+        enc: ChunkEncoder::default(),
+        out: BytesMut::with_capacity(4096),
+        app: String::new(),
+        tc_url: String::new(),
+        publishing: None,
+        peer_window: 0,
+        received: 0,
+        acked: 0,
+    };
+    let result = s.run(sock).await;
+    s.end_publish().await;
+    svc.metrics.rtmp_connections_active.fetch_sub(1, Relaxed);
+    match result {
+        Ok(()) => tracing::debug!(%peer, "RTMP connection closed"),
+        Err(SessionError::Refused) => {}
+        Err(e) => {
+            if let Some(kind) = e.kind() {
+                svc.metrics.protocol_errors_total.inc(kind);
+                tracing::warn!(%peer, kind, reason = %e, "closing RTMP connection: protocol error");
+            } else {
+                tracing::info!(%peer, reason = %e, "RTMP connection ended");
+            }
+        }
+    }
+}
+
+async fn read_exact_timeout(sock: &mut TcpStream, buf: &mut [u8], secs: u64) -> Result<(), SessionError> {
+    match tokio::time::timeout(Duration::from_secs(secs), sock.read_exact(buf)).await {
+        Err(_) => Err(SessionError::Timeout(secs)),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(RtmpError::Handshake("connection closed during the handshake".into()).into())
+        }
+        Ok(r) => r.map(|_| ()).map_err(Into::into),
+    }
+}
+
+impl Session {
+    async fn run(&mut self, mut sock: TcpStream) -> Result<(), SessionError> {
+        let hs_secs = self.svc.config.rtmp.handshake_timeout_secs;
+        let mut c0c1 = vec![0u8; 1 + handshake::PACKET_SIZE];
+        read_exact_timeout(&mut sock, &mut c0c1, hs_secs).await?;
+        let random: [u8; 32] = rand::random();
+        let reply = handshake::server_reply(&c0c1, 0, &random)?;
+        sock.write_all(&reply).await?;
+        let mut c2 = vec![0u8; handshake::PACKET_SIZE];
+        read_exact_timeout(&mut sock, &mut c2, hs_secs).await?;
+
+        let idle = self.svc.config.rtmp.idle_timeout_secs;
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let shutdown = self.svc.shutdown.clone();
+        loop {
+            while let Some(msg) = self.dec.decode(&mut buf)? {
+                let done = self.handle(msg).await;
+                if !self.out.is_empty() {
+                    sock.write_all(&self.out).await?;
+                    self.out.clear();
+                }
+                if done? {
+                    return Ok(());
+                }
+            }
+            let drop = self.publishing.as_ref().map(|p| p.live.drop.clone());
+            if buf.capacity() - buf.len() < 8 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            let n = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    tracing::info!(peer = %self.peer, "closing RTMP connection: server shutting down");
+                    return Ok(());
+                }
+                _ = async { match &drop { Some(d) => d.cancelled().await, None => std::future::pending().await } } => {
+                    tracing::info!(peer = %self.peer, "disconnecting publisher: dropped through the API");
+                    return Ok(());
+                }
+                r = tokio::time::timeout(Duration::from_secs(idle), sock.read_buf(&mut buf)) => match r {
+                    Err(_) => return Err(SessionError::Timeout(idle)),
+                    Ok(r) => r?,
+                },
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.received += n as u64;
+            if self.peer_window > 0 && self.received - self.acked >= self.peer_window {
+                self.acked = self.received;
+                self.send(m::CSID_CONTROL, 0, m::MSG_ACK, &m::u32_payload(self.received as u32));
+                sock.write_all(&self.out).await?;
+                self.out.clear();
+            }
+        }
+    }
+
+    fn send(&mut self, csid: u32, stream_id: u32, type_id: u8, payload: &[u8]) {
+        self.enc.write(&mut self.out, csid, 0, type_id, stream_id, payload);
+    }
+
+    /// Handles one message; `Ok(true)` ends the session after replies are flushed.
+    async fn handle(&mut self, msg: Message) -> Result<bool, SessionError> {
+        match msg.type_id {
+            m::MSG_AUDIO | m::MSG_VIDEO => self.media(msg).map(|_| false),
+            m::MSG_COMMAND_AMF0 | m::MSG_COMMAND_AMF3 => {
+                let cmd = m::parse_command(msg.type_id, &msg.payload)?;
+                self.command(cmd).await
+            }
+            m::MSG_DATA_AMF0 | m::MSG_DATA_AMF3 => {
+                let values = m::parse_data(msg.type_id, &msg.payload)?;
+                if values.first().and_then(Amf0::as_str) == Some("onMetaData") {
+                    tracing::debug!(peer = %self.peer, metadata = ?values.get(1), "onMetaData");
+                }
+                Ok(false)
+            }
+            m::MSG_WINDOW_ACK_SIZE if msg.payload.len() >= 4 => {
+                self.peer_window = u32::from_be_bytes(msg.payload[..4].try_into().unwrap()) as u64;
+                Ok(false)
+            }
+            m::MSG_USER_CONTROL if msg.payload.len() >= 6 && msg.payload[1] == 6 => {
+                // Ping request: answer with a ping response carrying the same time.
+                let mut p = msg.payload.to_vec();
+                p[1] = 7;
+                self.send(m::CSID_CONTROL, 0, m::MSG_USER_CONTROL, &p);
+                Ok(false)
+            }
+            _ => Ok(false), // set chunk size (applied by the decoder), acks, bandwidth, …
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) -> Result<bool, SessionError> {
+        let txn = cmd.transaction_id;
+        match cmd.name.as_str() {
+            "connect" => {
+                self.app = cmd.object.get("app").and_then(Amf0::as_str).unwrap_or("").to_string();
+                self.tc_url = cmd.object.get("tcUrl").and_then(Amf0::as_str).unwrap_or("").to_string();
+                self.send(m::CSID_CONTROL, 0, m::MSG_WINDOW_ACK_SIZE, &m::u32_payload(WINDOW));
+                self.send(m::CSID_CONTROL, 0, m::MSG_SET_PEER_BANDWIDTH, &m::peer_bandwidth_payload(WINDOW));
+                let size = self.svc.config.rtmp.chunk_size;
+                self.send(m::CSID_CONTROL, 0, MSG_SET_CHUNK_SIZE, &m::u32_payload(size));
+                self.enc.set_chunk_size(size as usize);
+                self.send(m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, &m::connect_result(txn));
+                Ok(false)
+            }
+            "releaseStream" | "FCPublish" | "_checkbw" => {
+                if txn != 0.0 {
+                    let r = m::command("_result", txn, Amf0::Null, vec![Amf0::Undefined]);
+                    self.send(m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, &r);
+                }
+                Ok(false)
+            }
+            "createStream" => {
+                let r = m::command("_result", txn, Amf0::Null, vec![Amf0::Number(MEDIA_STREAM_ID as f64)]);
+                self.send(m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, &r);
+                Ok(false)
+            }
+            "publish" => self.publish(&cmd).await.map(|_| false),
+            "FCUnpublish" | "deleteStream" | "closeStream" => Ok(self.publishing.is_some()),
+            "play" | "play2" => {
+                self.status("error", "NetStream.Play.Failed", "this server takes pushes only; play over HTTP");
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn status(&mut self, level: &str, code: &str, description: &str) {
+        let body = m::on_status(level, code, description);
+        self.send(CSID_STATUS, MEDIA_STREAM_ID, m::MSG_COMMAND_AMF0, &body);
+    }
+
+    fn refuse(&mut self, reason: &str, code: &str, description: &str, stream: &str) -> SessionError {
+        self.svc.metrics.publish_refused_total.inc(reason);
+        tracing::warn!(peer = %self.peer, stream, reason, why = description, "publish refused");
+        self.status("error", code, description);
+        SessionError::Refused
+    }
+
+    async fn publish(&mut self, cmd: &Command) -> Result<(), SessionError> {
+        if self.publishing.is_some() {
+            return Err(RtmpError::Command("second publish on one connection".into()).into());
+        }
+        let name = cmd.args.first().and_then(Amf0::as_str).unwrap_or("");
+        let svc = self.svc.clone();
+        let PublishTarget { id, query } =
+            match publish_target::resolve(&self.tc_url, &self.app, name, &svc.config.default_domain) {
+                Ok(t) => t,
+                Err(why) => {
+                    let shown = format!("{}/{}", self.app, name.split('?').next().unwrap_or(""));
+                    return Err(self.refuse("bad_name", "NetStream.Publish.BadName", &why, &shown));
+                }
+            };
+        let shown = id.to_string();
+        if svc.shutdown.is_cancelled() {
+            return Err(self.refuse("shutting_down", "NetStream.Publish.Rejected", "server is shutting down", &shown));
+        }
+        if let Some((settings, _)) = svc.domains.get(&id.domain)
+            && let Some(auth) = &settings.push_auth
+            && let Err(r) = push_auth::check(auth, &id.stream, &query, svc.clock.now_unix())
+        {
+            return Err(self.refuse(r.reason(), "NetStream.Publish.Rejected", &r.describe(), &shown));
+        }
+        let now = svc.clock.now();
+        let live = Arc::new(LiveStream {
+            id: id.clone(),
+            session_id: hex::encode(rand::random::<[u8; 12]>()),
+            publisher_addr: self.peer,
+            started_at: now,
+            stream_param: query,
+            hub: Hub::new(&svc.config.hub),
+            media: Default::default(),
+            bytes_in: Default::default(),
+            frames_in: Default::default(),
+            bitrate_kbps: Default::default(),
+            drop: svc.shutdown.child_token(),
+        });
+        if let Err(first) = svc.registry.register(live.clone()) {
+            let why = format!("stream {shown} is already being published (session {})", first.session_id);
+            return Err(self.refuse("duplicate", "NetStream.Publish.BadName", &why, &shown));
+        }
+        svc.metrics.publishes_total.fetch_add(1, Relaxed);
+        svc.metrics.publishes_active.fetch_add(1, Relaxed);
+        tracing::info!(peer = %self.peer, stream = %shown, session = %live.session_id, "publish started");
+        self.send(m::CSID_CONTROL, 0, m::MSG_USER_CONTROL, &m::stream_begin_payload(MEDIA_STREAM_ID));
+        self.status("status", "NetStream.Publish.Start", &format!("{shown} is now published."));
+        self.publishing = Some(Publishing {
+            live: live.clone(),
+            frames: FrameAssembler::default(),
+            stats_at: Instant::now(),
+            stats_bytes: 0,
+            started: Instant::now(),
+        });
+        if let Err(e) = svc.registry.remember(&live, svc.clock.now_unix()).await {
+            tracing::warn!(stream = %shown, error = %e, "could not record the stream in the database");
+        }
+        Ok(())
+    }
+
+    fn media(&mut self, msg: Message) -> Result<(), SessionError> {
+        let Some(p) = self.publishing.as_mut() else {
+            return Err(RtmpError::Command("audio/video before publish".into()).into());
+        };
+        let len = msg.payload.len() as u64;
+        let svc = &self.svc;
+        p.live.bytes_in.fetch_add(len, Relaxed);
+        svc.metrics.ingest_bytes_total.fetch_add(len, Relaxed);
+        let now = svc.clock.now();
+        let payload: Bytes = msg.payload;
+        let produced = if msg.type_id == m::MSG_VIDEO {
+            p.frames.video(msg.timestamp, &payload, now)?
+        } else {
+            p.frames.audio(msg.timestamp, &payload, now)?
+        };
+        match produced {
+            Produced::Frame(f) => {
+                p.live.frames_in.fetch_add(1, Relaxed);
+                svc.metrics.ingest_frames_total.inc(if msg.type_id == m::MSG_VIDEO { "video" } else { "audio" });
+                p.live.hub.publish(f);
+            }
+            Produced::ConfigChanged => {
+                *p.live.media.lock().unwrap_or_else(|e| e.into_inner()) = p.frames.media_info();
+            }
+            Produced::Nothing => {}
+        }
+        // Once a second: bitrate and measured frame rate for the API.
+        let elapsed = p.stats_at.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            let bytes = p.live.bytes_in();
+            let kbps = (bytes - p.stats_bytes) as f64 * 8.0 / 1000.0 / elapsed.as_secs_f64();
+            p.live.bitrate_kbps.store(kbps.round() as u64, Relaxed);
+            p.stats_at = Instant::now();
+            p.stats_bytes = bytes;
+            *p.live.media.lock().unwrap_or_else(|e| e.into_inner()) = p.frames.media_info();
+        }
+        Ok(())
+    }
+
+    async fn end_publish(&mut self) {
+        let Some(p) = self.publishing.take() else { return };
+        p.live.hub.close();
+        *p.live.media.lock().unwrap_or_else(|e| e.into_inner()) = p.frames.media_info();
+        self.svc.registry.unregister(&p.live);
+        self.svc.metrics.publishes_active.fetch_sub(1, Relaxed);
+        tracing::info!(
+            peer = %self.peer,
+            stream = %p.live.id,
+            session = %p.live.session_id,
+            seconds = p.started.elapsed().as_secs(),
+            bytes = p.live.bytes_in(),
+            "publish ended"
+        );
+        if let Err(e) = self.svc.registry.remember(&p.live, self.svc.clock.now_unix()).await {
+            tracing::warn!(stream = %p.live.id, error = %e, "could not record the stream in the database");
+        }
+    }
+}

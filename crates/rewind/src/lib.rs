@@ -1,0 +1,18 @@
+//! rewind: a live-stream recording and playback server.
+//!
+//! See ARCHITECTURE.md at the repository root for the map of this crate.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domains;
+pub mod error;
+pub mod hub;
+pub mod ingest;
+pub mod metrics;
+pub mod push;
+pub mod registry;
+pub mod server;
+pub mod stream_id;
+pub mod wire_time;

@@ -1,0 +1,102 @@
+//! Prometheus metrics: plain atomics per server, rendered as text on `/metrics`.
+//! No global registry, so several servers in one test process never mix counts.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// A counter split by a fixed set of label values.
+#[derive(Debug)]
+pub struct LabeledCounter<const N: usize> {
+    label: &'static str,
+    values: [&'static str; N],
+    counts: [AtomicU64; N],
+}
+
+impl<const N: usize> LabeledCounter<N> {
+    const fn new(label: &'static str, values: [&'static str; N]) -> Self {
+        LabeledCounter { label, values, counts: [const { AtomicU64::new(0) }; N] }
+    }
+    /// Adds one under `value` (unknown values count under the last label).
+    pub fn inc(&self, value: &str) {
+        let i = self.values.iter().position(|v| *v == value).unwrap_or(N - 1);
+        self.counts[i].fetch_add(1, Relaxed);
+    }
+    /// The count under `value`.
+    pub fn get(&self, value: &str) -> u64 {
+        self.values.iter().position(|v| *v == value).map_or(0, |i| self.counts[i].load(Relaxed))
+    }
+}
+
+/// Reasons a publish is refused.
+pub const REFUSAL_REASONS: [&str; 7] =
+    ["auth_missing", "auth_invalid", "auth_expired", "duplicate", "bad_name", "shutting_down", "other"];
+/// Kinds of protocol error that close a connection.
+pub const PROTOCOL_ERROR_KINDS: [&str; 8] =
+    ["handshake", "chunk", "amf", "command", "codec", "timestamp", "timeout", "other"];
+
+/// Every metric of one server.
+#[derive(Debug)]
+pub struct Metrics {
+    /// RTMP connections accepted.
+    pub rtmp_connections_total: AtomicU64,
+    /// RTMP connections open now.
+    pub rtmp_connections_active: AtomicI64,
+    /// Publishes accepted.
+    pub publishes_total: AtomicU64,
+    /// Streams being published now.
+    pub publishes_active: AtomicI64,
+    /// Bytes of media messages received.
+    pub ingest_bytes_total: AtomicU64,
+    /// Frames received, by track.
+    pub ingest_frames_total: LabeledCounter<2>,
+    /// Publishes refused, by reason.
+    pub publish_refused_total: LabeledCounter<7>,
+    /// Connections closed for a protocol error, by kind.
+    pub protocol_errors_total: LabeledCounter<8>,
+    /// Frames hub readers lost by falling too far behind.
+    pub hub_reader_lagged_frames_total: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            rtmp_connections_total: AtomicU64::new(0),
+            rtmp_connections_active: AtomicI64::new(0),
+            publishes_total: AtomicU64::new(0),
+            publishes_active: AtomicI64::new(0),
+            ingest_bytes_total: AtomicU64::new(0),
+            ingest_frames_total: LabeledCounter::new("track", ["video", "audio"]),
+            publish_refused_total: LabeledCounter::new("reason", REFUSAL_REASONS),
+            protocol_errors_total: LabeledCounter::new("kind", PROTOCOL_ERROR_KINDS),
+            hub_reader_lagged_frames_total: AtomicU64::new(0),
+        }
+    }
+}
+
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, v: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+}
+
+fn labeled<const N: usize>(out: &mut String, name: &str, help: &str, c: &LabeledCounter<N>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (v, n) in c.values.iter().zip(&c.counts) {
+        let _ = writeln!(out, "{name}{{{}=\"{v}\"}} {}", c.label, n.load(Relaxed));
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(2048);
+        scalar(&mut o, "rewind_rtmp_connections_total", "counter", "RTMP connections accepted.", self.rtmp_connections_total.load(Relaxed));
+        scalar(&mut o, "rewind_rtmp_connections_active", "gauge", "RTMP connections open.", self.rtmp_connections_active.load(Relaxed));
+        scalar(&mut o, "rewind_publishes_total", "counter", "Publishes accepted.", self.publishes_total.load(Relaxed));
+        scalar(&mut o, "rewind_publishes_active", "gauge", "Streams being published.", self.publishes_active.load(Relaxed));
+        scalar(&mut o, "rewind_ingest_bytes_total", "counter", "Bytes of audio/video messages received.", self.ingest_bytes_total.load(Relaxed));
+        labeled(&mut o, "rewind_ingest_frames_total", "Frames received.", &self.ingest_frames_total);
+        labeled(&mut o, "rewind_publish_refused_total", "Publishes refused.", &self.publish_refused_total);
+        labeled(&mut o, "rewind_protocol_errors_total", "Connections closed for a protocol error.", &self.protocol_errors_total);
+        scalar(&mut o, "rewind_hub_reader_lagged_frames_total", "counter", "Frames lost by hub readers that fell behind.", self.hub_reader_lagged_frames_total.load(Relaxed));
+        o
+    }
+}

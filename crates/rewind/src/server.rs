@@ -1,0 +1,104 @@
+//! Wiring: builds the shared services, binds the listeners, runs until shutdown.
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::domains::Domains;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::{api, ingest};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything a session or request handler may need, shared by `Arc`.
+#[derive(Debug)]
+pub struct Services {
+    /// Configuration in force (fixed at start).
+    pub config: Config,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The database.
+    pub db: Db,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Live and known streams.
+    pub registry: Registry,
+    /// Domain settings.
+    pub domains: Domains,
+    /// Cancelled when the server begins to shut down.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for dyn crate::clock::Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({:?})", self.now())
+    }
+}
+
+/// A started server.
+pub struct Server {
+    /// The services, for in-process tests.
+    pub services: Arc<Services>,
+    /// Where RTMP listens.
+    pub rtmp_addr: SocketAddr,
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    tracker: TaskTracker,
+    http: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the database, binds both listeners and starts serving.
+pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    let db = Db::open(&config.database_url()).await.context("opening the database")?;
+    let domains = Domains::load(db.clone(), &config).await?;
+    let rtmp = TcpListener::bind(&config.rtmp_addr).await.with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
+    let http = TcpListener::bind(&config.http_addr).await.with_context(|| format!("binding HTTP on {}", config.http_addr))?;
+    let services = Arc::new(Services {
+        registry: Registry::new(db.clone()),
+        metrics: Metrics::default(),
+        shutdown: CancellationToken::new(),
+        clock,
+        db,
+        domains,
+        config,
+    });
+    let rtmp_addr = rtmp.local_addr()?;
+    let http_addr = http.local_addr()?;
+    let tracker = TaskTracker::new();
+    tracker.spawn(ingest::rtmp_server::serve(services.clone(), rtmp, tracker.clone()));
+    let router = api::router(services.clone());
+    let token = services.shutdown.clone();
+    let http = tokio::spawn(async move {
+        let r = axum::serve(http, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracing::info!(rtmp = %rtmp_addr, http = %http_addr, data_dir = %services.config.data_dir.display(), "rewind ready");
+    Ok(Server { services, rtmp_addr, http_addr, tracker, http })
+}
+
+impl Server {
+    /// Stops accepting, closes publishers (their hubs flush to readers), waits up to
+    /// `rtmp.shutdown_grace_secs` for sessions, and closes the database.
+    pub async fn shutdown(self) {
+        self.services.shutdown.cancel();
+        self.tracker.close();
+        let grace = Duration::from_secs(self.services.config.rtmp.shutdown_grace_secs);
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!("some sessions did not finish within the shutdown grace period");
+        }
+        let _ = tokio::time::timeout(grace, self.http).await;
+        self.services.db.close().await;
+        tracing::info!("rewind stopped");
+    }
+}

@@ -1,0 +1,252 @@
+//! Test harness: a real `rewind serve` process on free loopback ports, real ffmpeg
+//! pushes, and media fixtures made by ffmpeg once per test binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A running server process; killed on drop.
+pub struct TestServer {
+    pub child: Child,
+    pub rtmp: String,
+    pub http: String,
+    pub dir: tempfile::TempDir,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    /// Starts `rewind serve` with `config` (TOML) in a fresh data folder.
+    pub fn start(config: &str) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, config)
+    }
+
+    /// Starts with an existing data folder (restarts).
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> TestServer {
+        let cfg = dir.path().join("rewind.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log", "info,rewind=debug"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rewind");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("rewind ready")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line.clone());
+                }
+                log2.lock().unwrap().push_str(&line);
+                log2.lock().unwrap().push('\n');
+            }
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+            panic!("server did not start; log:\n{}", log.lock().unwrap())
+        });
+        let field = |k: &str| ready.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
+        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    pub fn push_url(&self, app_stream: &str) -> String {
+        format!("rtmp://{}/{}", self.rtmp, app_stream)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_for(timeout, || self.log().contains(needle))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::get(self.url(path)).await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let c = reqwest::Client::new();
+        let mut req = c.request(method.parse().unwrap(), self.url(path));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    pub async fn metric(&self, line_prefix: &str) -> u64 {
+        let text = reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_prefix).map(|v| v.trim().parse::<f64>().unwrap() as u64))
+            .unwrap_or_else(|| panic!("metric {line_prefix} missing"))
+    }
+
+    /// Polls `GET /v1/streams/{sid}` until `pred` holds.
+    pub async fn wait_stream(&self, sid: &str, timeout: Duration, pred: impl Fn(u16, &serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (s, v) = self.get(&format!("/v1/streams/{sid}")).await;
+            if pred(s, &v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "stream {sid} never matched; last: {s} {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+fn fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is required (the test command installs it)");
+    assert!(out.status.success(), "ffmpeg {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
+}
+
+/// A media fixture made once: "av" (H.264 320x240 25 fps + AAC 44.1 kHz stereo),
+/// "video" (H.264 only), "audio" (AAC 48 kHz mono only); `secs` long, 1 s GOP.
+pub fn fixture(kind: &str, secs: u32) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap();
+    let path = fixtures_dir().join(format!("{kind}-{secs}.flv"));
+    if path.exists() {
+        return path;
+    }
+    let t = secs.to_string();
+    let v = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"];
+    let venc = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-preset", "veryfast"];
+    let p = path.to_str().unwrap();
+    match kind {
+        "av" => {
+            let mut a: Vec<&str> = v.to_vec();
+            a.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", &t]);
+            a.extend(venc);
+            a.extend(["-c:a", "aac", "-ac", "2", "-f", "flv", p]);
+            ffmpeg(&a);
+        }
+        "video" => {
+            let mut a: Vec<&str> = v.to_vec();
+            a.extend(["-t", &t]);
+            a.extend(venc);
+            a.extend(["-f", "flv", p]);
+            ffmpeg(&a);
+        }
+        "audio" => ffmpeg(&[
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &t, "-c:a", "aac", "-ac", "1", "-f", "flv", p,
+        ]),
+        k => panic!("unknown fixture {k}"),
+    }
+    path
+}
+
+/// Starts `ffmpeg -re -i FILE -c copy -f flv URL`.
+pub fn ffmpeg_push(file: &Path, url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-re", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg")
+}
+
+/// Waits for a child with a timeout; returns (success, stderr).
+pub fn wait_child(mut c: Child, timeout: Duration) -> (bool, String) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = c.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            return (s.success(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            panic!("child did not finish in {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The tags of an FLV file.
+pub fn flv_tags(path: &Path) -> Vec<rewind_media::flv::Tag> {
+    let data = bytes::Bytes::from(std::fs::read(path).unwrap());
+    rewind_media::flv::read_file(&data).unwrap()
+}
+
+/// Publishes `url` with our own client and sends every tag of `file` as fast as possible.
+pub async fn rust_push(url: &str, file: &Path) -> anyhow::Result<()> {
+    let mut p = rewind::push::client::Publisher::connect(url).await?;
+    for t in flv_tags(file) {
+        p.queue(t.kind, t.timestamp_ms, &t.body);
+    }
+    p.flush().await?;
+    p.close().await?;
+    Ok(())
+}
