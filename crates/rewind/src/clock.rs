@@ -12,7 +12,9 @@ pub trait Clock: Send + Sync + 'static {
 
     /// Now, as whole Unix seconds.
     fn now_unix(&self) -> i64 {
-        self.now().0.div_euclid(rewind_media::time::TICKS_PER_SECOND)
+        self.now()
+            .0
+            .div_euclid(rewind_media::time::TICKS_PER_SECOND)
     }
 }
 

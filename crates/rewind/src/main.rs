@@ -74,7 +74,8 @@ enum Cmd {
 }
 
 fn init_logs(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -86,7 +87,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -96,8 +98,21 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Serve { config, data_dir, rtmp_addr, http_addr, database_url, log } => {
-            let o = Overrides { data_dir, rtmp_addr, http_addr, database_url, log };
+        Cmd::Serve {
+            config,
+            data_dir,
+            rtmp_addr,
+            http_addr,
+            database_url,
+            log,
+        } => {
+            let o = Overrides {
+                data_dir,
+                rtmp_addr,
+                http_addr,
+                database_url,
+                log,
+            };
             let cfg = Config::load(config.as_deref(), &o)?;
             init_logs(&cfg.log);
             let server = rewind::server::start(cfg, Arc::new(SystemClock)).await?;
@@ -106,7 +121,13 @@ async fn main() -> anyhow::Result<()> {
             server.shutdown().await;
             Ok(())
         }
-        Cmd::Push { file, url, count, duration, ramp } => {
+        Cmd::Push {
+            file,
+            url,
+            count,
+            duration,
+            ramp,
+        } => {
             init_logs("info");
             let spec = rewind::push::loadgen::LoadSpec {
                 url,
@@ -116,7 +137,10 @@ async fn main() -> anyhow::Result<()> {
                 ramp: Duration::from_secs_f64(ramp),
             };
             let r = rewind::push::loadgen::run(spec).await?;
-            println!("connected={} failed={} bytes={}", r.connected, r.failed, r.bytes);
+            println!(
+                "connected={} failed={} bytes={}",
+                r.connected, r.failed, r.bytes
+            );
             anyhow::ensure!(r.failed == 0, "{} streams failed", r.failed);
             Ok(())
         }

@@ -14,25 +14,51 @@ pub struct LabeledCounter<const N: usize> {
 
 impl<const N: usize> LabeledCounter<N> {
     const fn new(label: &'static str, values: [&'static str; N]) -> Self {
-        LabeledCounter { label, values, counts: [const { AtomicU64::new(0) }; N] }
+        LabeledCounter {
+            label,
+            values,
+            counts: [const { AtomicU64::new(0) }; N],
+        }
     }
     /// Adds one under `value` (unknown values count under the last label).
     pub fn inc(&self, value: &str) {
-        let i = self.values.iter().position(|v| *v == value).unwrap_or(N - 1);
+        let i = self
+            .values
+            .iter()
+            .position(|v| *v == value)
+            .unwrap_or(N - 1);
         self.counts[i].fetch_add(1, Relaxed);
     }
     /// The count under `value`.
     pub fn get(&self, value: &str) -> u64 {
-        self.values.iter().position(|v| *v == value).map_or(0, |i| self.counts[i].load(Relaxed))
+        self.values
+            .iter()
+            .position(|v| *v == value)
+            .map_or(0, |i| self.counts[i].load(Relaxed))
     }
 }
 
 /// Reasons a publish is refused.
-pub const REFUSAL_REASONS: [&str; 7] =
-    ["auth_missing", "auth_invalid", "auth_expired", "duplicate", "bad_name", "shutting_down", "other"];
+pub const REFUSAL_REASONS: [&str; 7] = [
+    "auth_missing",
+    "auth_invalid",
+    "auth_expired",
+    "duplicate",
+    "bad_name",
+    "shutting_down",
+    "other",
+];
 /// Kinds of protocol error that close a connection.
-pub const PROTOCOL_ERROR_KINDS: [&str; 8] =
-    ["handshake", "chunk", "amf", "command", "codec", "timestamp", "timeout", "other"];
+pub const PROTOCOL_ERROR_KINDS: [&str; 8] = [
+    "handshake",
+    "chunk",
+    "amf",
+    "command",
+    "codec",
+    "timestamp",
+    "timeout",
+    "other",
+];
 
 /// Every metric of one server.
 #[derive(Debug)]
@@ -74,7 +100,10 @@ impl Default for Metrics {
 }
 
 fn scalar(out: &mut String, name: &str, kind: &str, help: &str, v: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+    );
 }
 
 fn labeled<const N: usize>(out: &mut String, name: &str, help: &str, c: &LabeledCounter<N>) {
@@ -88,15 +117,66 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut o = String::with_capacity(2048);
-        scalar(&mut o, "rewind_rtmp_connections_total", "counter", "RTMP connections accepted.", self.rtmp_connections_total.load(Relaxed));
-        scalar(&mut o, "rewind_rtmp_connections_active", "gauge", "RTMP connections open.", self.rtmp_connections_active.load(Relaxed));
-        scalar(&mut o, "rewind_publishes_total", "counter", "Publishes accepted.", self.publishes_total.load(Relaxed));
-        scalar(&mut o, "rewind_publishes_active", "gauge", "Streams being published.", self.publishes_active.load(Relaxed));
-        scalar(&mut o, "rewind_ingest_bytes_total", "counter", "Bytes of audio/video messages received.", self.ingest_bytes_total.load(Relaxed));
-        labeled(&mut o, "rewind_ingest_frames_total", "Frames received.", &self.ingest_frames_total);
-        labeled(&mut o, "rewind_publish_refused_total", "Publishes refused.", &self.publish_refused_total);
-        labeled(&mut o, "rewind_protocol_errors_total", "Connections closed for a protocol error.", &self.protocol_errors_total);
-        scalar(&mut o, "rewind_hub_reader_lagged_frames_total", "counter", "Frames lost by hub readers that fell behind.", self.hub_reader_lagged_frames_total.load(Relaxed));
+        scalar(
+            &mut o,
+            "rewind_rtmp_connections_total",
+            "counter",
+            "RTMP connections accepted.",
+            self.rtmp_connections_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_rtmp_connections_active",
+            "gauge",
+            "RTMP connections open.",
+            self.rtmp_connections_active.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_publishes_total",
+            "counter",
+            "Publishes accepted.",
+            self.publishes_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_publishes_active",
+            "gauge",
+            "Streams being published.",
+            self.publishes_active.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_ingest_bytes_total",
+            "counter",
+            "Bytes of audio/video messages received.",
+            self.ingest_bytes_total.load(Relaxed),
+        );
+        labeled(
+            &mut o,
+            "rewind_ingest_frames_total",
+            "Frames received.",
+            &self.ingest_frames_total,
+        );
+        labeled(
+            &mut o,
+            "rewind_publish_refused_total",
+            "Publishes refused.",
+            &self.publish_refused_total,
+        );
+        labeled(
+            &mut o,
+            "rewind_protocol_errors_total",
+            "Connections closed for a protocol error.",
+            &self.protocol_errors_total,
+        );
+        scalar(
+            &mut o,
+            "rewind_hub_reader_lagged_frames_total",
+            "counter",
+            "Frames lost by hub readers that fell behind.",
+            self.hub_reader_lagged_frames_total.load(Relaxed),
+        );
         o
     }
 }

@@ -108,7 +108,10 @@ pub struct Registry {
 impl Registry {
     /// An empty registry.
     pub fn new(db: Db) -> Self {
-        Registry { db, live: Mutex::new(HashMap::new()) }
+        Registry {
+            db,
+            live: Mutex::new(HashMap::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Arc<LiveStream>>> {
@@ -129,7 +132,10 @@ impl Registry {
     /// Removes `s` if it is still the live session of its stream.
     pub fn unregister(&self, s: &LiveStream) {
         let mut live = self.lock();
-        if live.get(&s.id).is_some_and(|l| l.session_id == s.session_id) {
+        if live
+            .get(&s.id)
+            .is_some_and(|l| l.session_id == s.session_id)
+        {
             live.remove(&s.id);
         }
     }
@@ -170,7 +176,11 @@ impl Registry {
     fn known_from_row(r: &sqlx::any::AnyRow) -> Result<KnownStream> {
         let info: String = r.try_get("last_info")?;
         Ok(KnownStream {
-            id: StreamId { domain: r.try_get("domain")?, app: r.try_get("app")?, stream: r.try_get("stream")? },
+            id: StreamId {
+                domain: r.try_get("domain")?,
+                app: r.try_get("app")?,
+                stream: r.try_get("stream")?,
+            },
             last_session_id: r.try_get("last_session_id")?,
             last_seen_unix: r.try_get("last_seen_unix")?,
             last_info: serde_json::from_str(&info).unwrap_or_default(),

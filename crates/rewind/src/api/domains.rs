@@ -22,12 +22,18 @@ fn validate(s: &DomainSettings) -> Result<()> {
     if let Some(a) = &s.push_auth
         && a.primary_key.is_empty()
     {
-        return Err(Error::new(ErrorCode::InvalidParameter, "push_auth.primary_key must not be empty"));
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            "push_auth.primary_key must not be empty",
+        ));
     }
     if let Some(c) = &s.callback
         && !(c.url.starts_with("http://") || c.url.starts_with("https://"))
     {
-        return Err(Error::new(ErrorCode::InvalidParameter, "callback.url must be an http:// or https:// URL"));
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            "callback.url must be an http:// or https:// URL",
+        ));
     }
     Ok(())
 }
@@ -38,7 +44,11 @@ pub async fn list(State(svc): Svc) -> Json<serde_json::Value> {
         .domains
         .list()
         .into_iter()
-        .map(|(domain, settings, source)| DomainView { domain, settings, source })
+        .map(|(domain, settings, source)| DomainView {
+            domain,
+            settings,
+            source,
+        })
         .collect();
     Json(serde_json::json!({ "domains": domains }))
 }
@@ -47,18 +57,35 @@ pub async fn list(State(svc): Svc) -> Json<serde_json::Value> {
 pub async fn get_one(State(svc): Svc, Path(domain): Path<String>) -> Result<Json<DomainView>> {
     check_domain(&domain)?;
     match svc.domains.get(&domain) {
-        Some((settings, source)) => Ok(Json(DomainView { domain, settings, source })),
-        None => Err(Error::new(ErrorCode::DomainNotFound, format!("domain {domain} has no settings"))),
+        Some((settings, source)) => Ok(Json(DomainView {
+            domain,
+            settings,
+            source,
+        })),
+        None => Err(Error::new(
+            ErrorCode::DomainNotFound,
+            format!("domain {domain} has no settings"),
+        )),
     }
 }
 
 /// `PUT /v1/domains/{domain}`: replaces the API settings of a domain.
-pub async fn put(State(svc): Svc, Path(domain): Path<String>, JsonBody(settings): JsonBody<DomainSettings>) -> Result<Json<DomainView>> {
+pub async fn put(
+    State(svc): Svc,
+    Path(domain): Path<String>,
+    JsonBody(settings): JsonBody<DomainSettings>,
+) -> Result<Json<DomainView>> {
     check_domain(&domain)?;
     validate(&settings)?;
-    svc.domains.put(&domain, settings.clone(), svc.clock.now_unix()).await?;
+    svc.domains
+        .put(&domain, settings.clone(), svc.clock.now_unix())
+        .await?;
     tracing::info!(%domain, push_auth = settings.push_auth.is_some(), callback = settings.callback.is_some(), "domain settings updated");
-    Ok(Json(DomainView { domain, settings, source: Source::Api }))
+    Ok(Json(DomainView {
+        domain,
+        settings,
+        source: Source::Api,
+    }))
 }
 
 /// `DELETE /v1/domains/{domain}`: removes the API settings (file settings remain).
@@ -67,6 +94,9 @@ pub async fn delete(State(svc): Svc, Path(domain): Path<String>) -> Result<Statu
     if svc.domains.delete(&domain).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Error::new(ErrorCode::DomainNotFound, format!("domain {domain} has no settings set through the API")))
+        Err(Error::new(
+            ErrorCode::DomainNotFound,
+            format!("domain {domain} has no settings set through the API"),
+        ))
     }
 }

@@ -12,5 +12,8 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(svc): Svc) -> impl IntoResponse {
-    ([("content-type", "text/plain; version=0.0.4")], svc.metrics.render())
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        svc.metrics.render(),
+    )
 }

@@ -40,7 +40,12 @@ pub async fn run(pool: &AnyPool) -> anyhow::Result<()> {
     let current = current.unwrap_or(0);
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let mut tx = pool.begin().await?;
-        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--"))) {
+        for stmt in sql.split(';').map(str::trim).filter(|s| {
+            !s.is_empty()
+                && !s
+                    .lines()
+                    .all(|l| l.trim().is_empty() || l.trim().starts_with("--"))
+        }) {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")

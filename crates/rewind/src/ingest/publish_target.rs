@@ -40,7 +40,12 @@ fn tc_url_host(tc_url: &str) -> Option<String> {
 /// Resolves the stream id of a publish. The domain is the tcUrl host, unless that is
 /// an IP literal or `localhost`: then the `vhost` query parameter if given, else
 /// `default_domain`.
-pub fn resolve(tc_url: &str, app: &str, publish_name: &str, default_domain: &str) -> Result<PublishTarget, String> {
+pub fn resolve(
+    tc_url: &str,
+    app: &str,
+    publish_name: &str,
+    default_domain: &str,
+) -> Result<PublishTarget, String> {
     let (app, app_query) = split_query(app);
     let (stream, name_query) = split_query(publish_name);
     let app = app.trim_end_matches('/');
@@ -51,13 +56,19 @@ pub fn resolve(tc_url: &str, app: &str, publish_name: &str, default_domain: &str
     };
     let domain = match tc_url_host(tc_url) {
         Some(h) if h != "localhost" && h.parse::<IpAddr>().is_err() => h,
-        _ => query_param(&query, "vhost").map(str::to_ascii_lowercase).unwrap_or_else(|| default_domain.to_string()),
+        _ => query_param(&query, "vhost")
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| default_domain.to_string()),
     };
     check_domain(&domain).map_err(|e| e.message)?;
     check_name("app", app)?;
     check_name("stream", stream)?;
     Ok(PublishTarget {
-        id: StreamId { domain, app: app.to_string(), stream: stream.to_string() },
+        id: StreamId {
+            domain,
+            app: app.to_string(),
+            stream: stream.to_string(),
+        },
         query,
     })
 }
@@ -72,13 +83,25 @@ mod tests {
         assert_eq!(t.id.to_string(), "default/live/cam1");
         let t = resolve("rtmp://localhost/live", "live", "cam1?a=1", "default").unwrap();
         assert_eq!((t.id.domain.as_str(), t.query.as_str()), ("default", "a=1"));
-        let t = resolve("rtmp://[::1]:1935/live", "live", "x?vhost=push.example", "default").unwrap();
+        let t = resolve(
+            "rtmp://[::1]:1935/live",
+            "live",
+            "x?vhost=push.example",
+            "default",
+        )
+        .unwrap();
         assert_eq!(t.id.domain, "push.example");
     }
 
     #[test]
     fn host_names_are_the_domain_and_queries_merge() {
-        let t = resolve("rtmp://Push.Example.com/live?k=v", "live?k=v", "cam1?txTime=5", "default").unwrap();
+        let t = resolve(
+            "rtmp://Push.Example.com/live?k=v",
+            "live?k=v",
+            "cam1?txTime=5",
+            "default",
+        )
+        .unwrap();
         assert_eq!(t.id.to_string(), "push.example.com/live/cam1");
         assert_eq!(t.query, "txTime=5&k=v");
         assert_eq!(query_param(&t.query, "txTime"), Some("5"));

@@ -33,7 +33,9 @@ pub struct PushUrl {
 impl PushUrl {
     /// Parses a push URL.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let rest = url.strip_prefix("rtmp://").context("push URL must start with rtmp://")?;
+        let rest = url
+            .strip_prefix("rtmp://")
+            .context("push URL must start with rtmp://")?;
         let (authority, path) = rest.split_once('/').context("push URL needs /app/stream")?;
         let (app, stream) = path.split_once('/').context("push URL needs /app/stream")?;
         let addr = if authority.contains(':') && !authority.ends_with(']') {
@@ -41,7 +43,12 @@ impl PushUrl {
         } else {
             format!("{authority}:1935")
         };
-        Ok(PushUrl { tc_url: format!("rtmp://{authority}/{app}"), addr, app: app.into(), stream: stream.into() })
+        Ok(PushUrl {
+            tc_url: format!("rtmp://{authority}/{app}"),
+            addr,
+            app: app.into(),
+            stream: stream.into(),
+        })
     }
 }
 
@@ -67,7 +74,9 @@ async fn read_until<T>(
                 }
             }
         }
-        let n = tokio::time::timeout(Duration::from_secs(10), sock.read_buf(buf)).await.context("server did not answer")??;
+        let n = tokio::time::timeout(Duration::from_secs(10), sock.read_buf(buf))
+            .await
+            .context("server did not answer")??;
         if n == 0 {
             bail!("server closed the connection");
         }
@@ -76,7 +85,12 @@ async fn read_until<T>(
 
 fn status_of(cmd: &m::Command) -> (String, String, String) {
     let info = cmd.args.first();
-    let get = |k: &str| info.and_then(|i| i.get(k)).and_then(Amf0::as_str).unwrap_or("").to_string();
+    let get = |k: &str| {
+        info.and_then(|i| i.get(k))
+            .and_then(Amf0::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     (get("level"), get("code"), get("description"))
 }
 
@@ -85,16 +99,27 @@ impl Publisher {
     /// when the publish is refused.
     pub async fn connect(url: &str) -> anyhow::Result<Publisher> {
         let u = PushUrl::parse(url)?;
-        let mut sock = TcpStream::connect(&u.addr).await.with_context(|| format!("connecting to {}", u.addr))?;
+        let mut sock = TcpStream::connect(&u.addr)
+            .await
+            .with_context(|| format!("connecting to {}", u.addr))?;
         sock.set_nodelay(true)?;
         sock.write_all(&handshake::client_hello(0)).await?;
         let mut s = vec![0u8; 1 + 2 * handshake::PACKET_SIZE];
-        tokio::time::timeout(Duration::from_secs(10), sock.read_exact(&mut s)).await.context("handshake timed out")??;
+        tokio::time::timeout(Duration::from_secs(10), sock.read_exact(&mut s))
+            .await
+            .context("handshake timed out")??;
         sock.write_all(&handshake::client_reply(&s)?).await?;
 
         let mut enc = ChunkEncoder::default();
         let mut out = BytesMut::new();
-        enc.write(&mut out, m::CSID_CONTROL, 0, MSG_SET_CHUNK_SIZE, 0, &m::u32_payload(CHUNK_SIZE));
+        enc.write(
+            &mut out,
+            m::CSID_CONTROL,
+            0,
+            MSG_SET_CHUNK_SIZE,
+            0,
+            &m::u32_payload(CHUNK_SIZE),
+        );
         enc.set_chunk_size(CHUNK_SIZE as usize);
         let connect = m::command(
             "connect",
@@ -103,25 +128,57 @@ impl Publisher {
                 ("app", Amf0::String(u.app.clone())),
                 ("type", Amf0::String("nonprivate".into())),
                 ("tcUrl", Amf0::String(u.tc_url.clone())),
-                ("fourCcList", Amf0::StrictArray(vec![Amf0::String("hvc1".into()), Amf0::String("avc1".into())])),
+                (
+                    "fourCcList",
+                    Amf0::StrictArray(vec![
+                        Amf0::String("hvc1".into()),
+                        Amf0::String("avc1".into()),
+                    ]),
+                ),
             ]),
             vec![],
         );
-        enc.write(&mut out, m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, 0, &connect);
+        enc.write(
+            &mut out,
+            m::CSID_COMMAND,
+            0,
+            m::MSG_COMMAND_AMF0,
+            0,
+            &connect,
+        );
         let create = m::command("createStream", 2.0, Amf0::Null, vec![]);
-        enc.write(&mut out, m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, 0, &create);
+        enc.write(
+            &mut out,
+            m::CSID_COMMAND,
+            0,
+            m::MSG_COMMAND_AMF0,
+            0,
+            &create,
+        );
         sock.write_all(&out).await?;
         out.clear();
 
         let mut dec = ChunkDecoder::new(Limits::default());
         let mut buf = BytesMut::with_capacity(8192);
         let stream_id = read_until(&mut sock, &mut dec, &mut buf, |c| match c.name.as_str() {
-            "_result" if c.transaction_id == 2.0 => Some(Ok(c.args.first().and_then(Amf0::as_f64).unwrap_or(1.0) as u32)),
-            "_error" => Some(Err(anyhow::anyhow!("server refused connect/createStream: {:?}", c.args))),
+            "_result" if c.transaction_id == 2.0 => {
+                Some(Ok(
+                    c.args.first().and_then(Amf0::as_f64).unwrap_or(1.0) as u32
+                ))
+            }
+            "_error" => Some(Err(anyhow::anyhow!(
+                "server refused connect/createStream: {:?}",
+                c.args
+            ))),
             _ => None,
         })
         .await?;
-        let publish = m::command("publish", 3.0, Amf0::Null, vec![Amf0::String(u.stream.clone()), Amf0::String("live".into())]);
+        let publish = m::command(
+            "publish",
+            3.0,
+            Amf0::Null,
+            vec![Amf0::String(u.stream.clone()), Amf0::String("live".into())],
+        );
         enc.write(&mut out, 8, 0, m::MSG_COMMAND_AMF0, stream_id, &publish);
         sock.write_all(&out).await?;
         out.clear();
@@ -131,7 +188,9 @@ impl Publisher {
             }
             let (level, code, description) = status_of(c);
             if level == "error" {
-                Some(Err(anyhow::anyhow!("publish refused: {code}: {description}")))
+                Some(Err(anyhow::anyhow!(
+                    "publish refused: {code}: {description}"
+                )))
             } else if code == "NetStream.Publish.Start" {
                 Some(Ok(()))
             } else {
@@ -149,7 +208,13 @@ impl Publisher {
             m::MSG_VIDEO => CSID_VIDEO,
             _ => CSID_DATA,
         };
-        self.enc.write(&mut self.out, csid, timestamp_ms, kind, 1, body);
+        self.enc
+            .write(&mut self.out, csid, timestamp_ms, kind, 1, body);
+    }
+
+    /// Queues bytes exactly as given, bypassing the chunk encoder (malformed-input tests).
+    pub fn queue_raw(&mut self, data: &[u8]) {
+        self.out.extend_from_slice(data);
     }
 
     /// Writes everything queued.
@@ -170,7 +235,14 @@ impl Publisher {
     /// Sends `deleteStream` and closes the connection.
     pub async fn close(mut self) -> std::io::Result<()> {
         let del = m::command("deleteStream", 4.0, Amf0::Null, vec![Amf0::Number(1.0)]);
-        self.enc.write(&mut self.out, m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, 0, &del);
+        self.enc.write(
+            &mut self.out,
+            m::CSID_COMMAND,
+            0,
+            m::MSG_COMMAND_AMF0,
+            0,
+            &del,
+        );
         self.flush().await?;
         self.sock.shutdown().await
     }
@@ -198,7 +270,10 @@ mod tests {
         let u = PushUrl::parse("rtmp://127.0.0.1:1936/live/cam1?txTime=1").unwrap();
         assert_eq!(u.addr, "127.0.0.1:1936");
         assert_eq!(u.tc_url, "rtmp://127.0.0.1:1936/live");
-        assert_eq!((u.app.as_str(), u.stream.as_str()), ("live", "cam1?txTime=1"));
+        assert_eq!(
+            (u.app.as_str(), u.stream.as_str()),
+            ("live", "cam1?txTime=1")
+        );
         assert_eq!(PushUrl::parse("rtmp://h/a/s").unwrap().addr, "h:1935");
         assert!(PushUrl::parse("http://h/a/s").is_err());
     }

@@ -43,7 +43,11 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     let data = bytes::Bytes::from(tokio::fs::read(&spec.file).await?);
     let tags = Arc::new(flv::read_file(&data)?);
     let media: Vec<_> = tags.iter().filter(|t| t.kind != TAG_SCRIPT).collect();
-    anyhow::ensure!(!media.is_empty(), "{} has no audio or video tags", spec.file.display());
+    anyhow::ensure!(
+        !media.is_empty(),
+        "{} has no audio or video tags",
+        spec.file.display()
+    );
     let first = media.iter().map(|t| t.timestamp_ms).min().unwrap_or(0);
     let last = media.iter().map(|t| t.timestamp_ms).max().unwrap_or(0);
     let span = (last - first) as u64 + 40; // one frame of slack between loops
@@ -52,8 +56,17 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     let bytes = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for i in 0..spec.count {
-        let url = if spec.count > 1 { insert_index(&spec.url, i) } else { spec.url.clone() };
-        let (tags, connected, failed, bytes) = (tags.clone(), connected.clone(), failed.clone(), bytes.clone());
+        let url = if spec.count > 1 {
+            insert_index(&spec.url, i)
+        } else {
+            spec.url.clone()
+        };
+        let (tags, connected, failed, bytes) = (
+            tags.clone(),
+            connected.clone(),
+            failed.clone(),
+            bytes.clone(),
+        );
         let delay = spec.ramp.mul_f64(i as f64 / spec.count.max(1) as f64);
         let duration = spec.duration;
         tasks.push(tokio::spawn(async move {
@@ -106,7 +119,11 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     for t in tasks {
         let _ = t.await;
     }
-    Ok(LoadReport { connected: connected.load(Relaxed), failed: failed.load(Relaxed), bytes: bytes.load(Relaxed) })
+    Ok(LoadReport {
+        connected: connected.load(Relaxed),
+        failed: failed.load(Relaxed),
+        bytes: bytes.load(Relaxed),
+    })
 }
 
 /// `rtmp://h/app/name?q` → `rtmp://h/app/name{i}?q`.
@@ -117,12 +134,14 @@ fn insert_index(url: &str, i: usize) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn index_goes_before_the_query() {
-        assert_eq!(super::insert_index("rtmp://h/a/s?x=1", 3), "rtmp://h/a/s3?x=1");
+        assert_eq!(
+            super::insert_index("rtmp://h/a/s?x=1", 3),
+            "rtmp://h/a/s3?x=1"
+        );
         assert_eq!(super::insert_index("rtmp://h/a/s", 0), "rtmp://h/a/s0");
     }
 }
