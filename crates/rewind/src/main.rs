@@ -1,6 +1,11 @@
 //! The `rewind` command: `serve`, `push` (load generator / test pusher), `config`.
 
 use clap::{Parser, Subcommand};
+
+// mimalloc returns freed frame buffers to the OS promptly; with glibc malloc, RSS held
+// the high-water mark of every GOP ever cached (measured: 0.55 MB vs … per stream).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use rewind::clock::SystemClock;
 use rewind::config::{Config, Overrides};
 use std::io::IsTerminal;

@@ -12,8 +12,11 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(svc): Svc) -> impl IntoResponse {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        svc.metrics.render(),
-    )
+    let mut text = svc.metrics.render();
+    // Gauges over live streams are summed here, at scrape time, not kept on the hot path.
+    let gop: usize = svc.registry.list().iter().map(|s| s.hub.gop_bytes()).sum();
+    text.push_str("# HELP rewind_hub_gop_cache_bytes Bytes of current GOPs held for joining readers.\n");
+    text.push_str("# TYPE rewind_hub_gop_cache_bytes gauge\n");
+    text.push_str(&format!("rewind_hub_gop_cache_bytes {gop}\n"));
+    ([("content-type", "text/plain; version=0.0.4")], text)
 }

@@ -52,6 +52,8 @@ impl SessionError {
 const MEDIA_STREAM_ID: u32 = 1;
 /// Chunk stream we send `onStatus` on.
 const CSID_STATUS: u32 = 5;
+/// Size of the blocks the socket is read into.
+const READ_BLOCK: usize = 32 * 1024;
 /// Window acknowledgement size and peer bandwidth we announce.
 const WINDOW: u32 = 2_500_000;
 
@@ -141,7 +143,9 @@ impl Session {
         read_exact_timeout(&mut sock, &mut c2, hs_secs).await?;
 
         let idle = self.svc.config.rtmp.idle_timeout_secs;
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        // Payloads are sliced out of this buffer without copying, so each block lives as
+        // long as its frames; 32 KiB blocks keep that slack small per stream.
+        let mut buf = BytesMut::with_capacity(READ_BLOCK);
         let shutdown = self.svc.shutdown.clone();
         loop {
             while let Some(msg) = self.dec.decode(&mut buf)? {
@@ -155,8 +159,8 @@ impl Session {
                 }
             }
             let drop = self.publishing.as_ref().map(|p| p.live.drop.clone());
-            if buf.capacity() - buf.len() < 8 * 1024 {
-                buf.reserve(64 * 1024);
+            if buf.capacity() - buf.len() < READ_BLOCK / 8 {
+                buf.reserve(READ_BLOCK);
             }
             let n = tokio::select! {
                 _ = shutdown.cancelled() => {
