@@ -5,9 +5,8 @@ use crate::codec::CodecError;
 use bytes::Bytes;
 
 /// Sampling frequencies by `samplingFrequencyIndex`.
-pub const SAMPLE_RATES: [u32; 13] = [
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-];
+pub const SAMPLE_RATES: [u32; 13] =
+    [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 
 /// A parsed AudioSpecificConfig.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,9 +78,6 @@ mod tests {
     fn rejects_bad_configs() {
         assert!(AacConfig::parse(Bytes::from_static(&[0x12])).is_err());
         assert!(AacConfig::parse(Bytes::from_static(&[0x00, 0x00])).is_err());
-        assert!(
-            AacConfig::parse(Bytes::from_static(&[0x16, 0x90])).is_err(),
-            "index 13"
-        );
+        assert!(AacConfig::parse(Bytes::from_static(&[0x16, 0x90])).is_err(), "index 13");
     }
 }

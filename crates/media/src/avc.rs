@@ -137,10 +137,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
     r.ue()?; // seq_parameter_set_id
     let mut chroma_format_idc = 1;
     let mut separate_colour_plane = false;
-    if matches!(
-        profile_idc,
-        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
-    ) {
+    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
         chroma_format_idc = r.ue()?;
         if chroma_format_idc > 3 {
             return Err(CodecError::Invalid("chroma_format_idc"));
@@ -196,26 +193,15 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
         ct = r.ue()? as u64;
         cb = r.ue()? as u64;
     }
-    let fps = if r.bit().unwrap_or(false) {
-        vui_fps(&mut r).ok().flatten()
-    } else {
-        None
-    };
+    let fps = if r.bit().unwrap_or(false) { vui_fps(&mut r).ok().flatten() } else { None };
     let (sub_w, sub_h) = match (chroma_format_idc, separate_colour_plane) {
         (1, false) => (2, 2),
         (2, false) => (2, 1),
         _ => (1, 1),
     };
-    let crop_unit_x = if chroma_format_idc == 0 || separate_colour_plane {
-        1
-    } else {
-        sub_w
-    };
-    let crop_unit_y = (if chroma_format_idc == 0 || separate_colour_plane {
-        1
-    } else {
-        sub_h
-    }) * (2 - frame_mbs_only as u64);
+    let crop_unit_x = if chroma_format_idc == 0 || separate_colour_plane { 1 } else { sub_w };
+    let crop_unit_y = (if chroma_format_idc == 0 || separate_colour_plane { 1 } else { sub_h })
+        * (2 - frame_mbs_only as u64);
     let full_w = width_mbs * 16;
     let full_h = height_map_units * 16 * (2 - frame_mbs_only as u64);
     let width = full_w.checked_sub((cl + cr) * crop_unit_x);
@@ -226,14 +212,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, CodecError> {
     if width == 0 || height == 0 || width > 16384 || height > 16384 {
         return Err(CodecError::Invalid("SPS picture size out of range"));
     }
-    Ok(SpsInfo {
-        profile_idc,
-        constraint_flags,
-        level_idc,
-        width: width as u32,
-        height: height as u32,
-        fps,
-    })
+    Ok(SpsInfo { profile_idc, constraint_flags, level_idc, width: width as u32, height: height as u32, fps })
 }
 
 fn vui_fps(r: &mut BitReader) -> Result<Option<f64>, CodecError> {
@@ -269,10 +248,9 @@ mod tests {
 
     /// avcC of a 320x240 High-profile x264 stream (ffmpeg testsrc, 25 fps).
     pub const AVCC_320X240: &[u8] = &[
-        0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41,
-        0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1,
-        0x42, 0x99, 0x60, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8, 0xf8,
-        0x00,
+        0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb,
+        0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01,
+        0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8, 0xf8, 0x00,
     ];
 
     #[test]
@@ -287,10 +265,7 @@ mod tests {
     #[test]
     fn truncated_records_are_errors_at_every_length() {
         for n in 0..42 {
-            assert!(
-                AvcConfig::parse(Bytes::copy_from_slice(&AVCC_320X240[..n])).is_err(),
-                "len {n}"
-            );
+            assert!(AvcConfig::parse(Bytes::copy_from_slice(&AVCC_320X240[..n])).is_err(), "len {n}");
         }
     }
 }

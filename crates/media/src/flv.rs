@@ -110,23 +110,11 @@ fn parse_enhanced_video(body: &Bytes) -> Result<VideoPacket, CodecError> {
             if body.len() < 8 {
                 return Err(CodecError::Truncated("Enhanced RTMP coded frame"));
             }
-            Ok(VideoPacket::Frame {
-                codec,
-                keyframe,
-                cts_ms: si24(&body[5..8]),
-                data: body.slice(8..),
-            })
+            Ok(VideoPacket::Frame { codec, keyframe, cts_ms: si24(&body[5..8]), data: body.slice(8..) })
         }
-        3 => Ok(VideoPacket::Frame {
-            codec,
-            keyframe,
-            cts_ms: 0,
-            data: body.slice(5..),
-        }),
+        3 => Ok(VideoPacket::Frame { codec, keyframe, cts_ms: 0, data: body.slice(5..) }),
         2 | 4 => Ok(VideoPacket::Ignored), // sequence end, HDR metadata
-        t => Err(CodecError::Unsupported(format!(
-            "Enhanced RTMP video packet type {t}"
-        ))),
+        t => Err(CodecError::Unsupported(format!("Enhanced RTMP video packet type {t}"))),
     }
 }
 
@@ -158,9 +146,7 @@ pub fn parse_audio(body: &Bytes) -> Result<AudioPacket, CodecError> {
             match b0 & 0x0f {
                 0 => Ok(AudioPacket::AacConfig(body.slice(5..))),
                 1 => Ok(AudioPacket::AacFrame(body.slice(5..))),
-                t => Err(CodecError::Unsupported(format!(
-                    "Enhanced RTMP audio packet type {t}"
-                ))),
+                t => Err(CodecError::Unsupported(format!("Enhanced RTMP audio packet type {t}"))),
             }
         }
         f => Err(CodecError::Unsupported(format!("FLV sound format {f}"))),
@@ -194,11 +180,7 @@ pub fn read_file(data: &Bytes) -> Result<Vec<Tag>, CodecError> {
         if end > data.len() {
             break;
         }
-        tags.push(Tag {
-            kind: h[0] & 0x1f,
-            timestamp_ms: ts,
-            body: data.slice(pos + 11..end),
-        });
+        tags.push(Tag { kind: h[0] & 0x1f, timestamp_ms: ts, body: data.slice(pos + 11..end) });
         pos = end + 4;
     }
     Ok(tags)
@@ -225,12 +207,7 @@ mod tests {
     fn legacy_avc_frame_with_negative_cts() {
         let body = Bytes::from_static(&[0x17, 1, 0xff, 0xff, 0xfe, 0, 0, 0, 1, 0x65]);
         match parse_video(&body).unwrap() {
-            VideoPacket::Frame {
-                codec,
-                keyframe,
-                cts_ms,
-                data,
-            } => {
+            VideoPacket::Frame { codec, keyframe, cts_ms, data } => {
                 assert_eq!(codec, VideoCodec::Avc);
                 assert!(keyframe);
                 assert_eq!(cts_ms, -2);
@@ -248,14 +225,7 @@ mod tests {
             VideoPacket::SequenceStart(VideoCodec::Hevc, Bytes::from_static(&[1, 2]))
         );
         let x = Bytes::from_static(&[0xa3, b'h', b'v', b'c', b'1', 9]);
-        assert!(matches!(
-            parse_video(&x).unwrap(),
-            VideoPacket::Frame {
-                keyframe: false,
-                cts_ms: 0,
-                ..
-            }
-        ));
+        assert!(matches!(parse_video(&x).unwrap(), VideoPacket::Frame { keyframe: false, cts_ms: 0, .. }));
         let av1 = Bytes::from_static(&[0x90, b'a', b'v', b'0', b'1']);
         assert!(matches!(parse_video(&av1), Err(CodecError::Unsupported(_))));
     }

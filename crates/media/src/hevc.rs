@@ -172,9 +172,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<HevcSps, CodecError> {
     let width = w.checked_sub(sub_w * (cl + cr));
     let height = h.checked_sub(sub_h * (ct + cb));
     let (Some(width), Some(height)) = (width, height) else {
-        return Err(CodecError::Invalid(
-            "SPS conformance window larger than the picture",
-        ));
+        return Err(CodecError::Invalid("SPS conformance window larger than the picture"));
     };
     if width == 0 || height == 0 || width > 16384 || height > 16384 {
         return Err(CodecError::Invalid("SPS picture size out of range"));
@@ -234,10 +232,8 @@ impl HevcConfig {
                 nal_units.push((nal_type, record.slice_ref(nal)));
             }
         }
-        let sps = nal_units
-            .iter()
-            .find(|(t, _)| *t == NAL_SPS)
-            .ok_or(CodecError::Invalid("hvcC has no SPS"))?;
+        let sps =
+            nal_units.iter().find(|(t, _)| *t == NAL_SPS).ok_or(CodecError::Invalid("hvcC has no SPS"))?;
         let info = parse_sps(&sps.1)?;
         Ok(HevcConfig {
             codec_string: ptl.codec_string("hvc1"),
@@ -260,9 +256,7 @@ impl HevcConfig {
         r.push(0xf8 | info.bit_depth_luma_minus8);
         r.push(0xf8 | info.bit_depth_chroma_minus8);
         r.extend_from_slice(&[0, 0]); // avgFrameRate unknown
-        r.push(
-            ((info.max_sub_layers_minus1 + 1) << 3) | ((info.temporal_id_nesting as u8) << 2) | 3,
-        );
+        r.push(((info.max_sub_layers_minus1 + 1) << 3) | ((info.temporal_id_nesting as u8) << 2) | 3);
         r.push(3);
         for (t, nal) in [(NAL_VPS, vps), (NAL_SPS, sps), (NAL_PPS, pps)] {
             r.push(0x80 | t);
@@ -290,15 +284,11 @@ mod tests {
 
     // Parameter sets of a 320x240 Main-profile x265 stream (ffmpeg testsrc, yuv420p).
     const VPS: &str = "40010c01ffff01600000030090000003000003003c959809";
-    const SPS: &str =
-        "42010101600000030090000003000003003ca00a080f165959a4932bc05a020000030002000003003210";
+    const SPS: &str = "42010101600000030090000003000003003ca00a080f165959a4932bc05a020000030002000003003210";
     const PPS: &str = "4401c172b46240";
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     #[test]

@@ -114,10 +114,7 @@ pub struct WallAnchor {
 impl WallAnchor {
     /// A new anchor that re-anchors when media lags wall time by more than `max_lag`.
     pub fn new(max_lag: Duration90k) -> Self {
-        WallAnchor {
-            anchor: None,
-            max_lag,
-        }
+        WallAnchor { anchor: None, max_lag }
     }
 
     /// Wall-clock instant of a frame with media time `dts` seen at wall time `now`;
@@ -159,11 +156,7 @@ mod tests {
         let mut u = Unwrap32::default();
         assert_eq!(u.unwrap(u32::MAX - 10), (u32::MAX - 10) as i64);
         assert_eq!(u.unwrap(5), u32::MAX as i64 + 6);
-        assert_eq!(
-            u.unwrap(3),
-            u32::MAX as i64 + 4,
-            "small step back stays back"
-        );
+        assert_eq!(u.unwrap(3), u32::MAX as i64 + 4, "small step back stays back");
     }
 
     proptest! {
@@ -197,10 +190,7 @@ mod tests {
     fn anchor_moves_forward_on_a_stall() {
         let mut a = WallAnchor::new(Duration90k::from_secs(10));
         assert_eq!(a.wall_of(Time90k(0), Time90k(1000)), (Time90k(1000), false));
-        assert_eq!(
-            a.wall_of(Time90k(90_000), Time90k(91_000)),
-            (Time90k(91_000), false)
-        );
+        assert_eq!(a.wall_of(Time90k(90_000), Time90k(91_000)), (Time90k(91_000), false));
         // media advanced 1 s while the clock advanced 60 s: re-anchor
         let (w, moved) = a.wall_of(Time90k(180_000), Time90k(91_000 + 60 * 90_000));
         assert!(moved);

@@ -12,9 +12,7 @@ pub trait Clock: Send + Sync + 'static {
 
     /// Now, as whole Unix seconds.
     fn now_unix(&self) -> i64 {
-        self.now()
-            .0
-            .div_euclid(rewind_media::time::TICKS_PER_SECOND)
+        self.now().0.div_euclid(rewind_media::time::TICKS_PER_SECOND)
     }
 }
 
@@ -27,9 +25,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Time90k {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Time90k::from_unix_micros(d.as_micros() as i64)
     }
 }

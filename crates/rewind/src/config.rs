@@ -130,10 +130,7 @@ impl Default for RtmpConfig {
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig {
-            reader_queue_frames: 512,
-            gop_cache_max_bytes: 32 << 20,
-        }
+        HubConfig { reader_queue_frames: 512, gop_cache_max_bytes: 32 << 20 }
     }
 }
 
@@ -167,9 +164,7 @@ impl Config {
             }
             f = f.merge(Toml::file(path));
         }
-        f = f
-            .merge(Env::prefixed("REWIND_").split("__"))
-            .merge(Serialized::defaults(overrides));
+        f = f.merge(Env::prefixed("REWIND_").split("__")).merge(Serialized::defaults(overrides));
         let c: Config = f.extract()?;
         c.validate()?;
         Ok(c)
@@ -179,8 +174,7 @@ impl Config {
         crate::stream_id::check_domain(&self.default_domain)
             .map_err(|e| anyhow::anyhow!("default_domain: {}", e.message))?;
         for d in &self.domains {
-            crate::stream_id::check_domain(&d.name)
-                .map_err(|e| anyhow::anyhow!("domains: {}", e.message))?;
+            crate::stream_id::check_domain(&d.name).map_err(|e| anyhow::anyhow!("domains: {}", e.message))?;
         }
         if !(128..=65536).contains(&self.rtmp.chunk_size) {
             anyhow::bail!("rtmp.chunk_size must be 128..=65536");
@@ -220,10 +214,7 @@ mod tests {
              [[domains]]\nname = \"push.example\"\npush_auth = { primary_key = \"k\" }\n",
         )
         .unwrap();
-        let o = Overrides {
-            http_addr: Some("127.0.0.1:3".into()),
-            ..Default::default()
-        };
+        let o = Overrides { http_addr: Some("127.0.0.1:3".into()), ..Default::default() };
         let c = Config::load(Some(&path), &o).unwrap();
         assert_eq!(c.http_addr, "127.0.0.1:3");
         assert_eq!(c.rtmp_addr, "127.0.0.1:2");

@@ -56,10 +56,7 @@ impl Domains {
             .map(|d| {
                 (
                     d.name.clone(),
-                    DomainSettings {
-                        push_auth: d.push_auth.clone(),
-                        callback: d.callback.clone(),
-                    },
+                    DomainSettings { push_auth: d.push_auth.clone(), callback: d.callback.clone() },
                 )
             })
             .collect();
@@ -74,23 +71,11 @@ impl Domains {
                 primary_key,
                 backup_key: opt(r.try_get(2).ok().flatten()).unwrap_or_default(),
             });
-            let callback = opt(r.try_get(3)?).map(|url| Callback {
-                url,
-                key: opt(r.try_get(4).ok().flatten()).unwrap_or_default(),
-            });
-            from_api.insert(
-                r.try_get::<String, _>(0)?,
-                DomainSettings {
-                    push_auth,
-                    callback,
-                },
-            );
+            let callback = opt(r.try_get(3)?)
+                .map(|url| Callback { url, key: opt(r.try_get(4).ok().flatten()).unwrap_or_default() });
+            from_api.insert(r.try_get::<String, _>(0)?, DomainSettings { push_auth, callback });
         }
-        Ok(Domains {
-            db,
-            from_config,
-            from_api: RwLock::new(from_api),
-        })
+        Ok(Domains { db, from_config, from_api: RwLock::new(from_api) })
     }
 
     /// The settings in force for `name`, if any.
@@ -99,19 +84,14 @@ impl Domains {
         if let Some(s) = api.get(name) {
             return Some((s.clone(), Source::Api));
         }
-        self.from_config
-            .get(name)
-            .map(|s| (s.clone(), Source::Config))
+        self.from_config.get(name).map(|s| (s.clone(), Source::Config))
     }
 
     /// Every domain with settings, by name.
     pub fn list(&self) -> Vec<(String, DomainSettings, Source)> {
         let api = self.from_api.read().unwrap_or_else(|p| p.into_inner());
-        let mut out: BTreeMap<String, (DomainSettings, Source)> = self
-            .from_config
-            .iter()
-            .map(|(k, v)| (k.clone(), (v.clone(), Source::Config)))
-            .collect();
+        let mut out: BTreeMap<String, (DomainSettings, Source)> =
+            self.from_config.iter().map(|(k, v)| (k.clone(), (v.clone(), Source::Config))).collect();
         for (k, v) in api.iter() {
             out.insert(k.clone(), (v.clone(), Source::Api));
         }
@@ -143,23 +123,14 @@ impl Domains {
         .bind(now_unix)
         .execute(&self.db.pool)
         .await?;
-        self.from_api
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), s);
+        self.from_api.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), s);
         Ok(())
     }
 
     /// Removes API settings for `name`; false if there were none.
     pub async fn delete(&self, name: &str) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM domain WHERE name = $1")
-            .bind(name)
-            .execute(&self.db.pool)
-            .await?;
-        self.from_api
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        let n = sqlx::query("DELETE FROM domain WHERE name = $1").bind(name).execute(&self.db.pool).await?;
+        self.from_api.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(n.rows_affected() > 0)
     }
 }

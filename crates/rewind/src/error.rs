@@ -76,10 +76,7 @@ pub struct Error {
 impl Error {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error {
-            code,
-            message: message.into(),
-        }
+        Error { code, message: message.into() }
     }
     /// An internal error; the cause is logged, not sent.
     pub fn internal(cause: impl fmt::Display) -> Self {

@@ -100,17 +100,9 @@ impl Hub {
     pub fn subscribe(&self) -> HubReader {
         let s = self.lock();
         match &s.tx {
-            None => HubReader {
-                backlog: VecDeque::new(),
-                rx: None,
-                wait_keyframe: false,
-            },
+            None => HubReader { backlog: VecDeque::new(), rx: None, wait_keyframe: false },
             Some(tx) => HubReader {
-                backlog: if s.gop_complete {
-                    s.gop.iter().cloned().collect()
-                } else {
-                    VecDeque::new()
-                },
+                backlog: if s.gop_complete { s.gop.iter().cloned().collect() } else { VecDeque::new() },
                 rx: Some(tx.subscribe()),
                 wait_keyframe: s.has_video && !s.gop_complete,
             },
@@ -171,11 +163,7 @@ impl HubReader {
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     self.rx = None;
-                    return if missed > 0 {
-                        HubEvent::Lagged { missed }
-                    } else {
-                        HubEvent::Closed
-                    };
+                    return if missed > 0 { HubEvent::Lagged { missed } } else { HubEvent::Closed };
                 }
             }
         }
@@ -190,9 +178,7 @@ mod tests {
     use std::sync::Arc;
 
     fn frame(track: Track, t: i64, keyframe: bool) -> Frame {
-        let codec = Arc::new(CodecConfig::Aac(
-            AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).unwrap(),
-        ));
+        let codec = Arc::new(CodecConfig::Aac(AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).unwrap()));
         Frame {
             track,
             dts: Time90k(t),
@@ -206,10 +192,7 @@ mod tests {
     }
 
     fn cfg(q: usize) -> HubConfig {
-        HubConfig {
-            reader_queue_frames: q,
-            gop_cache_max_bytes: 1 << 20,
-        }
+        HubConfig { reader_queue_frames: q, gop_cache_max_bytes: 1 << 20 }
     }
 
     #[tokio::test]

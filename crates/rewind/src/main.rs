@@ -103,21 +103,8 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Serve {
-            config,
-            data_dir,
-            rtmp_addr,
-            http_addr,
-            database_url,
-            log,
-        } => {
-            let o = Overrides {
-                data_dir,
-                rtmp_addr,
-                http_addr,
-                database_url,
-                log,
-            };
+        Cmd::Serve { config, data_dir, rtmp_addr, http_addr, database_url, log } => {
+            let o = Overrides { data_dir, rtmp_addr, http_addr, database_url, log };
             let cfg = Config::load(config.as_deref(), &o)?;
             init_logs(&cfg.log);
             let server = rewind::server::start(cfg, Arc::new(SystemClock)).await?;
@@ -126,13 +113,7 @@ async fn main() -> anyhow::Result<()> {
             server.shutdown().await;
             Ok(())
         }
-        Cmd::Push {
-            file,
-            url,
-            count,
-            duration,
-            ramp,
-        } => {
+        Cmd::Push { file, url, count, duration, ramp } => {
             init_logs("info");
             let spec = rewind::push::loadgen::LoadSpec {
                 url,
@@ -142,10 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 ramp: Duration::from_secs_f64(ramp),
             };
             let r = rewind::push::loadgen::run(spec).await?;
-            println!(
-                "connected={} failed={} bytes={}",
-                r.connected, r.failed, r.bytes
-            );
+            println!("connected={} failed={} bytes={}", r.connected, r.failed, r.bytes);
             anyhow::ensure!(r.failed == 0, "{} streams failed", r.failed);
             Ok(())
         }

@@ -14,51 +14,25 @@ pub struct LabeledCounter<const N: usize> {
 
 impl<const N: usize> LabeledCounter<N> {
     const fn new(label: &'static str, values: [&'static str; N]) -> Self {
-        LabeledCounter {
-            label,
-            values,
-            counts: [const { AtomicU64::new(0) }; N],
-        }
+        LabeledCounter { label, values, counts: [const { AtomicU64::new(0) }; N] }
     }
     /// Adds one under `value` (unknown values count under the last label).
     pub fn inc(&self, value: &str) {
-        let i = self
-            .values
-            .iter()
-            .position(|v| *v == value)
-            .unwrap_or(N - 1);
+        let i = self.values.iter().position(|v| *v == value).unwrap_or(N - 1);
         self.counts[i].fetch_add(1, Relaxed);
     }
     /// The count under `value`.
     pub fn get(&self, value: &str) -> u64 {
-        self.values
-            .iter()
-            .position(|v| *v == value)
-            .map_or(0, |i| self.counts[i].load(Relaxed))
+        self.values.iter().position(|v| *v == value).map_or(0, |i| self.counts[i].load(Relaxed))
     }
 }
 
 /// Reasons a publish is refused.
-pub const REFUSAL_REASONS: [&str; 7] = [
-    "auth_missing",
-    "auth_invalid",
-    "auth_expired",
-    "duplicate",
-    "bad_name",
-    "shutting_down",
-    "other",
-];
+pub const REFUSAL_REASONS: [&str; 7] =
+    ["auth_missing", "auth_invalid", "auth_expired", "duplicate", "bad_name", "shutting_down", "other"];
 /// Kinds of protocol error that close a connection.
-pub const PROTOCOL_ERROR_KINDS: [&str; 8] = [
-    "handshake",
-    "chunk",
-    "amf",
-    "command",
-    "codec",
-    "timestamp",
-    "timeout",
-    "other",
-];
+pub const PROTOCOL_ERROR_KINDS: [&str; 8] =
+    ["handshake", "chunk", "amf", "command", "codec", "timestamp", "timeout", "other"];
 
 /// Every metric of one server.
 #[derive(Debug)]
@@ -100,10 +74,7 @@ impl Default for Metrics {
 }
 
 fn scalar(out: &mut String, name: &str, kind: &str, help: &str, v: impl std::fmt::Display) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-    );
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
 }
 
 fn labeled<const N: usize>(out: &mut String, name: &str, help: &str, c: &LabeledCounter<N>) {
@@ -152,18 +123,8 @@ impl Metrics {
             "Bytes of audio/video messages received.",
             self.ingest_bytes_total.load(Relaxed),
         );
-        labeled(
-            &mut o,
-            "rewind_ingest_frames_total",
-            "Frames received.",
-            &self.ingest_frames_total,
-        );
-        labeled(
-            &mut o,
-            "rewind_publish_refused_total",
-            "Publishes refused.",
-            &self.publish_refused_total,
-        );
+        labeled(&mut o, "rewind_ingest_frames_total", "Frames received.", &self.ingest_frames_total);
+        labeled(&mut o, "rewind_publish_refused_total", "Publishes refused.", &self.publish_refused_total);
         labeled(
             &mut o,
             "rewind_protocol_errors_total",

@@ -108,10 +108,7 @@ pub struct Registry {
 impl Registry {
     /// An empty registry.
     pub fn new(db: Db) -> Self {
-        Registry {
-            db,
-            live: Mutex::new(HashMap::new()),
-        }
+        Registry { db, live: Mutex::new(HashMap::new()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Arc<LiveStream>>> {
@@ -132,10 +129,7 @@ impl Registry {
     /// Removes `s` if it is still the live session of its stream.
     pub fn unregister(&self, s: &LiveStream) {
         let mut live = self.lock();
-        if live
-            .get(&s.id)
-            .is_some_and(|l| l.session_id == s.session_id)
-        {
+        if live.get(&s.id).is_some_and(|l| l.session_id == s.session_id) {
             live.remove(&s.id);
         }
     }
@@ -189,9 +183,11 @@ impl Registry {
 
     /// Every stream ever seen.
     pub async fn known(&self) -> Result<Vec<KnownStream>> {
-        let rows = sqlx::query("SELECT domain, app, stream, last_session_id, last_seen_unix, last_info FROM stream ORDER BY id")
-            .fetch_all(&self.db.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT domain, app, stream, last_session_id, last_seen_unix, last_info FROM stream ORDER BY id",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
         rows.iter().map(Self::known_from_row).collect()
     }
 

@@ -56,9 +56,7 @@ pub struct Server {
 pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
-    let db = Db::open(&config.database_url())
-        .await
-        .context("opening the database")?;
+    let db = Db::open(&config.database_url()).await.context("opening the database")?;
     let domains = Domains::load(db.clone(), &config).await?;
     let rtmp = TcpListener::bind(&config.rtmp_addr)
         .await
@@ -78,32 +76,19 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     let rtmp_addr = rtmp.local_addr()?;
     let http_addr = http.local_addr()?;
     let tracker = TaskTracker::new();
-    tracker.spawn(ingest::rtmp_server::serve(
-        services.clone(),
-        rtmp,
-        tracker.clone(),
-    ));
+    tracker.spawn(ingest::rtmp_server::serve(services.clone(), rtmp, tracker.clone()));
     let router = api::router(services.clone());
     let token = services.shutdown.clone();
     let http = tokio::spawn(async move {
-        let r = axum::serve(
-            http,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await;
+        let r = axum::serve(http, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
         if let Err(e) = r {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
     tracing::info!(rtmp = %rtmp_addr, http = %http_addr, data_dir = %services.config.data_dir.display(), "rewind ready");
-    Ok(Server {
-        services,
-        rtmp_addr,
-        http_addr,
-        tracker,
-        http,
-    })
+    Ok(Server { services, rtmp_addr, http_addr, tracker, http })
 }
 
 impl Server {
@@ -113,10 +98,7 @@ impl Server {
         self.services.shutdown.cancel();
         self.tracker.close();
         let grace = Duration::from_secs(self.services.config.rtmp.shutdown_grace_secs);
-        if tokio::time::timeout(grace, self.tracker.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
             tracing::warn!("some sessions did not finish within the shutdown grace period");
         }
         let _ = tokio::time::timeout(grace, self.http).await;

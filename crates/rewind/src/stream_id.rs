@@ -29,13 +29,8 @@ pub fn check_name(what: &str, s: &str) -> Result<(), String> {
     if s == "." || s == ".." {
         return Err(format!("{what} may not be '.' or '..'"));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        return Err(format!(
-            "{what} {s:?} has {c:?}; use letters, digits, '_', '-' and '.'"
-        ));
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        return Err(format!("{what} {s:?} has {c:?}; use letters, digits, '_', '-' and '.'"));
     }
     Ok(())
 }
@@ -50,10 +45,7 @@ pub fn check_domain(s: &str) -> Result<(), Error> {
         if label.is_empty() || label.len() > 63 {
             return Err(bad(format!("domain {s:?} has an empty or over-long label")));
         }
-        if !label
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
+        if !label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
             return Err(bad(format!(
                 "domain {s:?} may hold only lower-case letters, digits, '-', '_' and '.'"
             )));
@@ -69,11 +61,7 @@ impl StreamId {
         for (what, v) in [("app", app), ("stream", stream)] {
             check_name(what, v).map_err(|m| Error::new(ErrorCode::StreamFormatError, m))?;
         }
-        Ok(StreamId {
-            domain: domain.into(),
-            app: app.into(),
-            stream: stream.into(),
-        })
+        Ok(StreamId { domain: domain.into(), app: app.into(), stream: stream.into() })
     }
 }
 
@@ -94,9 +82,6 @@ mod tests {
         assert!(StreamId::new("default", "li/ve", "x").is_err());
         assert!(StreamId::new("Bad.Domain", "live", "x").is_err());
         assert!(StreamId::new("a..b", "live", "x").is_err());
-        assert_eq!(
-            StreamId::new("d.example", "a", "s").unwrap().to_string(),
-            "d.example/a/s"
-        );
+        assert_eq!(StreamId::new("d.example", "a", "s").unwrap().to_string(), "d.example/a/s");
     }
 }

@@ -17,9 +17,7 @@ async fn handshaken(addr: &str) -> TcpStream {
     s.write_all(&handshake::client_hello(0)).await.unwrap();
     let mut reply = vec![0u8; 3073];
     s.read_exact(&mut reply).await.unwrap();
-    s.write_all(&handshake::client_reply(&reply).unwrap())
-        .await
-        .unwrap();
+    s.write_all(&handshake::client_reply(&reply).unwrap()).await.unwrap();
     s
 }
 
@@ -60,9 +58,7 @@ async fn expect_error(srv: &TestServer, kind: &str, before: u64, case: &str) {
 }
 
 async fn published(srv: &TestServer, name: &str) -> Publisher {
-    Publisher::connect(&srv.push_url(&format!("live/{name}")))
-        .await
-        .unwrap()
+    Publisher::connect(&srv.push_url(&format!("live/{name}"))).await.unwrap()
 }
 
 #[tokio::test]
@@ -97,18 +93,14 @@ async fn malformed_connections_are_closed_and_nothing_else_is_touched() {
     // Truncated handshake, then the client leaves.
     let before = srv.metric(&m("handshake")).await;
     let mut s = TcpStream::connect(&srv.rtmp).await.unwrap();
-    s.write_all(&handshake::client_hello(0)[..500])
-        .await
-        .unwrap();
+    s.write_all(&handshake::client_hello(0)[..500]).await.unwrap();
     drop(s);
     expect_error(&srv, "handshake", before, "truncated handshake").await;
 
     // Truncated handshake, then the client stalls: timed out.
     let before = srv.metric(&m("timeout")).await;
     let mut s = TcpStream::connect(&srv.rtmp).await.unwrap();
-    s.write_all(&handshake::client_hello(0)[..100])
-        .await
-        .unwrap();
+    s.write_all(&handshake::client_hello(0)[..100]).await.unwrap();
     assert!(closed_by_server(&mut s).await);
     expect_error(&srv, "timeout", before, "stalled handshake").await;
 
@@ -116,9 +108,7 @@ async fn malformed_connections_are_closed_and_nothing_else_is_touched() {
     for size in [0u32, 0x8000_0000] {
         let before = srv.metric(&m("chunk")).await;
         let mut s = handshaken(&srv.rtmp).await;
-        s.write_all(&message(2, 1, &size.to_be_bytes()))
-            .await
-            .unwrap();
+        s.write_all(&message(2, 1, &size.to_be_bytes())).await.unwrap();
         assert!(closed_by_server(&mut s).await);
         expect_error(&srv, "chunk", before, "bad chunk size").await;
     }
@@ -140,10 +130,7 @@ async fn malformed_connections_are_closed_and_nothing_else_is_touched() {
     expect_error(&srv, "amf", before, "huge AMF string").await;
 
     // Corrupt AVC and AAC sequence headers after a good publish.
-    for (i, body) in [vec![0x17u8, 0, 0, 0, 0, 1, 0x64, 0x00], vec![0xaf, 0, 0x12]]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, body) in [vec![0x17u8, 0, 0, 0, 0, 1, 0x64, 0x00], vec![0xaf, 0, 0x12]].into_iter().enumerate() {
         let before = srv.metric(&m("codec")).await;
         let mut p = published(&srv, &format!("corrupt{i}")).await;
         let kind = if body[0] == 0x17 { 9 } else { 8 };
@@ -160,12 +147,7 @@ async fn malformed_connections_are_closed_and_nothing_else_is_touched() {
     p.send(8, 1000, &[0xaf, 1, 0x21, 0x10]).await.unwrap();
     assert!(p.wait_closed(Duration::from_secs(5)).await);
     expect_error(&srv, "timestamp", before, "timestamps backwards").await;
-    assert!(
-        srv.log()
-            .contains("timestamp went backwards from 5000 ms to 1000 ms"),
-        "{}",
-        srv.log()
-    );
+    assert!(srv.log().contains("timestamp went backwards from 5000 ms to 1000 ms"), "{}", srv.log());
 
     // Random garbage after a good handshake, many times.
     for seed in 0..20u64 {
@@ -186,20 +168,13 @@ async fn malformed_connections_are_closed_and_nothing_else_is_touched() {
     // The server is alive, the bystander was never disturbed, and good pushes work.
     let (status, _) = srv.get("/healthz").await;
     assert_eq!(status, 200);
-    let now = srv
-        .wait_stream("default/live/bystander", Duration::from_secs(5), |_, v| {
-            v["live"] == true
-        })
-        .await;
+    let now =
+        srv.wait_stream("default/live/bystander", Duration::from_secs(5), |_, v| v["live"] == true).await;
     assert_eq!(now["session_id"], first["session_id"]);
     assert!(now["frames_in"].as_u64() > first["frames_in"].as_u64());
-    rust_push(&srv.push_url("live/after"), &fixture("av", 2))
-        .await
-        .unwrap();
+    rust_push(&srv.push_url("live/after"), &fixture("av", 2)).await.unwrap();
     let after = srv
-        .wait_stream("default/live/after", Duration::from_secs(5), |s, v| {
-            s == 200 && v["live"] == false
-        })
+        .wait_stream("default/live/after", Duration::from_secs(5), |s, v| s == 200 && v["live"] == false)
         .await;
     assert_eq!(after["video"]["width"], 320);
     bystander.await.unwrap();

@@ -37,25 +37,8 @@ async fn hevc_enhanced_rtmp_publish_is_accepted_and_described() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.hevc");
     let ok = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25",
-            "-t",
-            "2",
-        ])
-        .args([
-            "-c:v",
-            "libx265",
-            "-pix_fmt",
-            "yuv420p",
-            "-x265-params",
-            "log-level=0:bframes=0:keyint=25",
-        ])
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2"])
+        .args(["-c:v", "libx265", "-pix_fmt", "yuv420p", "-x265-params", "log-level=0:bframes=0:keyint=25"])
         .args(["-f", "hevc"])
         .arg(&path)
         .status()
@@ -64,8 +47,7 @@ async fn hevc_enhanced_rtmp_publish_is_accepted_and_described() {
     let data = std::fs::read(&path).unwrap();
     let nals = nal_units(&data);
     let find = |t| *nals.iter().find(|n| hevc::nal_type(n) == Some(t)).unwrap();
-    let config =
-        HevcConfig::from_parameter_sets(find(NAL_VPS), find(NAL_SPS), find(NAL_PPS)).unwrap();
+    let config = HevcConfig::from_parameter_sets(find(NAL_VPS), find(NAL_SPS), find(NAL_PPS)).unwrap();
 
     // Access units: a VCL NAL (type < 32) whose first_slice_segment_in_pic_flag is set starts one.
     let mut aus: Vec<(bool, Vec<u8>)> = Vec::new();
@@ -84,25 +66,14 @@ async fn hevc_enhanced_rtmp_publish_is_accepted_and_described() {
     assert_eq!(aus.len(), 50);
 
     let srv = TestServer::start("");
-    let mut p = rewind::push::client::Publisher::connect(&srv.push_url("live/hevc"))
-        .await
-        .unwrap();
+    let mut p = rewind::push::client::Publisher::connect(&srv.push_url("live/hevc")).await.unwrap();
     let mut seq = vec![0x90, b'h', b'v', b'c', b'1'];
     seq.extend_from_slice(&config.record);
     p.send(9, 0, &seq).await.unwrap();
     for (i, (key, au)) in aus.iter().enumerate() {
         // Alternate the two coded-frame packet types: CodedFrames (with CTS) and CodedFramesX.
         let mut body = if i % 2 == 0 {
-            vec![
-                if *key { 0x91 } else { 0xa1 },
-                b'h',
-                b'v',
-                b'c',
-                b'1',
-                0,
-                0,
-                0,
-            ]
+            vec![if *key { 0x91 } else { 0xa1 }, b'h', b'v', b'c', b'1', 0, 0, 0]
         } else {
             vec![if *key { 0x93 } else { 0xa3 }, b'h', b'v', b'c', b'1']
         };
@@ -110,22 +81,13 @@ async fn hevc_enhanced_rtmp_publish_is_accepted_and_described() {
         p.send(9, i as u32 * 40, &body).await.unwrap();
     }
     let v = srv
-        .wait_stream("default/live/hevc", Duration::from_secs(5), |s, v| {
-            s == 200 && v["frames_in"] == 50
-        })
+        .wait_stream("default/live/hevc", Duration::from_secs(5), |s, v| s == 200 && v["frames_in"] == 50)
         .await;
     assert_eq!(v["video"]["codec"], "hvc1.1.6.L60.90", "{v}");
     assert_eq!(v["video"]["width"], 320);
     assert_eq!(v["video"]["height"], 240);
     assert!(v["audio"].is_null());
     p.close().await.unwrap();
-    srv.wait_stream("default/live/hevc", Duration::from_secs(5), |_, v| {
-        v["live"] == false
-    })
-    .await;
-    assert_eq!(
-        srv.metric("rewind_protocol_errors_total{kind=\"codec\"} ")
-            .await,
-        0
-    );
+    srv.wait_stream("default/live/hevc", Duration::from_secs(5), |_, v| v["live"] == false).await;
+    assert_eq!(srv.metric("rewind_protocol_errors_total{kind=\"codec\"} ").await, 0);
 }

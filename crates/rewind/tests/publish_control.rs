@@ -13,10 +13,7 @@ fn signed(base: &str, key: &str, stream: &str, expiry: i64) -> String {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 #[tokio::test]
@@ -39,72 +36,36 @@ async fn push_auth_accepts_both_keys_and_refuses_missing_wrong_and_expired() {
     let e = Publisher::connect(&base).await.err().unwrap().to_string();
     assert!(e.contains("txSecret and txTime are missing"), "{e}");
     // Wrong key.
-    let e = Publisher::connect(&signed(&base, "nope", "cam", now() + 600))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Publisher::connect(&signed(&base, "nope", "cam", now() + 600)).await.err().unwrap().to_string();
     assert!(e.contains("does not match"), "{e}");
     // Signed for another stream.
-    let e = Publisher::connect(&signed(&base, "prim", "other", now() + 600))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Publisher::connect(&signed(&base, "prim", "other", now() + 600)).await.err().unwrap().to_string();
     assert!(e.contains("does not match"), "{e}");
     // Expired.
-    let e = Publisher::connect(&signed(&base, "prim", "cam", now() - 5))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Publisher::connect(&signed(&base, "prim", "cam", now() - 5)).await.err().unwrap().to_string();
     assert!(e.contains("expired"), "{e}");
-    assert_eq!(
-        srv.metric("rewind_publish_refused_total{reason=\"auth_missing\"} ")
-            .await,
-        1
-    );
-    assert_eq!(
-        srv.metric("rewind_publish_refused_total{reason=\"auth_invalid\"} ")
-            .await,
-        2
-    );
-    assert_eq!(
-        srv.metric("rewind_publish_refused_total{reason=\"auth_expired\"} ")
-            .await,
-        1
-    );
+    assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"auth_missing\"} ").await, 1);
+    assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"auth_invalid\"} ").await, 2);
+    assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"auth_expired\"} ").await, 1);
     let log = srv.log();
     assert!(
-        log.lines().any(|l| l.contains("publish refused")
-            && l.contains("auth_expired")
-            && l.contains("expired at")),
+        log.lines()
+            .any(|l| l.contains("publish refused") && l.contains("auth_expired") && l.contains("expired at")),
         "{log}"
     );
     assert_eq!(srv.metric("rewind_publishes_total ").await, 0);
 
     // Backup key with our client, primary key with real ffmpeg.
-    let p = Publisher::connect(&signed(&base, "back", "cam", now() + 600))
-        .await
-        .unwrap();
+    let p = Publisher::connect(&signed(&base, "back", "cam", now() + 600)).await.unwrap();
     p.close().await.unwrap();
-    srv.wait_stream("default/live/cam", Duration::from_secs(5), |s, v| {
-        s == 200 && v["live"] == false
-    })
-    .await;
-    let push = ffmpeg_push(
-        &fixture("av", 2),
-        &signed(&base, "prim", "cam", now() + 600),
-    );
+    srv.wait_stream("default/live/cam", Duration::from_secs(5), |s, v| s == 200 && v["live"] == false).await;
+    let push = ffmpeg_push(&fixture("av", 2), &signed(&base, "prim", "cam", now() + 600));
     let (ok, err) = wait_child(push, Duration::from_secs(20));
     assert!(ok, "ffmpeg with a good secret: {err}");
     assert_eq!(srv.metric("rewind_publishes_total ").await, 2);
 
     // ffmpeg with a wrong secret fails and says why.
-    let push = ffmpeg_push(
-        &fixture("av", 2),
-        &signed(&base, "wrong", "cam", now() + 600),
-    );
+    let push = ffmpeg_push(&fixture("av", 2), &signed(&base, "wrong", "cam", now() + 600));
     let (ok, err) = wait_child(push, Duration::from_secs(20));
     assert!(!ok);
     assert!(err.contains("does not match"), "ffmpeg stderr: {err}");
@@ -112,83 +73,34 @@ async fn push_auth_accepts_both_keys_and_refuses_missing_wrong_and_expired() {
     // Removing the domain's keys opens it again.
     let (s, _) = srv.send("DELETE", "/v1/domains/default", None).await;
     assert_eq!(s, 204);
-    Publisher::connect(&base)
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    Publisher::connect(&base).await.unwrap().close().await.unwrap();
 }
 
 #[tokio::test]
 async fn config_file_domains_and_vhost_on_loopback() {
-    let srv = TestServer::start(
-        "[[domains]]\nname = \"cams.example\"\npush_auth = { primary_key = \"k1\" }\n",
-    );
+    let srv =
+        TestServer::start("[[domains]]\nname = \"cams.example\"\npush_auth = { primary_key = \"k1\" }\n");
     let base = srv.push_url("live/door");
     // An IP push host maps to the default domain, which has no keys.
-    Publisher::connect(&base)
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    Publisher::connect(&base).await.unwrap().close().await.unwrap();
     // `vhost` picks the configured domain, whose key is required.
-    let e = Publisher::connect(&format!("{base}?vhost=cams.example"))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Publisher::connect(&format!("{base}?vhost=cams.example")).await.err().unwrap().to_string();
     assert!(e.contains("missing"), "{e}");
     let t = format!("{:x}", now() + 60);
-    let url = format!(
-        "{base}?vhost=cams.example&txTime={t}&txSecret={}",
-        tx_secret("k1", "door", &t)
-    );
-    Publisher::connect(&url)
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    let url = format!("{base}?vhost=cams.example&txTime={t}&txSecret={}", tx_secret("k1", "door", &t));
+    Publisher::connect(&url).await.unwrap().close().await.unwrap();
     let (_, v) = srv.get("/v1/domains").await;
     assert_eq!(v["domains"][0]["domain"], "cams.example");
     assert_eq!(v["domains"][0]["source"], "config");
-    srv.wait_stream("cams.example/live/door", Duration::from_secs(5), |s, _| {
-        s == 200
-    })
-    .await;
+    srv.wait_stream("cams.example/live/door", Duration::from_secs(5), |s, _| s == 200).await;
     // Bad domain bodies are 400s with our error shape.
-    let (s, v) = srv
-        .send(
-            "PUT",
-            "/v1/domains/cams.example",
-            Some(json!({"push_auth": {"primary_key": ""}})),
-        )
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("InvalidParameter"))
-    );
-    let (s, v) = srv
-        .send(
-            "PUT",
-            "/v1/domains/cams.example",
-            Some(json!({"push_oath": {}})),
-        )
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("InvalidParameter.Body")),
-        "{v}"
-    );
-    let (s, v) = srv
-        .send("PUT", "/v1/domains/Not%20A%20Domain", Some(json!({})))
-        .await;
-    assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (400, Some("InvalidParameter.DomainFormatError"))
-    );
+    let (s, v) =
+        srv.send("PUT", "/v1/domains/cams.example", Some(json!({"push_auth": {"primary_key": ""}}))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("InvalidParameter")));
+    let (s, v) = srv.send("PUT", "/v1/domains/cams.example", Some(json!({"push_oath": {}}))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("InvalidParameter.Body")), "{v}");
+    let (s, v) = srv.send("PUT", "/v1/domains/Not%20A%20Domain", Some(json!({}))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("InvalidParameter.DomainFormatError")));
 }
 
 #[tokio::test]
@@ -208,15 +120,8 @@ async fn second_publisher_is_refused_and_the_first_keeps_going() {
         .await;
 
     let e = Publisher::connect(&url).await.err().unwrap().to_string();
-    assert!(
-        e.contains("NetStream.Publish.BadName") && e.contains("already being published"),
-        "{e}"
-    );
-    assert_eq!(
-        srv.metric("rewind_publish_refused_total{reason=\"duplicate\"} ")
-            .await,
-        1
-    );
+    assert!(e.contains("NetStream.Publish.BadName") && e.contains("already being published"), "{e}");
+    assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"duplicate\"} ").await, 1);
 
     for t in &tags[20..] {
         first.queue(t.kind, t.timestamp_ms, &t.body);
@@ -227,40 +132,20 @@ async fn second_publisher_is_refused_and_the_first_keeps_going() {
             v["frames_in"].as_u64() > before["frames_in"].as_u64()
         })
         .await;
-    assert_eq!(
-        after["session_id"], before["session_id"],
-        "the first session still owns the stream"
-    );
+    assert_eq!(after["session_id"], before["session_id"], "the first session still owns the stream");
     first.close().await.unwrap();
 }
 
 #[tokio::test]
 async fn drop_disconnects_the_publisher() {
     let srv = TestServer::start("");
-    let mut p = Publisher::connect(&srv.push_url("live/dropme"))
-        .await
-        .unwrap();
-    srv.wait_stream("default/live/dropme", Duration::from_secs(5), |s, v| {
-        s == 200 && v["live"] == true
-    })
-    .await;
-    let (s, _) = srv
-        .send("POST", "/v1/streams/default/live/dropme/drop", None)
+    let mut p = Publisher::connect(&srv.push_url("live/dropme")).await.unwrap();
+    srv.wait_stream("default/live/dropme", Duration::from_secs(5), |s, v| s == 200 && v["live"] == true)
         .await;
+    let (s, _) = srv.send("POST", "/v1/streams/default/live/dropme/drop", None).await;
     assert_eq!(s, 204);
-    assert!(
-        p.wait_closed(Duration::from_secs(5)).await,
-        "server closed the connection"
-    );
-    srv.wait_stream("default/live/dropme", Duration::from_secs(5), |_, v| {
-        v["live"] == false
-    })
-    .await;
+    assert!(p.wait_closed(Duration::from_secs(5)).await, "server closed the connection");
+    srv.wait_stream("default/live/dropme", Duration::from_secs(5), |_, v| v["live"] == false).await;
     // The stream can be published again at once.
-    Publisher::connect(&srv.push_url("live/dropme"))
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    Publisher::connect(&srv.push_url("live/dropme")).await.unwrap().close().await.unwrap();
 }

@@ -49,9 +49,7 @@ impl Amf0 {
     /// A property of an object or ECMA array.
     pub fn get(&self, key: &str) -> Option<&Amf0> {
         match self {
-            Amf0::Object(p) | Amf0::EcmaArray(p) => {
-                p.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-            }
+            Amf0::Object(p) | Amf0::EcmaArray(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }

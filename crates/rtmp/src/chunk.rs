@@ -38,11 +38,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_chunk_streams: 64,
-            max_message_len: 0xff_ffff,
-            max_partial_bytes: 32 << 20,
-        }
+        Limits { max_chunk_streams: 64, max_message_len: 0xff_ffff, max_partial_bytes: 32 << 20 }
     }
 }
 
@@ -81,12 +77,7 @@ fn u24(b: &[u8]) -> u32 {
 impl ChunkDecoder {
     /// A decoder with the default chunk size and the given limits.
     pub fn new(limits: Limits) -> Self {
-        ChunkDecoder {
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: Vec::new(),
-            limits,
-            partial_total: 0,
-        }
+        ChunkDecoder { chunk_size: DEFAULT_CHUNK_SIZE, streams: Vec::new(), limits, partial_total: 0 }
     }
 
     /// The peer's current chunk size.
@@ -110,9 +101,7 @@ impl ChunkDecoder {
                         }
                         let size = u32::from_be_bytes(msg.payload[..4].try_into().unwrap());
                         if size == 0 || size > 0x7fff_ffff {
-                            return Err(chunk_err(format!(
-                                "Set Chunk Size {size} out of range 1..2^31-1"
-                            )));
+                            return Err(chunk_err(format!("Set Chunk Size {size} out of range 1..2^31-1")));
                         }
                         self.chunk_size = size as usize;
                     }
@@ -176,42 +165,25 @@ impl ChunkDecoder {
                 self.streams.len() - 1
             }
             None => {
-                return Err(chunk_err(format!(
-                    "type-{fmt} chunk on unknown chunk stream {csid}"
-                )));
+                return Err(chunk_err(format!("type-{fmt} chunk on unknown chunk stream {csid}")));
             }
         };
         let s = &self.streams[idx];
-        let ts_field = if fmt < 3 {
-            u24(&header[0..3])
-        } else {
-            s.ts_field
-        };
-        let extended = if fmt < 3 {
-            ts_field == 0xff_ffff
-        } else {
-            s.extended
-        };
+        let ts_field = if fmt < 3 { u24(&header[0..3]) } else { s.ts_field };
+        let extended = if fmt < 3 { ts_field == 0xff_ffff } else { s.extended };
         let ext_len = if extended { 4 } else { 0 };
         let Some(ext) = input.get(basic_len + header_len..basic_len + header_len + ext_len) else {
             return Ok(None);
         };
-        let ts_value = if extended && fmt < 3 {
-            u32::from_be_bytes(ext.try_into().unwrap())
-        } else {
-            ts_field
-        };
+        let ts_value =
+            if extended && fmt < 3 { u32::from_be_bytes(ext.try_into().unwrap()) } else { ts_field };
         let new_message = !s.in_progress;
         if fmt < 3 && !new_message {
             return Err(chunk_err(format!(
                 "type-{fmt} chunk inside an unfinished message on chunk stream {csid}"
             )));
         }
-        let length = if fmt < 2 {
-            u24(&header[3..6]) as usize
-        } else {
-            s.length
-        };
+        let length = if fmt < 2 { u24(&header[3..6]) as usize } else { s.length };
         if length > self.limits.max_message_len {
             return Err(chunk_err(format!(
                 "message of {length} bytes exceeds the {} limit",
@@ -240,11 +212,7 @@ impl ChunkDecoder {
             s.extended = extended;
         }
         if new_message {
-            s.timestamp = if fmt == 0 {
-                ts_value
-            } else {
-                s.timestamp.wrapping_add(s.ts_field)
-            };
+            s.timestamp = if fmt == 0 { ts_value } else { s.timestamp.wrapping_add(s.ts_field) };
         }
         input.advance(basic_len + header_len + ext_len);
         let meta = (s.csid, s.timestamp, s.type_id, s.stream_id);
@@ -252,9 +220,7 @@ impl ChunkDecoder {
             input.split_to(body_len).freeze()
         } else {
             if self.partial_total + body_len > self.limits.max_partial_bytes {
-                return Err(chunk_err(
-                    "unfinished messages exceed the per-connection buffer limit",
-                ));
+                return Err(chunk_err("unfinished messages exceed the per-connection buffer limit"));
             }
             if new_message {
                 s.partial.reserve(length.min(1 << 20));
@@ -271,13 +237,7 @@ impl ChunkDecoder {
         };
         s.in_progress = false;
         let (csid, timestamp, type_id, stream_id) = meta;
-        Ok(Some(Some(Message {
-            csid,
-            timestamp,
-            type_id,
-            stream_id,
-            payload,
-        })))
+        Ok(Some(Some(Message { csid, timestamp, type_id, stream_id, payload })))
     }
 }
 
@@ -289,9 +249,7 @@ pub struct ChunkEncoder {
 
 impl Default for ChunkEncoder {
     fn default() -> Self {
-        ChunkEncoder {
-            chunk_size: DEFAULT_CHUNK_SIZE,
-        }
+        ChunkEncoder { chunk_size: DEFAULT_CHUNK_SIZE }
     }
 }
 
@@ -369,10 +327,7 @@ mod tests {
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0].timestamp, 0x0100_0000);
         assert_eq!(&msgs[0].payload[..], &payload[..]);
-        assert_eq!(
-            (msgs[1].csid, msgs[1].type_id, &msgs[1].payload[..]),
-            (300, 8, &b"abc"[..])
-        );
+        assert_eq!((msgs[1].csid, msgs[1].type_id, &msgs[1].payload[..]), (300, 8, &b"abc"[..]));
     }
 
     #[test]

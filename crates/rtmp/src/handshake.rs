@@ -16,18 +16,13 @@ pub fn server_reply(c0c1: &[u8], time_ms: u32, random: &[u8]) -> Result<Vec<u8>,
         return Err(RtmpError::Handshake("C0+C1 must be 1537 bytes".into()));
     }
     if c0c1[0] != VERSION {
-        return Err(RtmpError::Handshake(format!(
-            "unsupported version byte {}",
-            c0c1[0]
-        )));
+        return Err(RtmpError::Handshake(format!("unsupported version byte {}", c0c1[0])));
     }
     let mut out = Vec::with_capacity(1 + 2 * PACKET_SIZE);
     out.push(VERSION);
     out.extend_from_slice(&time_ms.to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
-    out.extend(
-        (0..PACKET_SIZE - 8).map(|i| random.get(i % random.len().max(1)).copied().unwrap_or(0)),
-    );
+    out.extend((0..PACKET_SIZE - 8).map(|i| random.get(i % random.len().max(1)).copied().unwrap_or(0)));
     out.extend_from_slice(&c0c1[1..]);
     Ok(out)
 }
@@ -48,10 +43,7 @@ pub fn client_reply(s0s1s2: &[u8]) -> Result<Vec<u8>, RtmpError> {
         return Err(RtmpError::Handshake("S0+S1+S2 must be 3073 bytes".into()));
     }
     if s0s1s2[0] != VERSION {
-        return Err(RtmpError::Handshake(format!(
-            "unsupported version byte {}",
-            s0s1s2[0]
-        )));
+        return Err(RtmpError::Handshake(format!("unsupported version byte {}", s0s1s2[0])));
     }
     Ok(s0s1s2[1..1 + PACKET_SIZE].to_vec())
 }

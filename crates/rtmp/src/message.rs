@@ -45,11 +45,7 @@ pub struct Command {
 
 /// Decodes a command message body (AMF0, or AMF3-wrapped with a leading 0 byte).
 pub fn parse_command(type_id: u8, payload: &[u8]) -> Result<Command, RtmpError> {
-    let body = if type_id == MSG_COMMAND_AMF3 {
-        payload.get(1..).unwrap_or(&[])
-    } else {
-        payload
-    };
+    let body = if type_id == MSG_COMMAND_AMF3 { payload.get(1..).unwrap_or(&[]) } else { payload };
     let mut values = amf0::decode_all(body)?.into_iter();
     let name = match values.next() {
         Some(Amf0::String(s)) => s,
@@ -57,22 +53,13 @@ pub fn parse_command(type_id: u8, payload: &[u8]) -> Result<Command, RtmpError> 
     };
     let transaction_id = values.next().and_then(|v| v.as_f64()).unwrap_or(0.0);
     let object = values.next().unwrap_or(Amf0::Null);
-    Ok(Command {
-        name,
-        transaction_id,
-        object,
-        args: values.collect(),
-    })
+    Ok(Command { name, transaction_id, object, args: values.collect() })
 }
 
 /// Decodes a data message body; `@setDataFrame` wrappers are removed, so the result
 /// starts with the handler name (`onMetaData`).
 pub fn parse_data(type_id: u8, payload: &[u8]) -> Result<Vec<Amf0>, RtmpError> {
-    let body = if type_id == MSG_DATA_AMF3 {
-        payload.get(1..).unwrap_or(&[])
-    } else {
-        payload
-    };
+    let body = if type_id == MSG_DATA_AMF3 { payload.get(1..).unwrap_or(&[]) } else { payload };
     let mut v = amf0::decode_all(body)?;
     if v.first().and_then(Amf0::as_str) == Some("@setDataFrame") {
         v.remove(0);
@@ -101,11 +88,7 @@ pub fn stream_begin_payload(stream_id: u32) -> Bytes {
 
 /// Encodes a command message body.
 pub fn command(name: &str, transaction_id: f64, object: Amf0, args: Vec<Amf0>) -> Bytes {
-    let mut v = vec![
-        Amf0::String(name.into()),
-        Amf0::Number(transaction_id),
-        object,
-    ];
+    let mut v = vec![Amf0::String(name.into()), Amf0::Number(transaction_id), object];
     v.extend(args);
     amf0::encode_all(&v).freeze()
 }
@@ -115,10 +98,7 @@ pub fn connect_result(transaction_id: f64) -> Bytes {
     command(
         "_result",
         transaction_id,
-        object([
-            ("fmsVer", Amf0::String("FMS/3,0,1,123".into())),
-            ("capabilities", Amf0::Number(31.0)),
-        ]),
+        object([("fmsVer", Amf0::String("FMS/3,0,1,123".into())), ("capabilities", Amf0::Number(31.0))]),
         vec![object([
             ("level", Amf0::String("status".into())),
             ("code", Amf0::String("NetConnection.Connect.Success".into())),
@@ -148,12 +128,7 @@ mod tests {
 
     #[test]
     fn command_round_trip() {
-        let body = command(
-            "publish",
-            5.0,
-            Amf0::Null,
-            vec![Amf0::String("cam1".into())],
-        );
+        let body = command("publish", 5.0, Amf0::Null, vec![Amf0::String("cam1".into())]);
         let c = parse_command(MSG_COMMAND_AMF0, &body).unwrap();
         assert_eq!(c.name, "publish");
         assert_eq!(c.transaction_id, 5.0);

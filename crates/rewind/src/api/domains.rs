@@ -22,10 +22,7 @@ fn validate(s: &DomainSettings) -> Result<()> {
     if let Some(a) = &s.push_auth
         && a.primary_key.is_empty()
     {
-        return Err(Error::new(
-            ErrorCode::InvalidParameter,
-            "push_auth.primary_key must not be empty",
-        ));
+        return Err(Error::new(ErrorCode::InvalidParameter, "push_auth.primary_key must not be empty"));
     }
     if let Some(c) = &s.callback
         && !(c.url.starts_with("http://") || c.url.starts_with("https://"))
@@ -44,11 +41,7 @@ pub async fn list(State(svc): Svc) -> Json<serde_json::Value> {
         .domains
         .list()
         .into_iter()
-        .map(|(domain, settings, source)| DomainView {
-            domain,
-            settings,
-            source,
-        })
+        .map(|(domain, settings, source)| DomainView { domain, settings, source })
         .collect();
     Json(serde_json::json!({ "domains": domains }))
 }
@@ -57,15 +50,8 @@ pub async fn list(State(svc): Svc) -> Json<serde_json::Value> {
 pub async fn get_one(State(svc): Svc, Path(domain): Path<String>) -> Result<Json<DomainView>> {
     check_domain(&domain)?;
     match svc.domains.get(&domain) {
-        Some((settings, source)) => Ok(Json(DomainView {
-            domain,
-            settings,
-            source,
-        })),
-        None => Err(Error::new(
-            ErrorCode::DomainNotFound,
-            format!("domain {domain} has no settings"),
-        )),
+        Some((settings, source)) => Ok(Json(DomainView { domain, settings, source })),
+        None => Err(Error::new(ErrorCode::DomainNotFound, format!("domain {domain} has no settings"))),
     }
 }
 
@@ -77,15 +63,9 @@ pub async fn put(
 ) -> Result<Json<DomainView>> {
     check_domain(&domain)?;
     validate(&settings)?;
-    svc.domains
-        .put(&domain, settings.clone(), svc.clock.now_unix())
-        .await?;
+    svc.domains.put(&domain, settings.clone(), svc.clock.now_unix()).await?;
     tracing::info!(%domain, push_auth = settings.push_auth.is_some(), callback = settings.callback.is_some(), "domain settings updated");
-    Ok(Json(DomainView {
-        domain,
-        settings,
-        source: Source::Api,
-    }))
+    Ok(Json(DomainView { domain, settings, source: Source::Api }))
 }
 
 /// `DELETE /v1/domains/{domain}`: removes the API settings (file settings remain).

@@ -24,17 +24,9 @@ pub fn router(svc: Arc<Services>) -> Router {
     let v1 = Router::new()
         .route("/streams", get(streams::list))
         .route("/streams/{domain}/{app}/{stream}", get(streams::get_one))
-        .route(
-            "/streams/{domain}/{app}/{stream}/drop",
-            post(streams::drop_publisher),
-        )
+        .route("/streams/{domain}/{app}/{stream}/drop", post(streams::drop_publisher))
         .route("/domains", get(domains::list))
-        .route(
-            "/domains/{domain}",
-            get(domains::get_one)
-                .put(domains::put)
-                .delete(domains::delete),
-        )
+        .route("/domains/{domain}", get(domains::get_one).put(domains::put).delete(domains::delete))
         .route_layer(middleware::from_fn_with_state(svc.clone(), require_api_key));
     Router::new()
         .route("/healthz", get(service::healthz))
@@ -50,21 +42,15 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    Error::new(
-        ErrorCode::MethodNotAllowed,
-        "this path does not take that method",
-    )
-    .into_response()
+    Error::new(ErrorCode::MethodNotAllowed, "this path does not take that method").into_response()
 }
 
 async fn require_api_key(State(svc): Svc, req: Request, next: Next) -> Response {
     let key = &svc.config.api_key;
     if !key.is_empty() {
         let h = req.headers();
-        let bearer = h
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let bearer =
+            h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         let given = bearer.or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()));
         if given != Some(key.as_str()) {
             return Error::new(

@@ -99,28 +99,19 @@ fn stream_id(p: (String, String, String)) -> Result<StreamId> {
 }
 
 /// `GET /v1/streams/{domain}/{app}/{stream}`.
-pub async fn get_one(
-    State(svc): Svc,
-    Path(p): Path<(String, String, String)>,
-) -> Result<Json<StreamView>> {
+pub async fn get_one(State(svc): Svc, Path(p): Path<(String, String, String)>) -> Result<Json<StreamView>> {
     let id = stream_id(p)?;
     if let Some(s) = svc.registry.get(&id) {
         return Ok(Json(live_view(&s)));
     }
     match svc.registry.known_one(&id).await? {
         Some(k) => Ok(Json(idle_view(k))),
-        None => Err(Error::new(
-            ErrorCode::StreamNotFound,
-            format!("stream {id} has never been published"),
-        )),
+        None => Err(Error::new(ErrorCode::StreamNotFound, format!("stream {id} has never been published"))),
     }
 }
 
 /// `POST /v1/streams/{domain}/{app}/{stream}/drop`: disconnects the publisher.
-pub async fn drop_publisher(
-    State(svc): Svc,
-    Path(p): Path<(String, String, String)>,
-) -> Result<StatusCode> {
+pub async fn drop_publisher(State(svc): Svc, Path(p): Path<(String, String, String)>) -> Result<StatusCode> {
     let id = stream_id(p)?;
     match svc.registry.get(&id) {
         Some(s) => {
@@ -128,9 +119,6 @@ pub async fn drop_publisher(
             tracing::info!(stream = %id, session = %s.session_id, "publisher drop requested through the API");
             Ok(StatusCode::NO_CONTENT)
         }
-        None => Err(Error::new(
-            ErrorCode::StreamNotLive,
-            format!("stream {id} is not live"),
-        )),
+        None => Err(Error::new(ErrorCode::StreamNotLive, format!("stream {id} is not live"))),
     }
 }

@@ -34,17 +34,13 @@ pub async fn run(pool: &AnyPool) -> anyhow::Result<()> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
         .execute(pool)
         .await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
-        .fetch_one(pool)
-        .await?;
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_version").fetch_one(pool).await?;
     let current = current.unwrap_or(0);
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let mut tx = pool.begin().await?;
         for stmt in sql.split(';').map(str::trim).filter(|s| {
-            !s.is_empty()
-                && !s
-                    .lines()
-                    .all(|l| l.trim().is_empty() || l.trim().starts_with("--"))
+            !s.is_empty() && !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--"))
         }) {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }

@@ -123,11 +123,7 @@ impl FrameAssembler {
     ) -> Frame {
         let dts = Time90k(dts_ms * TICKS_PER_MS);
         let (utc, discontinuity) = self.anchor.wall_of(dts, now);
-        let t = if track == Track::Video {
-            &mut self.video
-        } else {
-            &mut self.audio
-        };
+        let t = if track == Track::Video { &mut self.video } else { &mut self.audio };
         t.frames += 1;
         t.first_dts.get_or_insert(dts);
         t.last_dts = dts;
@@ -138,21 +134,13 @@ impl FrameAssembler {
             utc,
             keyframe,
             discontinuity,
-            codec: t
-                .codec
-                .clone()
-                .expect("frames are made only after a configuration"),
+            codec: t.codec.clone().expect("frames are made only after a configuration"),
             data,
         }
     }
 
     /// Handles a video message body with its RTMP timestamp, received at `now`.
-    pub fn video(
-        &mut self,
-        raw_ms: u32,
-        body: &Bytes,
-        now: Time90k,
-    ) -> Result<Produced, FrameError> {
+    pub fn video(&mut self, raw_ms: u32, body: &Bytes, now: Time90k) -> Result<Produced, FrameError> {
         let packet = match flv::parse_video(body) {
             Ok(p) => p,
             Err(e) => return triage(&mut self.video, e, "video"),
@@ -165,12 +153,7 @@ impl FrameAssembler {
                 };
                 Ok(Self::set_codec(&mut self.video, c))
             }
-            VideoPacket::Frame {
-                codec,
-                keyframe,
-                cts_ms,
-                data,
-            } => {
+            VideoPacket::Frame { codec, keyframe, cts_ms, data } => {
                 let matches = match (self.video.codec.as_deref(), codec) {
                     (Some(CodecConfig::Avc(_)), VideoCodec::Avc)
                     | (Some(CodecConfig::Hevc(_)), VideoCodec::Hevc) => true,
@@ -178,54 +161,33 @@ impl FrameAssembler {
                     _ => false,
                 };
                 if !matches {
-                    return Err(CodecError::Invalid(
-                        "video frame codec differs from its sequence header",
-                    )
-                    .into());
+                    return Err(
+                        CodecError::Invalid("video frame codec differs from its sequence header").into()
+                    );
                 }
                 let dts_ms = Self::stamp(&mut self.video, raw_ms, "video")?;
-                Ok(Produced::Frame(self.frame(
-                    Track::Video,
-                    dts_ms,
-                    cts_ms,
-                    keyframe,
-                    data,
-                    now,
-                )))
+                Ok(Produced::Frame(self.frame(Track::Video, dts_ms, cts_ms, keyframe, data, now)))
             }
             VideoPacket::Ignored => Ok(Produced::Nothing),
         }
     }
 
     /// Handles an audio message body with its RTMP timestamp, received at `now`.
-    pub fn audio(
-        &mut self,
-        raw_ms: u32,
-        body: &Bytes,
-        now: Time90k,
-    ) -> Result<Produced, FrameError> {
+    pub fn audio(&mut self, raw_ms: u32, body: &Bytes, now: Time90k) -> Result<Produced, FrameError> {
         let packet = match flv::parse_audio(body) {
             Ok(p) => p,
             Err(e) => return triage(&mut self.audio, e, "audio"),
         };
         match packet {
-            AudioPacket::AacConfig(asc) => Ok(Self::set_codec(
-                &mut self.audio,
-                CodecConfig::Aac(AacConfig::parse(asc)?),
-            )),
+            AudioPacket::AacConfig(asc) => {
+                Ok(Self::set_codec(&mut self.audio, CodecConfig::Aac(AacConfig::parse(asc)?)))
+            }
             AudioPacket::AacFrame(data) => {
                 if self.audio.codec.is_none() {
                     return Ok(Produced::Nothing);
                 }
                 let dts_ms = Self::stamp(&mut self.audio, raw_ms, "audio")?;
-                Ok(Produced::Frame(self.frame(
-                    Track::Audio,
-                    dts_ms,
-                    0,
-                    true,
-                    data,
-                    now,
-                )))
+                Ok(Produced::Frame(self.frame(Track::Audio, dts_ms, 0, true, data, now)))
             }
         }
     }
@@ -235,9 +197,9 @@ impl FrameAssembler {
         let video = self.video.codec.as_deref().and_then(|c| {
             let (width, height) = c.dimensions()?;
             let measured = match self.video.first_dts {
-                Some(first) if self.video.frames >= 2 && self.video.last_dts > first => Some(
-                    (self.video.frames - 1) as f64 / (self.video.last_dts - first).as_secs_f64(),
-                ),
+                Some(first) if self.video.frames >= 2 && self.video.last_dts > first => {
+                    Some((self.video.frames - 1) as f64 / (self.video.last_dts - first).as_secs_f64())
+                }
                 _ => None,
             };
             let hint = match c {
@@ -274,30 +236,17 @@ mod tests {
     fn audio_frames_carry_unwrapped_timestamps_and_backwards_is_an_error() {
         let mut a = FrameAssembler::default();
         let now = Time90k(1_000_000);
-        assert!(matches!(
-            a.audio(0, &Bytes::from_static(ASC), now).unwrap(),
-            Produced::ConfigChanged
-        ));
+        assert!(matches!(a.audio(0, &Bytes::from_static(ASC), now).unwrap(), Produced::ConfigChanged));
         assert!(
-            matches!(
-                a.audio(0, &Bytes::from_static(ASC), now).unwrap(),
-                Produced::Nothing
-            ),
+            matches!(a.audio(0, &Bytes::from_static(ASC), now).unwrap(), Produced::Nothing),
             "repeat is no change"
         );
         let raw = Bytes::from_static(&[0xaf, 0x01, 0x21]);
-        let Produced::Frame(f) = a.audio(u32::MAX, &raw, now).unwrap() else {
-            panic!()
-        };
+        let Produced::Frame(f) = a.audio(u32::MAX, &raw, now).unwrap() else { panic!() };
         assert_eq!(f.dts, Time90k(u32::MAX as i64 * 90));
-        let Produced::Frame(f) = a.audio(20, &raw, now).unwrap() else {
-            panic!()
-        };
+        let Produced::Frame(f) = a.audio(20, &raw, now).unwrap() else { panic!() };
         assert_eq!(f.dts, Time90k((u32::MAX as i64 + 21) * 90), "wrap crossed");
-        assert!(matches!(
-            a.audio(10, &raw, now),
-            Err(FrameError::Timestamp(_))
-        ));
+        assert!(matches!(a.audio(10, &raw, now), Err(FrameError::Timestamp(_))));
         let m = a.media_info();
         assert_eq!(m.audio.unwrap().sample_rate, 44100);
         assert!(m.video.is_none());
@@ -306,17 +255,9 @@ mod tests {
     #[test]
     fn corrupt_sequence_header_is_an_error_and_unsupported_codec_is_skipped() {
         let mut a = FrameAssembler::default();
-        assert!(
-            a.video(
-                0,
-                &Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2]),
-                Time90k(0)
-            )
-            .is_err()
-        );
+        assert!(a.video(0, &Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2]), Time90k(0)).is_err());
         assert!(matches!(
-            a.audio(0, &Bytes::from_static(&[0x2f, 1, 2]), Time90k(0))
-                .unwrap(),
+            a.audio(0, &Bytes::from_static(&[0x2f, 1, 2]), Time90k(0)).unwrap(),
             Produced::Nothing
         ));
     }

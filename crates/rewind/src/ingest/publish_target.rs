@@ -63,14 +63,7 @@ pub fn resolve(
     check_domain(&domain).map_err(|e| e.message)?;
     check_name("app", app)?;
     check_name("stream", stream)?;
-    Ok(PublishTarget {
-        id: StreamId {
-            domain,
-            app: app.to_string(),
-            stream: stream.to_string(),
-        },
-        query,
-    })
+    Ok(PublishTarget { id: StreamId { domain, app: app.to_string(), stream: stream.to_string() }, query })
 }
 
 #[cfg(test)]
@@ -83,25 +76,13 @@ mod tests {
         assert_eq!(t.id.to_string(), "default/live/cam1");
         let t = resolve("rtmp://localhost/live", "live", "cam1?a=1", "default").unwrap();
         assert_eq!((t.id.domain.as_str(), t.query.as_str()), ("default", "a=1"));
-        let t = resolve(
-            "rtmp://[::1]:1935/live",
-            "live",
-            "x?vhost=push.example",
-            "default",
-        )
-        .unwrap();
+        let t = resolve("rtmp://[::1]:1935/live", "live", "x?vhost=push.example", "default").unwrap();
         assert_eq!(t.id.domain, "push.example");
     }
 
     #[test]
     fn host_names_are_the_domain_and_queries_merge() {
-        let t = resolve(
-            "rtmp://Push.Example.com/live?k=v",
-            "live?k=v",
-            "cam1?txTime=5",
-            "default",
-        )
-        .unwrap();
+        let t = resolve("rtmp://Push.Example.com/live?k=v", "live?k=v", "cam1?txTime=5", "default").unwrap();
         assert_eq!(t.id.to_string(), "push.example.com/live/cam1");
         assert_eq!(t.query, "txTime=5&k=v");
         assert_eq!(query_param(&t.query, "txTime"), Some("5"));

@@ -31,9 +31,7 @@ impl AuthRefusal {
     /// A sentence for the log and the RTMP status description.
     pub fn describe(&self) -> String {
         match self {
-            AuthRefusal::Missing => {
-                "push authentication required: txSecret and txTime are missing".into()
-            }
+            AuthRefusal::Missing => "push authentication required: txSecret and txTime are missing".into(),
             AuthRefusal::Invalid(why) => format!("push authentication failed: {why}"),
             AuthRefusal::Expired { expired_at } => {
                 format!("push authentication failed: txTime expired at Unix {expired_at}")
@@ -53,31 +51,23 @@ pub fn tx_secret(key: &str, stream: &str, tx_time: &str) -> String {
 
 fn same(a: &str, b: &str) -> bool {
     // Length leaks nothing (always 32 hex digits); compare every byte to avoid timing hints.
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Checks a push's query against the domain's keys at `now_unix`.
 pub fn check(auth: &PushAuth, stream: &str, query: &str, now_unix: i64) -> Result<(), AuthRefusal> {
-    let (Some(secret), Some(time)) = (query_param(query, "txSecret"), query_param(query, "txTime"))
-    else {
+    let (Some(secret), Some(time)) = (query_param(query, "txSecret"), query_param(query, "txTime")) else {
         return Err(AuthRefusal::Missing);
     };
-    let expiry = i64::from_str_radix(time, 16).map_err(|_| {
-        AuthRefusal::Invalid(format!("txTime {time:?} is not a hexadecimal Unix time"))
-    })?;
+    let expiry = i64::from_str_radix(time, 16)
+        .map_err(|_| AuthRefusal::Invalid(format!("txTime {time:?} is not a hexadecimal Unix time")))?;
     let secret = secret.to_ascii_lowercase();
     let ok = [&auth.primary_key, &auth.backup_key]
         .into_iter()
         .filter(|k| !k.is_empty())
         .any(|k| same(&tx_secret(k, stream, time), &secret));
     if !ok {
-        return Err(AuthRefusal::Invalid(
-            "txSecret does not match the domain's keys".into(),
-        ));
+        return Err(AuthRefusal::Invalid("txSecret does not match the domain's keys".into()));
     }
     if expiry < now_unix {
         return Err(AuthRefusal::Expired { expired_at: expiry });
@@ -90,10 +80,7 @@ mod tests {
     use super::*;
 
     fn keys() -> PushAuth {
-        PushAuth {
-            primary_key: "prim".into(),
-            backup_key: "back".into(),
-        }
+        PushAuth { primary_key: "prim".into(), backup_key: "back".into() }
     }
 
     #[test]
@@ -111,21 +98,13 @@ mod tests {
         let good = tx_secret("prim", "cam1", &t);
         assert_eq!(check(&keys(), "cam1", "", 0), Err(AuthRefusal::Missing));
         assert!(matches!(
-            check(
-                &keys(),
-                "cam1",
-                &format!("txSecret={good}&txTime={t}"),
-                2_000
-            ),
+            check(&keys(), "cam1", &format!("txSecret={good}&txTime={t}"), 2_000),
             Err(AuthRefusal::Expired { expired_at: 1000 })
         ));
         assert!(matches!(
             check(&keys(), "cam2", &format!("txSecret={good}&txTime={t}"), 0),
             Err(AuthRefusal::Invalid(_))
         ));
-        assert!(matches!(
-            check(&keys(), "cam1", "txSecret=x&txTime=zz", 0),
-            Err(AuthRefusal::Invalid(_))
-        ));
+        assert!(matches!(check(&keys(), "cam1", "txSecret=x&txTime=zz", 0), Err(AuthRefusal::Invalid(_))));
     }
 }

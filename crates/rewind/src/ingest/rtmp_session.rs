@@ -83,10 +83,7 @@ struct Session {
 pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr) {
     svc.metrics.rtmp_connections_total.fetch_add(1, Relaxed);
     svc.metrics.rtmp_connections_active.fetch_add(1, Relaxed);
-    let limits = Limits {
-        max_message_len: svc.config.rtmp.max_message_bytes,
-        ..Limits::default()
-    };
+    let limits = Limits { max_message_len: svc.config.rtmp.max_message_bytes, ..Limits::default() };
     let mut s = Session {
         svc: svc.clone(),
         peer,
@@ -117,11 +114,7 @@ pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr) {
     }
 }
 
-async fn read_exact_timeout(
-    sock: &mut TcpStream,
-    buf: &mut [u8],
-    secs: u64,
-) -> Result<(), SessionError> {
+async fn read_exact_timeout(sock: &mut TcpStream, buf: &mut [u8], secs: u64) -> Result<(), SessionError> {
     match tokio::time::timeout(Duration::from_secs(secs), sock.read_exact(buf)).await {
         Err(_) => Err(SessionError::Timeout(secs)),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -182,12 +175,7 @@ impl Session {
             self.received += n as u64;
             if self.peer_window > 0 && self.received - self.acked >= self.peer_window {
                 self.acked = self.received;
-                self.send(
-                    m::CSID_CONTROL,
-                    0,
-                    m::MSG_ACK,
-                    &m::u32_payload(self.received as u32),
-                );
+                self.send(m::CSID_CONTROL, 0, m::MSG_ACK, &m::u32_payload(self.received as u32));
                 sock.write_all(&self.out).await?;
                 self.out.clear();
             }
@@ -195,8 +183,7 @@ impl Session {
     }
 
     fn send(&mut self, csid: u32, stream_id: u32, type_id: u8, payload: &[u8]) {
-        self.enc
-            .write(&mut self.out, csid, 0, type_id, stream_id, payload);
+        self.enc.write(&mut self.out, csid, 0, type_id, stream_id, payload);
     }
 
     /// Handles one message; `Ok(true)` ends the session after replies are flushed.
@@ -233,44 +220,14 @@ impl Session {
         let txn = cmd.transaction_id;
         match cmd.name.as_str() {
             "connect" => {
-                self.app = cmd
-                    .object
-                    .get("app")
-                    .and_then(Amf0::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                self.tc_url = cmd
-                    .object
-                    .get("tcUrl")
-                    .and_then(Amf0::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                self.send(
-                    m::CSID_CONTROL,
-                    0,
-                    m::MSG_WINDOW_ACK_SIZE,
-                    &m::u32_payload(WINDOW),
-                );
-                self.send(
-                    m::CSID_CONTROL,
-                    0,
-                    m::MSG_SET_PEER_BANDWIDTH,
-                    &m::peer_bandwidth_payload(WINDOW),
-                );
+                self.app = cmd.object.get("app").and_then(Amf0::as_str).unwrap_or("").to_string();
+                self.tc_url = cmd.object.get("tcUrl").and_then(Amf0::as_str).unwrap_or("").to_string();
+                self.send(m::CSID_CONTROL, 0, m::MSG_WINDOW_ACK_SIZE, &m::u32_payload(WINDOW));
+                self.send(m::CSID_CONTROL, 0, m::MSG_SET_PEER_BANDWIDTH, &m::peer_bandwidth_payload(WINDOW));
                 let size = self.svc.config.rtmp.chunk_size;
-                self.send(
-                    m::CSID_CONTROL,
-                    0,
-                    MSG_SET_CHUNK_SIZE,
-                    &m::u32_payload(size),
-                );
+                self.send(m::CSID_CONTROL, 0, MSG_SET_CHUNK_SIZE, &m::u32_payload(size));
                 self.enc.set_chunk_size(size as usize);
-                self.send(
-                    m::CSID_COMMAND,
-                    0,
-                    m::MSG_COMMAND_AMF0,
-                    &m::connect_result(txn),
-                );
+                self.send(m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, &m::connect_result(txn));
                 Ok(false)
             }
             "releaseStream" | "FCPublish" | "_checkbw" => {
@@ -281,12 +238,7 @@ impl Session {
                 Ok(false)
             }
             "createStream" => {
-                let r = m::command(
-                    "_result",
-                    txn,
-                    Amf0::Null,
-                    vec![Amf0::Number(MEDIA_STREAM_ID as f64)],
-                );
+                let r = m::command("_result", txn, Amf0::Null, vec![Amf0::Number(MEDIA_STREAM_ID as f64)]);
                 self.send(m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, &r);
                 Ok(false)
             }
@@ -309,13 +261,7 @@ impl Session {
         self.send(CSID_STATUS, MEDIA_STREAM_ID, m::MSG_COMMAND_AMF0, &body);
     }
 
-    fn refuse(
-        &mut self,
-        reason: &str,
-        code: &str,
-        description: &str,
-        stream: &str,
-    ) -> SessionError {
+    fn refuse(&mut self, reason: &str, code: &str, description: &str, stream: &str) -> SessionError {
         self.svc.metrics.publish_refused_total.inc(reason);
         tracing::warn!(peer = %self.peer, stream, reason, why = description, "publish refused");
         self.status("error", code, description);
@@ -328,18 +274,14 @@ impl Session {
         }
         let name = cmd.args.first().and_then(Amf0::as_str).unwrap_or("");
         let svc = self.svc.clone();
-        let PublishTarget { id, query } = match publish_target::resolve(
-            &self.tc_url,
-            &self.app,
-            name,
-            &svc.config.default_domain,
-        ) {
-            Ok(t) => t,
-            Err(why) => {
-                let shown = format!("{}/{}", self.app, name.split('?').next().unwrap_or(""));
-                return Err(self.refuse("bad_name", "NetStream.Publish.BadName", &why, &shown));
-            }
-        };
+        let PublishTarget { id, query } =
+            match publish_target::resolve(&self.tc_url, &self.app, name, &svc.config.default_domain) {
+                Ok(t) => t,
+                Err(why) => {
+                    let shown = format!("{}/{}", self.app, name.split('?').next().unwrap_or(""));
+                    return Err(self.refuse("bad_name", "NetStream.Publish.BadName", &why, &shown));
+                }
+            };
         let shown = id.to_string();
         if svc.shutdown.is_cancelled() {
             return Err(self.refuse(
@@ -353,12 +295,7 @@ impl Session {
             && let Some(auth) = &settings.push_auth
             && let Err(r) = push_auth::check(auth, &id.stream, &query, svc.clock.now_unix())
         {
-            return Err(self.refuse(
-                r.reason(),
-                "NetStream.Publish.Rejected",
-                &r.describe(),
-                &shown,
-            ));
+            return Err(self.refuse(r.reason(), "NetStream.Publish.Rejected", &r.describe(), &shown));
         }
         let now = svc.clock.now();
         let live = Arc::new(LiveStream {
@@ -375,26 +312,14 @@ impl Session {
             drop: svc.shutdown.child_token(),
         });
         if let Err(first) = svc.registry.register(live.clone()) {
-            let why = format!(
-                "stream {shown} is already being published (session {})",
-                first.session_id
-            );
+            let why = format!("stream {shown} is already being published (session {})", first.session_id);
             return Err(self.refuse("duplicate", "NetStream.Publish.BadName", &why, &shown));
         }
         svc.metrics.publishes_total.fetch_add(1, Relaxed);
         svc.metrics.publishes_active.fetch_add(1, Relaxed);
         tracing::info!(peer = %self.peer, stream = %shown, session = %live.session_id, "publish started");
-        self.send(
-            m::CSID_CONTROL,
-            0,
-            m::MSG_USER_CONTROL,
-            &m::stream_begin_payload(MEDIA_STREAM_ID),
-        );
-        self.status(
-            "status",
-            "NetStream.Publish.Start",
-            &format!("{shown} is now published."),
-        );
+        self.send(m::CSID_CONTROL, 0, m::MSG_USER_CONTROL, &m::stream_begin_payload(MEDIA_STREAM_ID));
+        self.status("status", "NetStream.Publish.Start", &format!("{shown} is now published."));
         self.publishing = Some(Publishing {
             live: live.clone(),
             frames: FrameAssembler::default(),
@@ -426,13 +351,11 @@ impl Session {
         match produced {
             Produced::Frame(f) => {
                 p.live.frames_in.fetch_add(1, Relaxed);
-                svc.metrics
-                    .ingest_frames_total
-                    .inc(if msg.type_id == m::MSG_VIDEO {
-                        "video"
-                    } else {
-                        "audio"
-                    });
+                svc.metrics.ingest_frames_total.inc(if msg.type_id == m::MSG_VIDEO {
+                    "video"
+                } else {
+                    "audio"
+                });
                 p.live.hub.publish(f);
             }
             Produced::ConfigChanged => {
@@ -469,12 +392,7 @@ impl Session {
             bytes = p.live.bytes_in(),
             "publish ended"
         );
-        if let Err(e) = self
-            .svc
-            .registry
-            .remember(&p.live, self.svc.clock.now_unix())
-            .await
-        {
+        if let Err(e) = self.svc.registry.remember(&p.live, self.svc.clock.now_unix()).await {
             tracing::warn!(stream = %p.live.id, error = %e, "could not record the stream in the database");
         }
     }

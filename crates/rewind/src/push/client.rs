@@ -33,9 +33,7 @@ pub struct PushUrl {
 impl PushUrl {
     /// Parses a push URL.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let rest = url
-            .strip_prefix("rtmp://")
-            .context("push URL must start with rtmp://")?;
+        let rest = url.strip_prefix("rtmp://").context("push URL must start with rtmp://")?;
         let (authority, path) = rest.split_once('/').context("push URL needs /app/stream")?;
         let (app, stream) = path.split_once('/').context("push URL needs /app/stream")?;
         let addr = if authority.contains(':') && !authority.ends_with(']') {
@@ -85,12 +83,7 @@ async fn read_until<T>(
 
 fn status_of(cmd: &m::Command) -> (String, String, String) {
     let info = cmd.args.first();
-    let get = |k: &str| {
-        info.and_then(|i| i.get(k))
-            .and_then(Amf0::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let get = |k: &str| info.and_then(|i| i.get(k)).and_then(Amf0::as_str).unwrap_or("").to_string();
     (get("level"), get("code"), get("description"))
 }
 
@@ -99,9 +92,8 @@ impl Publisher {
     /// when the publish is refused.
     pub async fn connect(url: &str) -> anyhow::Result<Publisher> {
         let u = PushUrl::parse(url)?;
-        let mut sock = TcpStream::connect(&u.addr)
-            .await
-            .with_context(|| format!("connecting to {}", u.addr))?;
+        let mut sock =
+            TcpStream::connect(&u.addr).await.with_context(|| format!("connecting to {}", u.addr))?;
         sock.set_nodelay(true)?;
         sock.write_all(&handshake::client_hello(0)).await?;
         let mut s = vec![0u8; 1 + 2 * handshake::PACKET_SIZE];
@@ -112,70 +104,49 @@ impl Publisher {
 
         let mut enc = ChunkEncoder::default();
         let mut out = BytesMut::new();
-        enc.write(
-            &mut out,
-            m::CSID_CONTROL,
-            0,
-            MSG_SET_CHUNK_SIZE,
-            0,
-            &m::u32_payload(CHUNK_SIZE),
-        );
+        enc.write(&mut out, m::CSID_CONTROL, 0, MSG_SET_CHUNK_SIZE, 0, &m::u32_payload(CHUNK_SIZE));
         enc.set_chunk_size(CHUNK_SIZE as usize);
         let connect = m::command(
             "connect",
             1.0,
             object([
+                // The fields OBS (librtmp) sends, so tests exercise an OBS-style connect.
                 ("app", Amf0::String(u.app.clone())),
                 ("type", Amf0::String("nonprivate".into())),
+                ("flashVer", Amf0::String("FMLE/3.0 (compatible; FMSc/1.0)".into())),
+                ("swfUrl", Amf0::String(u.tc_url.clone())),
                 ("tcUrl", Amf0::String(u.tc_url.clone())),
                 (
                     "fourCcList",
-                    Amf0::StrictArray(vec![
-                        Amf0::String("hvc1".into()),
-                        Amf0::String("avc1".into()),
-                    ]),
+                    Amf0::StrictArray(vec![Amf0::String("hvc1".into()), Amf0::String("avc1".into())]),
                 ),
             ]),
             vec![],
         );
-        enc.write(
-            &mut out,
-            m::CSID_COMMAND,
-            0,
-            m::MSG_COMMAND_AMF0,
-            0,
-            &connect,
-        );
-        let create = m::command("createStream", 2.0, Amf0::Null, vec![]);
-        enc.write(
-            &mut out,
-            m::CSID_COMMAND,
-            0,
-            m::MSG_COMMAND_AMF0,
-            0,
-            &create,
-        );
+        enc.write(&mut out, m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, 0, &connect);
+        let name = Amf0::String(u.stream.clone());
+        for (txn, cmd) in [(2.0, "releaseStream"), (3.0, "FCPublish")] {
+            let body = m::command(cmd, txn, Amf0::Null, vec![name.clone()]);
+            enc.write(&mut out, m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, 0, &body);
+        }
+        let create = m::command("createStream", 4.0, Amf0::Null, vec![]);
+        enc.write(&mut out, m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, 0, &create);
         sock.write_all(&out).await?;
         out.clear();
 
         let mut dec = ChunkDecoder::new(Limits::default());
         let mut buf = BytesMut::with_capacity(8192);
         let stream_id = read_until(&mut sock, &mut dec, &mut buf, |c| match c.name.as_str() {
-            "_result" if c.transaction_id == 2.0 => {
-                Some(Ok(
-                    c.args.first().and_then(Amf0::as_f64).unwrap_or(1.0) as u32
-                ))
+            "_result" if c.transaction_id == 4.0 => {
+                Some(Ok(c.args.first().and_then(Amf0::as_f64).unwrap_or(1.0) as u32))
             }
-            "_error" => Some(Err(anyhow::anyhow!(
-                "server refused connect/createStream: {:?}",
-                c.args
-            ))),
+            "_error" => Some(Err(anyhow::anyhow!("server refused connect/createStream: {:?}", c.args))),
             _ => None,
         })
         .await?;
         let publish = m::command(
             "publish",
-            3.0,
+            5.0,
             Amf0::Null,
             vec![Amf0::String(u.stream.clone()), Amf0::String("live".into())],
         );
@@ -188,9 +159,7 @@ impl Publisher {
             }
             let (level, code, description) = status_of(c);
             if level == "error" {
-                Some(Err(anyhow::anyhow!(
-                    "publish refused: {code}: {description}"
-                )))
+                Some(Err(anyhow::anyhow!("publish refused: {code}: {description}")))
             } else if code == "NetStream.Publish.Start" {
                 Some(Ok(()))
             } else {
@@ -208,8 +177,7 @@ impl Publisher {
             m::MSG_VIDEO => CSID_VIDEO,
             _ => CSID_DATA,
         };
-        self.enc
-            .write(&mut self.out, csid, timestamp_ms, kind, 1, body);
+        self.enc.write(&mut self.out, csid, timestamp_ms, kind, 1, body);
     }
 
     /// Queues bytes exactly as given, bypassing the chunk encoder (malformed-input tests).
@@ -234,15 +202,8 @@ impl Publisher {
 
     /// Sends `deleteStream` and closes the connection.
     pub async fn close(mut self) -> std::io::Result<()> {
-        let del = m::command("deleteStream", 4.0, Amf0::Null, vec![Amf0::Number(1.0)]);
-        self.enc.write(
-            &mut self.out,
-            m::CSID_COMMAND,
-            0,
-            m::MSG_COMMAND_AMF0,
-            0,
-            &del,
-        );
+        let del = m::command("deleteStream", 6.0, Amf0::Null, vec![Amf0::Number(1.0)]);
+        self.enc.write(&mut self.out, m::CSID_COMMAND, 0, m::MSG_COMMAND_AMF0, 0, &del);
         self.flush().await?;
         self.sock.shutdown().await
     }
@@ -270,10 +231,7 @@ mod tests {
         let u = PushUrl::parse("rtmp://127.0.0.1:1936/live/cam1?txTime=1").unwrap();
         assert_eq!(u.addr, "127.0.0.1:1936");
         assert_eq!(u.tc_url, "rtmp://127.0.0.1:1936/live");
-        assert_eq!(
-            (u.app.as_str(), u.stream.as_str()),
-            ("live", "cam1?txTime=1")
-        );
+        assert_eq!((u.app.as_str(), u.stream.as_str()), ("live", "cam1?txTime=1"));
         assert_eq!(PushUrl::parse("rtmp://h/a/s").unwrap().addr, "h:1935");
         assert!(PushUrl::parse("http://h/a/s").is_err());
     }

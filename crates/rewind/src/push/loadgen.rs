@@ -43,11 +43,7 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     let data = bytes::Bytes::from(tokio::fs::read(&spec.file).await?);
     let tags = Arc::new(flv::read_file(&data)?);
     let media: Vec<_> = tags.iter().filter(|t| t.kind != TAG_SCRIPT).collect();
-    anyhow::ensure!(
-        !media.is_empty(),
-        "{} has no audio or video tags",
-        spec.file.display()
-    );
+    anyhow::ensure!(!media.is_empty(), "{} has no audio or video tags", spec.file.display());
     let first = media.iter().map(|t| t.timestamp_ms).min().unwrap_or(0);
     let last = media.iter().map(|t| t.timestamp_ms).max().unwrap_or(0);
     let span = (last - first) as u64 + 40; // one frame of slack between loops
@@ -56,17 +52,9 @@ pub async fn run(spec: LoadSpec) -> anyhow::Result<LoadReport> {
     let bytes = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for i in 0..spec.count {
-        let url = if spec.count > 1 {
-            insert_index(&spec.url, i)
-        } else {
-            spec.url.clone()
-        };
-        let (tags, connected, failed, bytes) = (
-            tags.clone(),
-            connected.clone(),
-            failed.clone(),
-            bytes.clone(),
-        );
+        let url = if spec.count > 1 { insert_index(&spec.url, i) } else { spec.url.clone() };
+        let (tags, connected, failed, bytes) =
+            (tags.clone(), connected.clone(), failed.clone(), bytes.clone());
         let delay = spec.ramp.mul_f64(i as f64 / spec.count.max(1) as f64);
         let duration = spec.duration;
         tasks.push(tokio::spawn(async move {
@@ -138,10 +126,7 @@ fn insert_index(url: &str, i: usize) -> String {
 mod tests {
     #[test]
     fn index_goes_before_the_query() {
-        assert_eq!(
-            super::insert_index("rtmp://h/a/s?x=1", 3),
-            "rtmp://h/a/s3?x=1"
-        );
+        assert_eq!(super::insert_index("rtmp://h/a/s?x=1", 3), "rtmp://h/a/s3?x=1");
         assert_eq!(super::insert_index("rtmp://h/a/s", 0), "rtmp://h/a/s0");
     }
 }

@@ -33,14 +33,7 @@ impl TestServer {
             .arg(&cfg)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
-            .args([
-                "--rtmp-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--log",
-                "info,rewind=debug",
-            ])
+            .args(["--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log", "info,rewind=debug"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -66,20 +59,8 @@ impl TestServer {
         let ready = rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", log.lock().unwrap()));
-        let field = |k: &str| {
-            ready
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix(k))
-                .unwrap()
-                .to_string()
-        };
-        TestServer {
-            child,
-            rtmp: field("rtmp="),
-            http: field("http="),
-            dir,
-            log,
-        }
+        let field = |k: &str| ready.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
+        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -103,10 +84,7 @@ impl TestServer {
         let r = reqwest::get(self.url(path)).await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
     }
 
     pub async fn send(
@@ -118,31 +96,18 @@ impl TestServer {
         let c = reqwest::Client::new();
         let mut req = c.request(method.parse().unwrap(), self.url(path));
         if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
+            req = req.header("content-type", "application/json").body(b.to_string());
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
     }
 
     pub async fn metric(&self, line_prefix: &str) -> u64 {
-        let text = reqwest::get(self.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap();
         text.lines()
-            .find_map(|l| {
-                l.strip_prefix(line_prefix)
-                    .map(|v| v.trim().parse::<f64>().unwrap() as u64)
-            })
+            .find_map(|l| l.strip_prefix(line_prefix).map(|v| v.trim().parse::<f64>().unwrap() as u64))
             .unwrap_or_else(|| panic!("metric {line_prefix} missing"))
     }
 
@@ -159,28 +124,20 @@ impl TestServer {
             if pred(s, &v) {
                 return v;
             }
-            assert!(
-                Instant::now() < deadline,
-                "stream {sid} never matched; last: {s} {v}"
-            );
+            assert!(Instant::now() < deadline, "stream {sid} never matched; last: {s} {v}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Sends SIGTERM and waits for the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s.code();
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -215,12 +172,7 @@ fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .expect("ffmpeg is required (the test command installs it)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffmpeg {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
 }
 
 /// A media fixture made once: "av" (H.264 320x240 25 fps + AAC 44.1 kHz stereo),
@@ -234,21 +186,12 @@ pub fn fixture(kind: &str, secs: u32) -> PathBuf {
     }
     let t = secs.to_string();
     let v = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"];
-    let venc = [
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-preset", "veryfast",
-    ];
+    let venc = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-preset", "veryfast"];
     let p = path.to_str().unwrap();
     match kind {
         "av" => {
             let mut a: Vec<&str> = v.to_vec();
-            a.extend([
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=44100",
-                "-t",
-                &t,
-            ]);
+            a.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", &t]);
             a.extend(venc);
             a.extend(["-c:a", "aac", "-ac", "2", "-f", "flv", p]);
             ffmpeg(&a);
