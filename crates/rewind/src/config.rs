@@ -31,6 +31,31 @@ pub struct Config {
     pub hub: HubConfig,
     /// Domains declared in the file (the API may add more, and overrides these).
     pub domains: Vec<DomainConfig>,
+    /// Recording limits and switches.
+    pub recording: RecordingConfig,
+    /// Templates declared in the file (read-only; each needs a `template_id` ≥ 1).
+    pub record_templates: Vec<crate::recording::template::Template>,
+    /// Rules declared in the file (read-only); `domain = "*"` matches every domain.
+    pub record_rules: Vec<crate::recording::catalog::Rule>,
+}
+
+/// Recording settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Most templates (template 0 not counted).
+    pub max_templates: usize,
+    /// Most rules.
+    pub max_rules: usize,
+    /// Testing only: when non-zero, every file splits after this many seconds instead of
+    /// its template's `record_interval` (the API still validates 60 s and up).
+    pub test_record_interval_secs: u32,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig { max_templates: 50, max_rules: 50, test_record_interval_secs: 0 }
+    }
 }
 
 /// RTMP ingest settings.
@@ -111,6 +136,9 @@ impl Default for Config {
             rtmp: RtmpConfig::default(),
             hub: HubConfig::default(),
             domains: Vec::new(),
+            recording: RecordingConfig::default(),
+            record_templates: Vec::new(),
+            record_rules: Vec::new(),
         }
     }
 }

@@ -26,6 +26,34 @@ pub enum ErrorCode {
     NotFound,
     /// The path exists but not with that method.
     MethodNotAllowed,
+    /// A template's `record_interval` is out of range.
+    RecordInterval,
+    /// A template's `storage_time` is out of range.
+    StorageTime,
+    /// A template's `file_name` pattern is invalid.
+    VodFileName,
+    /// `hls_special.flow_continue_duration` is out of range.
+    FlowContinueDuration,
+    /// `timeline.segment_length` or `retention` is out of range.
+    SegmentLength,
+    /// Too many templates or rules (the configured limit).
+    ConfOutLimit,
+    /// The template is bound to a rule.
+    ConfInUsed,
+    /// A rule names a template that does not exist.
+    ConfNotFound,
+    /// No template with that id.
+    TemplateNotFound,
+    /// Template 0 is built in.
+    BuiltinTemplate,
+    /// A rule for that (domain, app, stream) exists.
+    RuleAlreadyExist,
+    /// No rule for that (domain, app, stream).
+    RuleNotFound,
+    /// No media file with that id.
+    MediaNotFound,
+    /// A byte range cannot be satisfied.
+    RangeNotSatisfiable,
     /// Our fault: a database or storage failure.
     Internal,
 }
@@ -44,6 +72,20 @@ impl ErrorCode {
             ErrorCode::DomainNotFound => "ResourceNotFound.Domain",
             ErrorCode::NotFound => "ResourceNotFound",
             ErrorCode::MethodNotAllowed => "UnsupportedOperation.Method",
+            ErrorCode::RecordInterval => "InvalidParameter.RecordInterval",
+            ErrorCode::StorageTime => "InvalidParameter.StorageTime",
+            ErrorCode::VodFileName => "InvalidParameter.InvalidVodFileName",
+            ErrorCode::FlowContinueDuration => "InvalidParameter.FlowContinueDuration",
+            ErrorCode::SegmentLength => "InvalidParameter.SegmentLength",
+            ErrorCode::ConfOutLimit => "InternalError.ConfOutLimit",
+            ErrorCode::ConfInUsed => "FailedOperation.ConfInUsed",
+            ErrorCode::ConfNotFound => "InvalidParameter.ConfNotFound",
+            ErrorCode::TemplateNotFound => "ResourceNotFound.Template",
+            ErrorCode::BuiltinTemplate => "UnsupportedOperation.BuiltinTemplate",
+            ErrorCode::RuleAlreadyExist => "FailedOperation.RuleAlreadyExist",
+            ErrorCode::RuleNotFound => "InternalError.RuleNotFound",
+            ErrorCode::MediaNotFound => "ResourceNotFound.Media",
+            ErrorCode::RangeNotSatisfiable => "InvalidParameter.Range",
             ErrorCode::Internal => "InternalError",
         }
     }
@@ -54,7 +96,18 @@ impl ErrorCode {
             ErrorCode::InvalidParameter
             | ErrorCode::DomainFormatError
             | ErrorCode::StreamFormatError
-            | ErrorCode::InvalidBody => 400,
+            | ErrorCode::InvalidBody
+            | ErrorCode::RecordInterval
+            | ErrorCode::StorageTime
+            | ErrorCode::VodFileName
+            | ErrorCode::FlowContinueDuration
+            | ErrorCode::SegmentLength
+            | ErrorCode::ConfOutLimit
+            | ErrorCode::ConfNotFound
+            | ErrorCode::BuiltinTemplate => 400,
+            ErrorCode::ConfInUsed | ErrorCode::RuleAlreadyExist => 409,
+            ErrorCode::TemplateNotFound | ErrorCode::RuleNotFound | ErrorCode::MediaNotFound => 404,
+            ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::AuthFailure => 401,
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,
             ErrorCode::StreamNotLive => 409,

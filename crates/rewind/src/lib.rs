@@ -12,6 +12,7 @@ pub mod hub;
 pub mod ingest;
 pub mod metrics;
 pub mod push;
+pub mod recording;
 pub mod registry;
 pub mod server;
 pub mod stream_id;

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::domains::Domains;
 use crate::metrics::Metrics;
+use crate::recording::catalog::{Catalog, Limits};
 use crate::registry::Registry;
 use crate::{api, ingest};
 use anyhow::Context;
@@ -30,6 +31,8 @@ pub struct Services {
     pub registry: Registry,
     /// Domain settings.
     pub domains: Domains,
+    /// Record templates and rules.
+    pub catalog: Catalog,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
 }
@@ -58,6 +61,9 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
     let db = Db::open(&config.database_url()).await.context("opening the database")?;
     let domains = Domains::load(db.clone(), &config).await?;
+    let limits =
+        Limits { max_templates: config.recording.max_templates, max_rules: config.recording.max_rules };
+    let catalog = Catalog::load(db.clone(), limits, &config.record_templates, &config.record_rules).await?;
     let rtmp = TcpListener::bind(&config.rtmp_addr)
         .await
         .with_context(|| format!("binding RTMP on {}", config.rtmp_addr))?;
@@ -71,6 +77,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         clock,
         db,
         domains,
+        catalog,
         config,
     });
     let rtmp_addr = rtmp.local_addr()?;

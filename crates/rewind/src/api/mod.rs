@@ -4,6 +4,7 @@ mod domains;
 mod respond;
 mod service;
 mod streams;
+mod templates;
 
 pub use respond::JsonBody;
 
@@ -27,6 +28,15 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/streams/{domain}/{app}/{stream}/drop", post(streams::drop_publisher))
         .route("/domains", get(domains::list))
         .route("/domains/{domain}", get(domains::get_one).put(domains::put).delete(domains::delete))
+        .route("/record-templates", get(templates::list).post(templates::create))
+        .route(
+            "/record-templates/{template_id}",
+            get(templates::get_one).put(templates::modify).delete(templates::delete),
+        )
+        .route(
+            "/record-rules",
+            get(templates::list_rules).post(templates::create_rule).delete(templates::delete_rule),
+        )
         .route_layer(middleware::from_fn_with_state(svc.clone(), require_api_key));
     Router::new()
         .route("/healthz", get(service::healthz))
