@@ -11,6 +11,7 @@ pub mod codec;
 pub mod flv;
 pub mod frame;
 pub mod hevc;
+pub mod mux;
 pub mod time;
 
 pub use codec::{CodecConfig, CodecError};

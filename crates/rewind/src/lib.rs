@@ -10,6 +10,7 @@ pub mod domains;
 pub mod error;
 pub mod hub;
 pub mod ingest;
+pub mod library;
 pub mod metrics;
 pub mod push;
 pub mod recording;

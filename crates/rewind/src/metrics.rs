@@ -55,6 +55,12 @@ pub struct Metrics {
     pub protocol_errors_total: LabeledCounter<8>,
     /// Frames hub readers lost by falling too far behind.
     pub hub_reader_lagged_frames_total: AtomicU64,
+    /// Recorders running now.
+    pub recorders_active: AtomicI64,
+    /// Recording files finished and in the library.
+    pub recording_files_total: AtomicU64,
+    /// Recordings that failed (I/O or database errors).
+    pub recording_failures_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -69,6 +75,9 @@ impl Default for Metrics {
             publish_refused_total: LabeledCounter::new("reason", REFUSAL_REASONS),
             protocol_errors_total: LabeledCounter::new("kind", PROTOCOL_ERROR_KINDS),
             hub_reader_lagged_frames_total: AtomicU64::new(0),
+            recorders_active: AtomicI64::new(0),
+            recording_files_total: AtomicU64::new(0),
+            recording_failures_total: AtomicU64::new(0),
         }
     }
 }
@@ -137,6 +146,27 @@ impl Metrics {
             "counter",
             "Frames lost by hub readers that fell behind.",
             self.hub_reader_lagged_frames_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_recorders_active",
+            "gauge",
+            "Recorders running.",
+            self.recorders_active.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_recording_files_total",
+            "counter",
+            "Recording files finished.",
+            self.recording_files_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_recording_failures_total",
+            "counter",
+            "Recordings that failed.",
+            self.recording_failures_total.load(Relaxed),
         );
         o
     }

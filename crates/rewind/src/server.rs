@@ -35,6 +35,15 @@ pub struct Services {
     pub catalog: Catalog,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
+    /// Background work (recorders) that shutdown waits for.
+    pub tasks: TaskTracker,
+}
+
+impl Services {
+    /// Root folder of recording files.
+    pub fn media_root(&self) -> std::path::PathBuf {
+        self.config.data_dir.join("media")
+    }
 }
 
 impl std::fmt::Debug for dyn crate::clock::Clock {
@@ -74,6 +83,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         registry: Registry::new(db.clone()),
         metrics: Metrics::default(),
         shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
         clock,
         db,
         domains,
@@ -107,6 +117,11 @@ impl Server {
         let grace = Duration::from_secs(self.services.config.rtmp.shutdown_grace_secs);
         if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
             tracing::warn!("some sessions did not finish within the shutdown grace period");
+        }
+        // Publishers are closed, so recorders see their hubs end and finish their files.
+        self.services.tasks.close();
+        if tokio::time::timeout(grace * 2, self.services.tasks.wait()).await.is_err() {
+            tracing::warn!("some recordings did not finish within the shutdown grace period");
         }
         let _ = tokio::time::timeout(grace, self.http).await;
         self.services.db.close().await;

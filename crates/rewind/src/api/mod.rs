@@ -1,6 +1,7 @@
 //! The HTTP API: routes, API-key check and the JSON error mapping.
 
 mod domains;
+mod media;
 mod respond;
 mod service;
 mod streams;
@@ -33,6 +34,9 @@ pub fn router(svc: Arc<Services>) -> Router {
             "/record-templates/{template_id}",
             get(templates::get_one).put(templates::modify).delete(templates::delete),
         )
+        .route("/media", get(media::search))
+        .route("/media/{file_id}", get(media::get_one).delete(media::delete))
+        .route("/media/{file_id}/content", get(media::content))
         .route(
             "/record-rules",
             get(templates::list_rules).post(templates::create_rule).delete(templates::delete_rule),

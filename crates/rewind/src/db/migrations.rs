@@ -51,6 +51,45 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        3,
+        "
+    -- The media library: one row per finished recording file.
+    CREATE TABLE media (
+        file_id TEXT PRIMARY KEY,
+        domain TEXT NOT NULL,
+        app TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        format TEXT NOT NULL,           -- flv, hls, mp4, aac
+        source TEXT NOT NULL,           -- rule, task, event
+        template_id BIGINT NOT NULL,
+        task_id TEXT,
+        session_ids TEXT NOT NULL,      -- JSON array of publish session ids
+        start_90k BIGINT NOT NULL,      -- UTC of the first frame, 90 kHz ticks since the epoch
+        end_90k BIGINT NOT NULL,        -- UTC of the end of the last frame
+        duration_ms BIGINT NOT NULL,    -- media duration
+        file_size BIGINT NOT NULL,      -- bytes (HLS: playlist + segments)
+        media_info TEXT NOT NULL,       -- JSON {video, audio}
+        file_name TEXT NOT NULL,        -- final name, unique in its folder
+        rel_path TEXT NOT NULL,         -- path under data_dir/media
+        stream_param TEXT,
+        expires_at_unix BIGINT,         -- NULL: kept forever
+        created_at_unix BIGINT NOT NULL
+    );
+    CREATE INDEX media_by_stream ON media (domain, app, stream, start_90k);
+    CREATE INDEX media_by_start ON media (start_90k);
+    CREATE INDEX media_by_expiry ON media (expires_at_unix);
+    -- Recording files being written. A row here at start-up is a recording that a crash
+    -- interrupted: it is repaired, finished and moved to media.
+    CREATE TABLE recording_file (
+        file_id TEXT PRIMARY KEY,
+        format TEXT NOT NULL,
+        tmp_path TEXT NOT NULL,         -- under data_dir/media
+        plan TEXT NOT NULL,             -- JSON of what the media row needs
+        started_at_unix BIGINT NOT NULL
+    );
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

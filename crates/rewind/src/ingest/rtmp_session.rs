@@ -327,6 +327,7 @@ impl Session {
             stats_bytes: 0,
             started: Instant::now(),
         });
+        crate::recording::launch::on_publish(&svc, &live);
         if let Err(e) = svc.registry.remember(&live, svc.clock.now_unix()).await {
             tracing::warn!(stream = %shown, error = %e, "could not record the stream in the database");
         }

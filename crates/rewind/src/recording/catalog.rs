@@ -226,7 +226,7 @@ impl Catalog {
         let _w = self.writes.lock().await;
         let id = {
             let s = self.read();
-            if s.templates.len() - 1 >= self.limits.max_templates {
+            if s.templates.len() > self.limits.max_templates {
                 return Err(Error::new(
                     ErrorCode::ConfOutLimit,
                     format!("at most {} templates (recording.max_templates)", self.limits.max_templates),

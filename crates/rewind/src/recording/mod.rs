@@ -1,6 +1,9 @@
 //! Recording: templates and rules (what to record), recorders (hub readers that write
-//! files), and file naming.
+//! files through pure muxers and a file sink), and file naming.
 
 pub mod catalog;
 pub mod file_name;
+pub mod launch;
+pub mod recorder;
+pub mod sink;
 pub mod template;

@@ -126,7 +126,7 @@ impl Default for TimelineParam {
 }
 
 /// A record template.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Template {
     /// Id (0 is the built-in template).
@@ -147,22 +147,6 @@ pub struct Template {
     pub hls_special: HlsSpecial,
     /// Timeline archiving.
     pub timeline: TimelineParam,
-}
-
-impl Default for Template {
-    fn default() -> Self {
-        Template {
-            template_id: 0,
-            name: String::new(),
-            description: String::new(),
-            flv: FormatParam::default(),
-            hls: FormatParam::default(),
-            mp4: FormatParam::default(),
-            aac: FormatParam::default(),
-            hls_special: HlsSpecial::default(),
-            timeline: TimelineParam::default(),
-        }
-    }
 }
 
 impl Template {
@@ -236,7 +220,7 @@ impl Template {
             );
         }
         let sl = self.timeline.segment_length;
-        if !(30..=300).contains(&sl) || sl % 30 != 0 {
+        if !(30..=300).contains(&sl) || !sl.is_multiple_of(30) {
             return bad(
                 ErrorCode::SegmentLength,
                 format!("timeline.segment_length must be 30 to 300 seconds in steps of 30, not {sl}"),

@@ -272,3 +272,126 @@ pub async fn rust_push(url: &str, file: &Path) -> anyhow::Result<()> {
     p.close().await?;
     Ok(())
 }
+
+/// `ffprobe -show_format -show_streams` as JSON.
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Packets of one stream type (`v` or `a`): (pts in ms, dts in ms).
+pub fn packets(path: &Path, kind: &str) -> Vec<(i64, i64)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            kind,
+            "-show_entries",
+            "packet=pts_time,dts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let ms = |s: &str| (s.trim().parse::<f64>().unwrap_or(f64::NAN) * 1000.0).round() as i64;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut it = l.split(',');
+            (ms(it.next().unwrap_or("")), ms(it.next().unwrap_or("")))
+        })
+        .collect()
+}
+
+/// What `ffmpeg -v error -i F -f null -` prints (empty = decodes cleanly).
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let mut s = String::from_utf8_lossy(&out.stderr).to_string();
+    if !out.status.success() {
+        s.push_str(" (ffmpeg failed)");
+    }
+    s
+}
+
+/// Polls `GET /v1/media?…` until it lists `n` files.
+pub async fn wait_media(
+    srv: &TestServer,
+    query: &str,
+    n: usize,
+    timeout: Duration,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (s, v) = srv.get(&format!("/v1/media?{query}")).await;
+        assert_eq!(s, 200, "{v}");
+        let list = v["media"].as_array().unwrap().clone();
+        if list.len() >= n {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} media files for {query:?}, have {}: {v}\nlog:\n{}",
+            list.len(),
+            srv.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Local path of a media record's file.
+pub fn media_path(srv: &TestServer, m: &serde_json::Value) -> PathBuf {
+    let dir = srv
+        .dir
+        .path()
+        .join("data/media")
+        .join(m["domain"].as_str().unwrap())
+        .join(m["app"].as_str().unwrap())
+        .join(m["stream"].as_str().unwrap());
+    dir.join(m["file_name"].as_str().unwrap())
+}
+
+/// Span of the media in a file, in seconds: from the earliest decode time to the end of
+/// the latest packet, for stream type `kind` (`v`, `a`) or both (`""`).
+pub fn media_span(path: &Path, kind: &str) -> f64 {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error"]);
+    if !kind.is_empty() {
+        cmd.args(["-select_streams", kind]);
+    }
+    let out = cmd
+        .args(["-show_entries", "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(',');
+            let pts: f64 = it.next()?.trim().parse().ok()?;
+            let dts: f64 = it.next()?.trim().parse().ok()?;
+            let dur: f64 = it.next().and_then(|d| d.trim().parse().ok()).unwrap_or(0.0);
+            Some((dts, pts.max(dts) + dur))
+        })
+        .fold((f64::MAX, 0.0f64), |(lo, hi), (s, e)| (lo.min(s), hi.max(e)))
+        .pipe(|(lo, hi)| hi - lo)
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}

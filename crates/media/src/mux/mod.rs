@@ -1,0 +1,6 @@
+//! Pure muxers: frames in, container bytes out. No files, no tokio: the recorder's
+//! file sink writes what they produce.
+
+pub mod adts;
+pub mod amf;
+pub mod flv;

@@ -1,0 +1,77 @@
+//! `/v1/media`: the media library — search, one record, delete, and the bytes.
+
+use super::Svc;
+use crate::error::{Error, ErrorCode, Result};
+use crate::library::media::{self, Search};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+/// `GET /v1/media?…`.
+pub async fn search(State(svc): Svc, Query(q): Query<Search>) -> Result<Json<serde_json::Value>> {
+    let page = media::search(&svc.db, &q).await?;
+    Ok(Json(serde_json::json!({
+        "media": page.media.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
+        "total": page.total,
+        "next_page_token": page.next_page_token,
+    })))
+}
+
+/// `GET /v1/media/{file_id}`.
+pub async fn get_one(State(svc): Svc, Path(id): Path<String>) -> Result<Json<serde_json::Value>> {
+    Ok(Json(media::get(&svc.db, &id).await?.to_json()))
+}
+
+/// `DELETE /v1/media/{file_id}`: the record, then the bytes.
+pub async fn delete(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode> {
+    let m = media::get(&svc.db, &id).await?;
+    media::delete(&svc.db, &id).await?;
+    let path = svc.media_root().join(&m.rel_path);
+    if let Err(e) = tokio::fs::remove_file(&path).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %path.display(), error = %e, "media record deleted but its file could not be removed");
+    }
+    tracing::info!(file_id = %id, file = %m.rel_path, "media deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn content_type(format: &str) -> &'static str {
+    match format {
+        "flv" => "video/x-flv",
+        "mp4" => "video/mp4",
+        "aac" => "audio/aac",
+        "hls" => "application/vnd.apple.mpegurl",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `GET /v1/media/{file_id}/content`: the file, with single-range `Range` support.
+pub async fn content(State(svc): Svc, Path(id): Path<String>, req: Request) -> Result<Response> {
+    let m = media::get(&svc.db, &id).await?;
+    let path = svc.media_root().join(&m.rel_path);
+    let served = ServeFile::new_with_mime(&path, &content_type(&m.format).parse().expect("static mime"))
+        .oneshot(req)
+        .await
+        .map_err(Error::internal)?;
+    if served.status() == StatusCode::NOT_FOUND {
+        return Err(Error::new(
+            ErrorCode::MediaNotFound,
+            format!("the bytes of media file {id} are missing"),
+        ));
+    }
+    let (mut parts, body) = served.into_parts();
+    parts.headers.insert(
+        "content-disposition",
+        format!("inline; filename=\"{}\"", m.file_name).parse().map_err(Error::internal)?,
+    );
+    // Finished recording files never change.
+    parts
+        .headers
+        .insert("cache-control", "public, max-age=31536000, immutable".parse().map_err(Error::internal)?);
+    Ok(Response::from_parts(parts, Body::new(body)).into_response())
+}

@@ -1,0 +1,328 @@
+//! Media records: insert, get, search with keyset paging, delete.
+
+use crate::db::Db;
+use crate::error::{Error, ErrorCode, Result};
+use crate::registry::MediaInfo;
+use crate::wire_time::rfc3339_ms;
+use rewind_media::Time90k;
+use serde::Deserialize;
+use sqlx::Row;
+
+/// One finished recording file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MediaRecord {
+    /// Id.
+    pub file_id: String,
+    /// Domain.
+    pub domain: String,
+    /// App.
+    pub app: String,
+    /// Stream.
+    pub stream: String,
+    /// `flv`, `hls`, `mp4`, `aac`.
+    pub format: String,
+    /// `rule`, `task`, `event`.
+    pub source: String,
+    /// Template used.
+    pub template_id: i64,
+    /// Task, for task recordings.
+    pub task_id: Option<String>,
+    /// Publish sessions the file covers.
+    pub session_ids: Vec<String>,
+    /// UTC of the first frame.
+    pub start: Time90k,
+    /// UTC of the end of the last frame.
+    pub end: Time90k,
+    /// Media duration in milliseconds.
+    pub duration_ms: i64,
+    /// Bytes.
+    pub file_size: i64,
+    /// Tracks.
+    pub media_info: MediaInfo,
+    /// File name.
+    pub file_name: String,
+    /// Path under `data_dir/media`.
+    pub rel_path: String,
+    /// The push URL's query (absent for task recordings).
+    pub stream_param: Option<String>,
+    /// When retention deletes it (Unix seconds).
+    pub expires_at_unix: Option<i64>,
+}
+
+impl MediaRecord {
+    /// The API's JSON (API.md `Media`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "file_id": self.file_id,
+            "domain": self.domain,
+            "app": self.app,
+            "stream": self.stream,
+            "format": self.format,
+            "source": self.source,
+            "template_id": self.template_id,
+            "task_id": self.task_id,
+            "session_ids": self.session_ids,
+            "start_time": rfc3339_ms(self.start),
+            "end_time": rfc3339_ms(self.end),
+            "duration": self.duration_ms as f64 / 1000.0,
+            "file_size": self.file_size,
+            "video": self.media_info.video,
+            "audio": self.media_info.audio,
+            "file_name": self.file_name,
+            "url": format!("/v1/media/{}/content", self.file_id),
+            "stream_param": self.stream_param,
+            "expires_at": self.expires_at_unix.map(|s| rfc3339_ms(Time90k(s * 90_000))),
+        })
+    }
+}
+
+const COLUMNS: &str = "file_id, domain, app, stream, format, source, template_id, task_id, session_ids, start_90k, end_90k, \
+     duration_ms, file_size, media_info, file_name, rel_path, stream_param, expires_at_unix";
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<MediaRecord> {
+    let sessions: String = r.try_get("session_ids")?;
+    let info: String = r.try_get("media_info")?;
+    Ok(MediaRecord {
+        file_id: r.try_get("file_id")?,
+        domain: r.try_get("domain")?,
+        app: r.try_get("app")?,
+        stream: r.try_get("stream")?,
+        format: r.try_get("format")?,
+        source: r.try_get("source")?,
+        template_id: r.try_get("template_id")?,
+        task_id: r.try_get("task_id")?,
+        session_ids: serde_json::from_str(&sessions).unwrap_or_default(),
+        start: Time90k(r.try_get("start_90k")?),
+        end: Time90k(r.try_get("end_90k")?),
+        duration_ms: r.try_get("duration_ms")?,
+        file_size: r.try_get("file_size")?,
+        media_info: serde_json::from_str(&info).unwrap_or_default(),
+        file_name: r.try_get("file_name")?,
+        rel_path: r.try_get("rel_path")?,
+        stream_param: r.try_get("stream_param")?,
+        expires_at_unix: r.try_get("expires_at_unix")?,
+    })
+}
+
+/// Inserts a record inside `tx` (with the removal of its `recording_file` row, so a
+/// crash leaves either a recording to repair or a finished file, never both).
+pub async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, m: &MediaRecord, now_unix: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO media (file_id, domain, app, stream, format, source, template_id, task_id, session_ids, start_90k, \
+         end_90k, duration_ms, file_size, media_info, file_name, rel_path, stream_param, expires_at_unix, created_at_unix) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(&m.file_id)
+    .bind(&m.domain)
+    .bind(&m.app)
+    .bind(&m.stream)
+    .bind(&m.format)
+    .bind(&m.source)
+    .bind(m.template_id)
+    .bind(&m.task_id)
+    .bind(serde_json::to_string(&m.session_ids).map_err(Error::internal)?)
+    .bind(m.start.0)
+    .bind(m.end.0)
+    .bind(m.duration_ms)
+    .bind(m.file_size)
+    .bind(serde_json::to_string(&m.media_info).map_err(Error::internal)?)
+    .bind(&m.file_name)
+    .bind(&m.rel_path)
+    .bind(&m.stream_param)
+    .bind(m.expires_at_unix)
+    .bind(now_unix)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One record.
+pub async fn get(db: &Db, file_id: &str) -> Result<MediaRecord> {
+    let sql = format!("SELECT {COLUMNS} FROM media WHERE file_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(file_id).fetch_optional(&db.pool).await?;
+    match row {
+        Some(r) => from_row(&r),
+        None => Err(Error::new(ErrorCode::MediaNotFound, format!("no media file {file_id}"))),
+    }
+}
+
+/// Search filters (all optional).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    /// Exact domain.
+    pub domain: Option<String>,
+    /// Exact app.
+    pub app: Option<String>,
+    /// Stream name prefix.
+    pub stream: Option<String>,
+    /// Format.
+    pub format: Option<String>,
+    /// Source.
+    pub source: Option<String>,
+    /// Task id.
+    pub task_id: Option<String>,
+    /// Files ending after this (RFC 3339 or Unix seconds).
+    pub start_time: Option<String>,
+    /// Files starting before this (RFC 3339 or Unix seconds).
+    pub end_time: Option<String>,
+    /// `start_time` (default) or `-start_time`.
+    pub sort: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    pub page_size: Option<u32>,
+    /// Token from the previous page.
+    pub page_token: Option<String>,
+}
+
+/// One page of a search.
+pub struct Page {
+    /// Records of this page.
+    pub media: Vec<MediaRecord>,
+    /// Records matching the filters, all pages.
+    pub total: i64,
+    /// Token of the next page, if any.
+    pub next_page_token: Option<String>,
+}
+
+/// Parses an RFC 3339 time or Unix seconds.
+pub fn parse_time(what: &str, s: &str) -> Result<Time90k> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(Time90k(secs * 90_000));
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        Error::new(
+            ErrorCode::InvalidParameter,
+            format!("{what} must be RFC 3339 (2019-12-21T04:01:08.000Z) or Unix seconds"),
+        )
+    })?;
+    Ok(Time90k::from_unix_micros((t.unix_timestamp_nanos() / 1000) as i64))
+}
+
+/// Searches with keyset paging: stable while records are inserted.
+pub async fn search(db: &Db, q: &Search) -> Result<Page> {
+    let desc = match q.sort.as_deref() {
+        None | Some("start_time") => false,
+        Some("-start_time") => true,
+        Some(s) => {
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                format!("sort must be start_time or -start_time, not {s:?}"),
+            ));
+        }
+    };
+    let page_size = q.page_size.unwrap_or(100);
+    if !(1..=1000).contains(&page_size) {
+        return Err(Error::new(ErrorCode::InvalidParameter, "page_size must be 1 to 1000"));
+    }
+    let mut conds: Vec<String> = Vec::new();
+    let mut binds: Vec<BindValue> = Vec::new();
+    let mut add = |cond: &str, v: BindValue| {
+        binds.push(v);
+        conds.push(cond.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(v) = &q.domain {
+        add("domain = ?", BindValue::Text(v.clone()));
+    }
+    if let Some(v) = &q.app {
+        add("app = ?", BindValue::Text(v.clone()));
+    }
+    if let Some(v) = &q.stream {
+        let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        add("stream LIKE ? ESCAPE '\\'", BindValue::Text(format!("{escaped}%")));
+    }
+    if let Some(v) = &q.format {
+        add("format = ?", BindValue::Text(v.clone()));
+    }
+    if let Some(v) = &q.source {
+        add("source = ?", BindValue::Text(v.clone()));
+    }
+    if let Some(v) = &q.task_id {
+        add("task_id = ?", BindValue::Text(v.clone()));
+    }
+    if let Some(v) = &q.start_time {
+        add("end_90k > ?", BindValue::Int(parse_time("start_time", v)?.0));
+    }
+    if let Some(v) = &q.end_time {
+        add("start_90k < ?", BindValue::Int(parse_time("end_time", v)?.0));
+    }
+    let filter = if conds.is_empty() { "1 = 1".to_string() } else { conds.join(" AND ") };
+    let total_sql = format!("SELECT COUNT(*) FROM media WHERE {filter}");
+    let mut total_q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(total_sql));
+    for b in &binds {
+        total_q = b.bind_scalar(total_q);
+    }
+    let total = total_q.fetch_one(&db.pool).await?;
+
+    let mut page_binds = binds.clone();
+    let mut page_filter = filter.clone();
+    if let Some(tok) = &q.page_token {
+        let (start, id) = tok
+            .split_once('_')
+            .and_then(|(s, id)| Some((s.parse::<i64>().ok()?, id.to_string())))
+            .ok_or_else(|| {
+                Error::new(ErrorCode::InvalidParameter, "page_token is not one this server gave")
+            })?;
+        let op = if desc { "<" } else { ">" };
+        let n = page_binds.len();
+        page_filter.push_str(&format!(
+            " AND (start_90k {op} ${} OR (start_90k = ${} AND file_id {op} ${}))",
+            n + 1,
+            n + 1,
+            n + 2
+        ));
+        page_binds.push(BindValue::Int(start));
+        page_binds.push(BindValue::Text(id));
+    }
+    let dir = if desc { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM media WHERE {page_filter} ORDER BY start_90k {dir}, file_id {dir} LIMIT {}",
+        page_size + 1
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in &page_binds {
+        query = b.bind(query);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    let mut media = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let next_page_token = if media.len() > page_size as usize {
+        media.truncate(page_size as usize);
+        media.last().map(|m| format!("{}_{}", m.start.0, m.file_id))
+    } else {
+        None
+    };
+    Ok(Page { media, total, next_page_token })
+}
+
+#[derive(Clone, Debug)]
+enum BindValue {
+    Text(String),
+    Int(i64),
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+type AnyScalar<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments>;
+
+impl BindValue {
+    fn bind<'q>(&self, q: AnyQuery<'q>) -> AnyQuery<'q> {
+        match self {
+            BindValue::Text(s) => q.bind(s.clone()),
+            BindValue::Int(i) => q.bind(*i),
+        }
+    }
+    fn bind_scalar<'q>(&self, q: AnyScalar<'q>) -> AnyScalar<'q> {
+        match self {
+            BindValue::Text(s) => q.bind(s.clone()),
+            BindValue::Int(i) => q.bind(*i),
+        }
+    }
+}
+
+/// Deletes a record; the caller removes the bytes after (record first: a crash between
+/// leaves orphan bytes for the sweeper, never a record without bytes).
+pub async fn delete(db: &Db, file_id: &str) -> Result<()> {
+    let n = sqlx::query("DELETE FROM media WHERE file_id = $1").bind(file_id).execute(&db.pool).await?;
+    if n.rows_affected() == 0 {
+        return Err(Error::new(ErrorCode::MediaNotFound, format!("no media file {file_id}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! What happens to recording when a publish starts: the winning rule's template is read
+//! *now* (R-R4: later edits never touch this push) and one recorder starts per enabled
+//! format, each subscribed before the first frame so nothing is missed.
+
+use crate::recording::recorder::{self, Plan};
+use crate::recording::template::Format;
+use crate::registry::LiveStream;
+use crate::server::Services;
+use std::sync::Arc;
+
+/// Starts the recorders a publish calls for.
+pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
+    let Some((rule, template)) = svc.catalog.match_stream(&live.id) else { return };
+    let formats = template.enabled_formats();
+    if formats.is_empty() {
+        tracing::info!(stream = %live.id, template_id = template.template_id, "not recording: the rule's template enables no format");
+        return;
+    }
+    for format in formats {
+        if matches!(format, Format::Hls | Format::Mp4) {
+            tracing::warn!(stream = %live.id, format = format.as_str(), "this format is not recorded yet by this version");
+            continue;
+        }
+        let param = template.param(format).clone();
+        let test = svc.config.recording.test_record_interval_secs;
+        let plan = Plan {
+            domain: live.id.domain.clone(),
+            app: live.id.app.clone(),
+            stream: live.id.stream.clone(),
+            session_id: live.session_id.clone(),
+            stream_param: Some(live.stream_param.clone()),
+            source: "rule".into(),
+            template_id: rule.template_id,
+            task_id: None,
+            format,
+            interval_secs: if test > 0 { test } else { param.record_interval },
+            param,
+        };
+        let reader = live.hub.subscribe();
+        svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan));
+    }
+}

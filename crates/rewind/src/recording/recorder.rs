@@ -1,0 +1,335 @@
+//! A recorder: one format of one recording source (a rule today; tasks and events
+//! later) for one publish session. It is a hub reader; the muxer is pure; the sink does
+//! the I/O on blocking threads.
+
+use crate::hub::{HubEvent, HubReader};
+use crate::library::media::{self, MediaRecord};
+use crate::recording::file_name::{self, NameParts};
+use crate::recording::sink::{FileSink, publish_file};
+use crate::recording::template::{Format, FormatParam};
+use crate::registry::{LiveStream, MediaInfo};
+use crate::server::Services;
+use crate::stream_id::StreamId;
+use rewind_media::mux::{adts, flv::FlvMuxer, flv::METADATA_OFFSET};
+use rewind_media::time::TICKS_PER_MS;
+use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// What every file of one recorder shares; stored with each file being written so a
+/// crash can be repaired.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// Stream.
+    pub domain: String,
+    /// App.
+    pub app: String,
+    /// Stream name.
+    pub stream: String,
+    /// Publish session.
+    pub session_id: String,
+    /// Push URL query (None for task recordings).
+    pub stream_param: Option<String>,
+    /// `rule`, `task` or `event`.
+    pub source: String,
+    /// Template used.
+    pub template_id: i64,
+    /// Task, if any.
+    pub task_id: Option<String>,
+    /// Format.
+    pub format: Format,
+    /// The template's parameters for this format, as read at publish start (R-R4).
+    pub param: FormatParam,
+    /// Split interval in seconds (the template's, or the test override).
+    pub interval_secs: u32,
+}
+
+/// Audio held while waiting for the first video key frame; past this, the stream is
+/// taken as audio-only and the file starts with what was held.
+const AUDIO_ONLY_AFTER: Duration90k = Duration90k::from_secs(2);
+
+enum Mux {
+    Flv(FlvMuxer),
+    Adts,
+}
+
+struct Open {
+    file_id: String,
+    sink: FileSink,
+    mux: Mux,
+    first_dts: Time90k,
+    first_utc: Time90k,
+    last_dts: Time90k,
+    last_video_dts: Option<Time90k>,
+    last_dur: Duration90k,
+    frames: u64,
+    has_video: bool,
+}
+
+/// A new file id: milliseconds since the epoch then randomness, so ids sort by time.
+pub fn new_file_id(now: Time90k) -> String {
+    format!("{:011x}{}", now.as_ms().max(0), hex::encode(rand::random::<[u8; 5]>()))
+}
+
+fn ext(f: Format) -> &'static str {
+    match f {
+        Format::Flv => "flv",
+        Format::Mp4 => "mp4",
+        Format::Aac => "aac",
+        Format::Hls => "m3u8",
+    }
+}
+
+/// Runs until the publish session ends, writing one file per `interval_secs`.
+pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReader, plan: Plan) {
+    let id = live.id.clone();
+    let interval = Duration90k::from_secs(plan.interval_secs as i64);
+    let mut pending: Vec<Frame> = Vec::new();
+    let mut saw_video = false;
+    let mut open: Option<Open> = None;
+    svc.metrics.recorders_active.fetch_add(1, Relaxed);
+    loop {
+        let f = match reader.next().await {
+            HubEvent::Closed => break,
+            HubEvent::Lagged { missed } => {
+                svc.metrics.hub_reader_lagged_frames_total.fetch_add(missed, Relaxed);
+                tracing::warn!(stream = %id, format = plan.format.as_str(), missed, "recorder fell behind: frames lost, resuming at the next key frame");
+                continue;
+            }
+            HubEvent::Frame(f) => f,
+        };
+        if plan.format == Format::Aac && f.track != Track::Audio {
+            continue;
+        }
+        saw_video |= f.track == Track::Video;
+        if let Some(o) = &open {
+            let boundary = match plan.format {
+                Format::Aac => true,
+                _ if o.has_video => f.track == Track::Video && f.keyframe,
+                _ => true,
+            };
+            if boundary && f.dts - o.first_dts >= interval {
+                let o = open.take().unwrap();
+                finish(&svc, &plan, &live, o).await;
+            }
+        }
+        let frames = match &open {
+            Some(_) => vec![f],
+            None => match start_frames(&f, &mut pending, saw_video, plan.format) {
+                Some(frames) => {
+                    match open_file(&svc, &plan, &live, &frames[0], saw_video).await {
+                        Ok(o) => open = Some(o),
+                        Err(e) => {
+                            fail(&svc, &id, &plan, &e);
+                            drain(reader).await;
+                            break;
+                        }
+                    }
+                    frames
+                }
+                None => continue,
+            },
+        };
+        let o = open.as_mut().expect("a file is open");
+        for f in &frames {
+            write_frame(o, f);
+        }
+        if let Err(e) = o.sink.maybe_flush().await {
+            fail(&svc, &id, &plan, &e);
+            // What was written stays; finish it as far as the disk lets us.
+            let o = open.take().unwrap();
+            finish(&svc, &plan, &live, o).await;
+            drain(reader).await;
+            break;
+        }
+    }
+    if let Some(o) = open.take() {
+        finish(&svc, &plan, &live, o).await;
+    }
+    svc.metrics.recorders_active.fetch_sub(1, Relaxed);
+}
+
+/// Reads until the stream ends so the hub's bookkeeping stays simple after a failure.
+async fn drain(mut reader: HubReader) {
+    while !matches!(reader.next().await, HubEvent::Closed) {}
+}
+
+fn fail(svc: &Services, id: &StreamId, plan: &Plan, e: &std::io::Error) {
+    svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
+    tracing::error!(stream = %id, format = plan.format.as_str(), error = %e, "recording failed: this format stops for this push; the push continues");
+}
+
+/// The frames a new file starts with, or None to keep waiting (for a video key frame,
+/// or for enough audio to call the stream audio-only).
+fn start_frames(f: &Frame, pending: &mut Vec<Frame>, saw_video: bool, format: Format) -> Option<Vec<Frame>> {
+    if format == Format::Aac {
+        return Some(vec![f.clone()]);
+    }
+    match f.track {
+        Track::Video if f.keyframe => {
+            pending.clear();
+            Some(vec![f.clone()])
+        }
+        Track::Video => {
+            pending.clear();
+            None
+        }
+        Track::Audio if saw_video => None,
+        Track::Audio => {
+            pending.push(f.clone());
+            if f.dts - pending[0].dts >= AUDIO_ONLY_AFTER { Some(std::mem::take(pending)) } else { None }
+        }
+    }
+}
+
+async fn open_file(
+    svc: &Services,
+    plan: &Plan,
+    live: &LiveStream,
+    first: &Frame,
+    saw_video: bool,
+) -> std::io::Result<Open> {
+    let file_id = new_file_id(svc.clock.now());
+    let rel_tmp =
+        format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
+    let sink = FileSink::create(svc.media_root().join(&rel_tmp)).await?;
+    sqlx::query("INSERT INTO recording_file (file_id, format, tmp_path, plan, started_at_unix) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&file_id)
+        .bind(plan.format.as_str())
+        .bind(&rel_tmp)
+        .bind(serde_json::to_string(plan).unwrap_or_default())
+        .bind(svc.clock.now_unix())
+        .execute(&svc.db.pool)
+        .await
+        .map_err(std::io::Error::other)?;
+    let media = live.media();
+    let has_video = saw_video && media.video.is_some();
+    let mut o = Open {
+        file_id,
+        sink,
+        mux: match plan.format {
+            Format::Aac => Mux::Adts,
+            _ => Mux::Flv(FlvMuxer::new(has_video, media.audio.is_some(), plan.interval_secs as usize + 16)),
+        },
+        first_dts: first.dts,
+        first_utc: first.utc,
+        last_dts: first.dts,
+        last_video_dts: None,
+        last_dur: Duration90k(0),
+        frames: 0,
+        has_video,
+    };
+    if let Mux::Flv(m) = &mut o.mux {
+        m.header(o.sink.buffer());
+    }
+    tracing::info!(stream = %live.id, format = plan.format.as_str(), file_id = %o.file_id, "recording started");
+    Ok(o)
+}
+
+fn write_frame(o: &mut Open, f: &Frame) {
+    match (&mut o.mux, &*f.codec) {
+        (Mux::Flv(m), _) => m.frame(f, o.sink.buffer()),
+        (Mux::Adts, CodecConfig::Aac(cfg)) => adts::write_frame(cfg, &f.data, o.sink.buffer()),
+        (Mux::Adts, _) => return,
+    }
+    o.frames += 1;
+    o.last_dts = o.last_dts.max(f.dts);
+    o.last_dur = match (&*f.codec, f.track) {
+        (CodecConfig::Aac(a), _) => Duration90k(1024 * 90_000 / a.sample_rate.max(1) as i64),
+        (_, Track::Video) => {
+            let d = o.last_video_dts.map_or(Duration90k(0), |p| f.dts - p);
+            o.last_video_dts = Some(f.dts);
+            d
+        }
+        _ => o.last_dur,
+    };
+}
+
+async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
+    let tmp = o.sink.path().to_path_buf();
+    if o.frames == 0 {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        let _ = sqlx::query("DELETE FROM recording_file WHERE file_id = $1")
+            .bind(&o.file_id)
+            .execute(&svc.db.pool)
+            .await;
+        return;
+    }
+    let duration = (o.last_dts - o.first_dts) + o.last_dur;
+    let duration_ms = duration.0 / TICKS_PER_MS;
+    let patches = match &o.mux {
+        Mux::Flv(m) => vec![(METADATA_OFFSET, m.final_metadata(duration_ms as u64).freeze())],
+        Mux::Adts => vec![],
+    };
+    let file_id = o.file_id.clone();
+    let result: anyhow::Result<()> = async {
+        let size = o.sink.finish(patches).await?;
+        let end = o.first_utc + duration;
+        let name = file_name::render(
+            &plan.param.file_name,
+            &NameParts {
+                stream: &plan.stream,
+                domain: &plan.domain,
+                app: &plan.app,
+                format: plan.format.as_str(),
+                record_id: &file_id,
+                start: o.first_utc,
+                end,
+            },
+        );
+        let file_name = publish_file(tmp.clone(), name, ext(plan.format)).await?;
+        let rel_dir = format!("{}/{}/{}", plan.domain, plan.app, plan.stream);
+        let mut info: MediaInfo = live.media();
+        if plan.format == Format::Aac || !o.has_video {
+            info.video = None;
+        }
+        let rec = MediaRecord {
+            file_id: file_id.clone(),
+            domain: plan.domain.clone(),
+            app: plan.app.clone(),
+            stream: plan.stream.clone(),
+            format: plan.format.as_str().to_string(),
+            source: plan.source.clone(),
+            template_id: plan.template_id,
+            task_id: plan.task_id.clone(),
+            session_ids: vec![plan.session_id.clone()],
+            start: o.first_utc,
+            end,
+            duration_ms,
+            file_size: size as i64,
+            media_info: info,
+            rel_path: format!("{rel_dir}/{file_name}"),
+            file_name,
+            stream_param: plan.stream_param.clone(),
+            expires_at_unix: (plan.param.storage_time > 0)
+                .then(|| end.0 / 90_000 + plan.param.storage_time as i64),
+        };
+        let mut tx = svc.db.pool.begin().await?;
+        media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
+        sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(&file_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        svc.metrics.recording_files_total.fetch_add(1, Relaxed);
+        tracing::info!(
+            stream = %format!("{}/{}/{}", plan.domain, plan.app, plan.stream),
+            format = plan.format.as_str(),
+            %file_id,
+            file = %rec.rel_path,
+            duration_ms,
+            size,
+            "recording finished"
+        );
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
+        tracing::error!(%file_id, tmp = %tmp.display(), error = %e, "could not finish a recording file; it is repaired at the next start");
+    }
+}
+
+/// Where a recording's files go, under the media root.
+pub fn media_dir(root: &std::path::Path, id: &StreamId) -> PathBuf {
+    root.join(&id.domain).join(&id.app).join(&id.stream)
+}

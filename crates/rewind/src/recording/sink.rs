@@ -1,0 +1,157 @@
+//! The file sink around a pure muxer: buffers bytes in memory and writes them on a
+//! blocking thread, so no file I/O ever runs on an async worker.
+
+use bytes::{Bytes, BytesMut};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Bytes buffered before a write is forced.
+const FLUSH_BYTES: usize = 256 * 1024;
+/// Longest time bytes stay buffered: bounds what a crash can lose.
+const FLUSH_EVERY: Duration = Duration::from_millis(1000);
+
+/// A file being written.
+#[derive(Debug)]
+pub struct FileSink {
+    file: Option<File>,
+    path: PathBuf,
+    buf: BytesMut,
+    on_disk: u64,
+    last_flush: Instant,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
+}
+
+impl FileSink {
+    /// Creates `path` (and its folder); fails if it exists.
+    pub async fn create(path: PathBuf) -> std::io::Result<FileSink> {
+        let p = path.clone();
+        let file = blocking(move || {
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            File::options().write(true).create_new(true).open(&p)
+        })
+        .await?;
+        Ok(FileSink {
+            file: Some(file),
+            path,
+            buf: BytesMut::with_capacity(64 * 1024),
+            on_disk: 0,
+            last_flush: Instant::now(),
+        })
+    }
+
+    /// Where the bytes go.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The buffer a muxer appends to.
+    pub fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Bytes written so far, buffered or not.
+    pub fn len(&self) -> u64 {
+        self.on_disk + self.buf.len() as u64
+    }
+
+    /// True before anything was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the buffer if it is large or old enough.
+    pub async fn maybe_flush(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= FLUSH_BYTES || (!self.buf.is_empty() && self.last_flush.elapsed() >= FLUSH_EVERY)
+        {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffer.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.last_flush = Instant::now();
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data: Bytes = self.buf.split().freeze();
+        let mut file = self.file.take().ok_or_else(|| std::io::Error::other("file already failed"))?;
+        let n = data.len() as u64;
+        let file = blocking(move || file.write_all(&data).map(|_| file)).await?;
+        self.file = Some(file);
+        self.on_disk += n;
+        Ok(())
+    }
+
+    /// Flushes, writes `patches` (offset, bytes) in place, syncs and closes. Returns the size.
+    pub async fn finish(mut self, patches: Vec<(u64, Bytes)>) -> std::io::Result<u64> {
+        self.flush().await?;
+        let file = self.file.take().ok_or_else(|| std::io::Error::other("file already failed"))?;
+        blocking(move || {
+            for (off, b) in patches {
+                file.write_all_at(&b, off)?;
+            }
+            file.sync_all()?;
+            Ok(file.metadata()?.len())
+        })
+        .await
+    }
+}
+
+/// Links `tmp` to a free name in its folder (`name.ext`, `name_1.ext`, …) and removes
+/// `tmp`: an existing file is never overwritten. Returns the final file name.
+pub async fn publish_file(tmp: PathBuf, name: String, ext: &'static str) -> std::io::Result<String> {
+    blocking(move || {
+        let dir = tmp.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
+        for i in 0..10_000 {
+            let candidate = if i == 0 { format!("{name}.{ext}") } else { format!("{name}_{i}.{ext}") };
+            match std::fs::hard_link(&tmp, dir.join(&candidate)) {
+                Ok(()) => {
+                    std::fs::remove_file(&tmp)?;
+                    if let Ok(d) = File::open(&dir) {
+                        let _ = d.sync_all(); // make the new name durable
+                    }
+                    return Ok(candidate);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("no free file name"))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_patches_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileSink::create(dir.path().join("a/.x.part")).await.unwrap();
+        s.buffer().extend_from_slice(b"hello world");
+        s.flush().await.unwrap();
+        s.buffer().extend_from_slice(b"!");
+        assert_eq!(s.len(), 12);
+        let tmp = s.path().to_path_buf();
+        assert_eq!(s.finish(vec![(0, Bytes::from_static(b"J"))]).await.unwrap(), 12);
+        assert_eq!(std::fs::read(&tmp).unwrap(), b"Jello world!");
+        std::fs::write(dir.path().join("a/n.flv"), b"keep").unwrap();
+        let name = publish_file(tmp.clone(), "n".into(), "flv").await.unwrap();
+        assert_eq!(name, "n_1.flv");
+        assert_eq!(std::fs::read(dir.path().join("a/n.flv")).unwrap(), b"keep");
+        assert!(!tmp.exists());
+        assert!(FileSink::create(dir.path().join("a/n.flv")).await.is_err(), "create never clobbers");
+    }
+}
