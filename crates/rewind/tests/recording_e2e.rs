@@ -231,3 +231,58 @@ async fn template_and_rule_api_validation() {
     let (s, _) = srv.get(&format!("/v1/record-templates/{id}")).await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn hls_recording_is_an_event_playlist_while_recording_and_vod_after() {
+    let srv = TestServer::start("[[record_rules]]\ndomain = \"*\"\ntemplate_id = 0\n");
+    let input = fixture("av", 6);
+    let push = ffmpeg_push(&input, &srv.push_url("live/hls"));
+    // While recording: an EVENT playlist of the finished segments.
+    let dir = srv.dir.path().join("data/media/default/live/hls");
+    let found = wait_for(Duration::from_secs(15), || {
+        std::fs::read_dir(&dir).into_iter().flatten().flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("index.m3u8"))
+                .is_ok_and(|t| t.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && t.contains(".ts"))
+        })
+    });
+    assert!(found, "an EVENT playlist appears while recording; log:\n{}", srv.log());
+    let (ok, err) = wait_child(push, Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let media = wait_media(&srv, "stream=hls&format=hls", 1, Duration::from_secs(10)).await;
+    let m = &media[0];
+    assert_eq!(m["template_id"], 0);
+    let playlist = media_path(&srv, m);
+    let text = std::fs::read_to_string(&playlist).unwrap();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    let segments: Vec<&str> = text.lines().filter(|l| l.ends_with(".ts")).collect();
+    assert!(segments.len() >= 2, "{text}");
+    // Every segment starts with a key frame and decodes on its own.
+    for s in &segments {
+        let seg = playlist.parent().unwrap().join(s);
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=flags", "-of", "csv=p=0"])
+            .arg(&seg)
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with('K'), "{s} starts with a key frame");
+    }
+    assert_eq!(decode_errors(&playlist), "");
+    assert_eq!(packets(&playlist, "v").len(), packets(&input, "v").len(), "no video frame lost");
+    assert_eq!(packets(&playlist, "a").len(), packets(&input, "a").len(), "no audio frame lost");
+    let pushed = media_span(&input, "");
+    assert!(approx(m["duration"].as_f64().unwrap(), pushed, 0.041), "pushed {pushed}: {m}");
+    // Over HTTP: the playlist's relative segment URIs resolve under /v1/media/{id}/.
+    let url = srv.url(&format!("/v1/media/{}/content", m["file_id"].as_str().unwrap()));
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &url, "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seg_url = format!("{}/{}/{}", srv.url("/v1/media"), m["file_id"].as_str().unwrap(), segments[0]);
+    let r = reqwest::get(&seg_url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+    let (s, _) =
+        srv.get(&format!("/v1/media/{}/..%2F..%2Frewind.toml", m["file_id"].as_str().unwrap())).await;
+    assert_eq!(s, 404, "nothing outside the recording's folder is served");
+}

@@ -245,57 +245,58 @@ fn write_tag_parts(out: &mut BytesMut, kind: u8, ts: u32, head: &[u8], data: &[u
     out.put_u32(size + 11);
 }
 
+/// Two seconds of synthetic A/V for muxer golden tests: a key frame every second,
+/// B-frame offsets, AAC.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub fn test_frames() -> Vec<Frame> {
     use crate::aac::AacConfig;
     use crate::avc::AvcConfig;
-    use crate::flv::read_file;
     use bytes::Bytes;
-
     const AVCC: &[u8] = &[
         0x01, 0x64, 0x00, 0x0d, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb,
         0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60, 0x01,
         0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
     ];
-
-    /// Two seconds of synthetic A/V: a key frame every second, B-frame offsets, AAC.
-    pub fn frames() -> Vec<Frame> {
-        let v = Arc::new(CodecConfig::Avc(AvcConfig::parse(Bytes::from_static(AVCC)).unwrap()));
-        let a = Arc::new(CodecConfig::Aac(AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).unwrap()));
-        let mut out = Vec::new();
-        let base = 1_000_000i64;
-        for i in 0..50i64 {
-            let dts = Time90k(base + i * 3600);
-            out.push(Frame {
-                track: Track::Video,
-                dts,
-                pts: Time90k(dts.0 + if i % 25 == 0 { 0 } else { 7200 }),
-                utc: dts,
-                keyframe: i % 25 == 0,
-                discontinuity: false,
-                codec: v.clone(),
-                data: Bytes::from(vec![0, 0, 0, 2, 0x65, i as u8]),
-            });
-            out.push(Frame {
-                track: Track::Audio,
-                dts: Time90k(base + i * 3600 + 100),
-                pts: Time90k(base + i * 3600 + 100),
-                utc: dts,
-                keyframe: true,
-                discontinuity: false,
-                codec: a.clone(),
-                data: Bytes::from(vec![0x21, i as u8]),
-            });
-        }
-        out
+    let v = Arc::new(CodecConfig::Avc(AvcConfig::parse(Bytes::from_static(AVCC)).unwrap()));
+    let a = Arc::new(CodecConfig::Aac(AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).unwrap()));
+    let mut out = Vec::new();
+    let base = 1_000_000i64;
+    for i in 0..50i64 {
+        let dts = Time90k(base + i * 3600);
+        out.push(Frame {
+            track: Track::Video,
+            dts,
+            pts: Time90k(dts.0 + if i % 25 == 0 { 0 } else { 7200 }),
+            utc: dts,
+            keyframe: i % 25 == 0,
+            discontinuity: false,
+            codec: v.clone(),
+            data: Bytes::from(vec![0, 0, 0, 2, 0x65, i as u8]),
+        });
+        out.push(Frame {
+            track: Track::Audio,
+            dts: Time90k(base + i * 3600 + 100),
+            pts: Time90k(base + i * 3600 + 100),
+            utc: dts,
+            keyframe: true,
+            discontinuity: false,
+            codec: a.clone(),
+            data: Bytes::from(vec![0x21, i as u8]),
+        });
     }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flv::read_file;
 
     fn mux() -> BytesMut {
         let mut m = FlvMuxer::new(true, true, 16);
         let mut out = BytesMut::new();
         m.header(&mut out);
-        for f in frames() {
+        for f in test_frames() {
             m.frame(&f, &mut out);
         }
         let meta = m.final_metadata(m.last_ms() as u64 + 40);

@@ -4,3 +4,5 @@
 pub mod adts;
 pub mod amf;
 pub mod flv;
+pub mod hls;
+pub mod ts;

@@ -50,14 +50,43 @@ fn content_type(format: &str) -> &'static str {
     }
 }
 
-/// `GET /v1/media/{file_id}/content`: the file, with single-range `Range` support.
+/// `GET /v1/media/{file_id}/content`: the file (HLS: the playlist), with single-range
+/// `Range` support.
 pub async fn content(State(svc): Svc, Path(id): Path<String>, req: Request) -> Result<Response> {
     let m = media::get(&svc.db, &id).await?;
     let path = svc.media_root().join(&m.rel_path);
-    let served = ServeFile::new_with_mime(&path, &content_type(&m.format).parse().expect("static mime"))
-        .oneshot(req)
-        .await
-        .map_err(Error::internal)?;
+    serve(path, content_type(&m.format), Some(&m.file_name), req, &id).await
+}
+
+/// `GET /v1/media/{file_id}/{name}/{segment}`: a segment of an HLS recording, as the
+/// playlist's relative URIs resolve.
+pub async fn segment(
+    State(svc): Svc,
+    Path((id, rest)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response> {
+    let m = media::get(&svc.db, &id).await?;
+    let folder = m.file_name.strip_suffix(".m3u8").unwrap_or("");
+    let file = rest.strip_prefix(folder).and_then(|r| r.strip_prefix('/'));
+    let ok = |f: &&str| {
+        m.format == "hls" && !folder.is_empty() && crate::stream_id::check_name("segment", f).is_ok()
+    };
+    let Some(file) = file.filter(ok) else {
+        return Err(Error::new(ErrorCode::MediaNotFound, format!("media file {id} has no part {rest:?}")));
+    };
+    let path = svc.media_root().join(&m.rel_path).with_file_name(folder).join(file);
+    serve(path, "video/mp2t", None, req, &id).await
+}
+
+async fn serve(
+    path: std::path::PathBuf,
+    mime: &str,
+    name: Option<&str>,
+    req: Request,
+    id: &str,
+) -> Result<Response> {
+    let mime = mime.parse().map_err(Error::internal)?;
+    let served = ServeFile::new_with_mime(&path, &mime).oneshot(req).await.map_err(Error::internal)?;
     if served.status() == StatusCode::NOT_FOUND {
         return Err(Error::new(
             ErrorCode::MediaNotFound,
@@ -65,10 +94,10 @@ pub async fn content(State(svc): Svc, Path(id): Path<String>, req: Request) -> R
         ));
     }
     let (mut parts, body) = served.into_parts();
-    parts.headers.insert(
-        "content-disposition",
-        format!("inline; filename=\"{}\"", m.file_name).parse().map_err(Error::internal)?,
-    );
+    if let Some(name) = name {
+        let v = format!("inline; filename=\"{name}\"").parse().map_err(Error::internal)?;
+        parts.headers.insert("content-disposition", v);
+    }
     // Finished recording files never change.
     parts
         .headers

@@ -37,6 +37,7 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/media", get(media::search))
         .route("/media/{file_id}", get(media::get_one).delete(media::delete))
         .route("/media/{file_id}/content", get(media::content))
+        .route("/media/{file_id}/{*part}", get(media::segment))
         .route(
             "/record-rules",
             get(templates::list_rules).post(templates::create_rule).delete(templates::delete_rule),

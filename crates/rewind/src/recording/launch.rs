@@ -17,7 +17,7 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
         return;
     }
     for format in formats {
-        if matches!(format, Format::Hls | Format::Mp4) {
+        if format == Format::Mp4 {
             tracing::warn!(stream = %live.id, format = format.as_str(), "this format is not recorded yet by this version");
             continue;
         }

@@ -5,11 +5,14 @@
 use crate::hub::{HubEvent, HubReader};
 use crate::library::media::{self, MediaRecord};
 use crate::recording::file_name::{self, NameParts};
-use crate::recording::sink::{FileSink, publish_file};
+use crate::recording::sink::{FileSink, publish_file, write_atomically};
 use crate::recording::template::{Format, FormatParam};
 use crate::registry::{LiveStream, MediaInfo};
 use crate::server::Services;
 use crate::stream_id::StreamId;
+use crate::wire_time::rfc3339_ms;
+use rewind_media::mux::hls::{MediaPlaylist, Segment};
+use rewind_media::mux::ts::TsMuxer;
 use rewind_media::mux::{adts, flv::FlvMuxer, flv::METADATA_OFFSET};
 use rewind_media::time::TICKS_PER_MS;
 use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
@@ -50,9 +53,38 @@ pub struct Plan {
 /// taken as audio-only and the file starts with what was held.
 const AUDIO_ONLY_AFTER: Duration90k = Duration90k::from_secs(2);
 
+/// Shortest HLS segment: segments are cut at the first key frame after this.
+const HLS_MIN_SEGMENT: Duration90k = Duration90k::from_secs(2);
+
 enum Mux {
     Flv(FlvMuxer),
     Adts,
+    Hls(Box<HlsState>),
+}
+
+/// An HLS recording: a folder of MPEG-TS segments and a playlist.
+struct HlsState {
+    ts: TsMuxer,
+    dir: PathBuf,
+    segments: Vec<(String, Time90k, Time90k, u64)>, // (file, first dts, first utc, bytes)
+    seg_start_dts: Time90k,
+    seg_start_utc: Time90k,
+}
+
+impl HlsState {
+    fn playlist(&self, uri_prefix: &str, end_dts: Option<Time90k>) -> MediaPlaylist {
+        let mut segments: Vec<Segment> = Vec::with_capacity(self.segments.len());
+        for (i, (file, dts, utc, _)) in self.segments.iter().enumerate() {
+            let next = self.segments.get(i + 1).map(|s| s.1).or(end_dts).unwrap_or(*dts);
+            segments.push(Segment {
+                uri: format!("{uri_prefix}{file}"),
+                duration_secs: (next - *dts).as_secs_f64(),
+                discontinuity: false,
+                program_date_time: (i == 0).then(|| rfc3339_ms(*utc)),
+            });
+        }
+        MediaPlaylist { segments, finished: end_dts.is_some() }
+    }
 }
 
 struct Open {
@@ -71,6 +103,10 @@ struct Open {
 /// A new file id: milliseconds since the epoch then randomness, so ids sort by time.
 pub fn new_file_id(now: Time90k) -> String {
     format!("{:011x}{}", now.as_ms().max(0), hex::encode(rand::random::<[u8; 5]>()))
+}
+
+fn segment_name(n: usize) -> String {
+    format!("{n:06}.ts")
 }
 
 fn ext(f: Format) -> &'static str {
@@ -110,7 +146,7 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
                 _ if o.has_video => f.track == Track::Video && f.keyframe,
                 _ => true,
             };
-            if boundary && f.dts - o.first_dts >= interval {
+            if boundary && plan.format != Format::Hls && f.dts - o.first_dts >= interval {
                 let o = open.take().unwrap();
                 finish(&svc, &plan, &live, o).await;
             }
@@ -133,10 +169,15 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
             },
         };
         let o = open.as_mut().expect("a file is open");
+        let mut result = Ok(());
         for f in &frames {
+            if let Err(e) = next_segment_if_due(o, f).await {
+                result = Err(e);
+                break;
+            }
             write_frame(o, f);
         }
-        if let Err(e) = o.sink.maybe_flush().await {
+        if let Err(e) = result.and(o.sink.maybe_flush().await) {
             fail(&svc, &id, &plan, &e);
             // What was written stays; finish it as far as the disk lets us.
             let o = open.take().unwrap();
@@ -194,7 +235,11 @@ async fn open_file(
     let file_id = new_file_id(svc.clock.now());
     let rel_tmp =
         format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
-    let sink = FileSink::create(svc.media_root().join(&rel_tmp)).await?;
+    let tmp = svc.media_root().join(&rel_tmp);
+    let sink = match plan.format {
+        Format::Hls => FileSink::create(tmp.join(segment_name(1))).await?,
+        _ => FileSink::create(tmp.clone()).await?,
+    };
     sqlx::query("INSERT INTO recording_file (file_id, format, tmp_path, plan, started_at_unix) VALUES ($1, $2, $3, $4, $5)")
         .bind(&file_id)
         .bind(plan.format.as_str())
@@ -211,6 +256,16 @@ async fn open_file(
         sink,
         mux: match plan.format {
             Format::Aac => Mux::Adts,
+            Format::Hls => Mux::Hls(Box::new(HlsState {
+                ts: TsMuxer::new(
+                    (first.track == Track::Video).then_some(&*first.codec),
+                    media.audio.is_some(),
+                ),
+                dir: tmp,
+                segments: vec![(segment_name(1), first.dts, first.utc, 0)],
+                seg_start_dts: first.dts,
+                seg_start_utc: first.utc,
+            })),
             _ => Mux::Flv(FlvMuxer::new(has_video, media.audio.is_some(), plan.interval_secs as usize + 16)),
         },
         first_dts: first.dts,
@@ -221,16 +276,46 @@ async fn open_file(
         frames: 0,
         has_video,
     };
-    if let Mux::Flv(m) = &mut o.mux {
-        m.header(o.sink.buffer());
+    match &mut o.mux {
+        Mux::Flv(m) => m.header(o.sink.buffer()),
+        Mux::Hls(h) => h.ts.tables(o.sink.buffer()),
+        Mux::Adts => {}
     }
     tracing::info!(stream = %live.id, format = plan.format.as_str(), file_id = %o.file_id, "recording started");
     Ok(o)
 }
 
+/// For HLS: closes the current segment and opens the next before `f` when `f` is a
+/// cut point (a key frame, or any frame of an audio-only stream) past the minimum
+/// length; rewrites the `EVENT` playlist so the recording is playable while it grows.
+async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
+    let Mux::Hls(h) = &mut o.mux else { return Ok(()) };
+    let cut = if o.has_video { f.track == Track::Video && f.keyframe } else { true };
+    if !cut || f.dts - h.seg_start_dts < HLS_MIN_SEGMENT {
+        return Ok(());
+    }
+    let name = segment_name(h.segments.len() + 1);
+    let next = FileSink::create(h.dir.join(&name)).await?;
+    let done = std::mem::replace(&mut o.sink, next);
+    let size = done.finish(vec![]).await?;
+    if let Some(last) = h.segments.last_mut() {
+        last.3 = size;
+    }
+    h.segments.push((name, f.dts, f.utc, 0));
+    h.seg_start_dts = f.dts;
+    h.seg_start_utc = f.utc;
+    h.ts.tables(o.sink.buffer());
+    let live = h.playlist("", None);
+    // The EVENT playlist lists finished segments only.
+    let mut live = live;
+    live.segments.pop();
+    write_atomically(h.dir.join("index.m3u8"), live.render().into_bytes()).await
+}
+
 fn write_frame(o: &mut Open, f: &Frame) {
     match (&mut o.mux, &*f.codec) {
         (Mux::Flv(m), _) => m.frame(f, o.sink.buffer()),
+        (Mux::Hls(h), _) => h.ts.frame(f, o.sink.buffer()),
         (Mux::Adts, CodecConfig::Aac(cfg)) => adts::write_frame(cfg, &f.data, o.sink.buffer()),
         (Mux::Adts, _) => return,
     }
@@ -250,7 +335,10 @@ fn write_frame(o: &mut Open, f: &Frame) {
 async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
     let tmp = o.sink.path().to_path_buf();
     if o.frames == 0 {
-        let _ = tokio::fs::remove_file(&tmp).await;
+        match &o.mux {
+            Mux::Hls(h) => drop(tokio::fs::remove_dir_all(&h.dir).await),
+            _ => drop(tokio::fs::remove_file(&tmp).await),
+        }
         let _ = sqlx::query("DELETE FROM recording_file WHERE file_id = $1")
             .bind(&o.file_id)
             .execute(&svc.db.pool)
@@ -261,11 +349,16 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
     let duration_ms = duration.0 / TICKS_PER_MS;
     let patches = match &o.mux {
         Mux::Flv(m) => vec![(METADATA_OFFSET, m.final_metadata(duration_ms as u64).freeze())],
-        Mux::Adts => vec![],
+        Mux::Adts | Mux::Hls(_) => vec![],
+    };
+    let mut o = o;
+    let mut hls = match std::mem::replace(&mut o.mux, Mux::Adts) {
+        Mux::Hls(h) => Some(h),
+        _ => None,
     };
     let file_id = o.file_id.clone();
     let result: anyhow::Result<()> = async {
-        let size = o.sink.finish(patches).await?;
+        let mut size = o.sink.finish(patches).await?;
         let end = o.first_utc + duration;
         let name = file_name::render(
             &plan.param.file_name,
@@ -279,7 +372,18 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
                 end,
             },
         );
-        let file_name = publish_file(tmp.clone(), name, ext(plan.format)).await?;
+        let file_name = match &mut hls {
+            None => publish_file(tmp.clone(), name, ext(plan.format)).await?,
+            Some(h) => {
+                if let Some(last) = h.segments.last_mut() {
+                    last.3 = size;
+                }
+                size = h.segments.iter().map(|s| s.3).sum();
+                let (playlist_name, total) = publish_hls(h, name, o.last_dts + o.last_dur).await?;
+                size += total;
+                playlist_name
+            }
+        };
         let rel_dir = format!("{}/{}/{}", plan.domain, plan.app, plan.stream);
         let mut info: MediaInfo = live.media();
         if plan.format == Format::Aac || !o.has_video {
@@ -327,6 +431,50 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
         svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
         tracing::error!(%file_id, tmp = %tmp.display(), error = %e, "could not finish a recording file; it is repaired at the next start");
     }
+}
+
+/// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
+/// writes its `VOD` playlist `name.m3u8` beside it. Returns the playlist's file name
+/// and size.
+async fn publish_hls(h: &HlsState, name: String, end_dts: Time90k) -> std::io::Result<(String, u64)> {
+    let dir = h.dir.clone();
+    let parent = dir.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
+    let segments = h.segments.clone();
+    let hls = HlsState {
+        ts: TsMuxer::new(None, false),
+        dir: dir.clone(),
+        segments,
+        seg_start_dts: h.seg_start_dts,
+        seg_start_utc: h.seg_start_utc,
+    };
+    tokio::task::spawn_blocking(move || {
+        for i in 0..10_000 {
+            let candidate = if i == 0 { name.clone() } else { format!("{name}_{i}") };
+            let playlist = format!("{candidate}.m3u8");
+            if parent.join(&playlist).exists() {
+                continue;
+            }
+            // Reserve the folder name; renaming onto our own empty folder then replaces it.
+            match std::fs::create_dir(parent.join(&candidate)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+            let _ = std::fs::remove_file(dir.join("index.m3u8"));
+            std::fs::rename(&dir, parent.join(&candidate))?;
+            let text = hls.playlist(&format!("{candidate}/"), Some(end_dts)).render();
+            let mut f = std::fs::File::options().write(true).create_new(true).open(parent.join(&playlist))?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            if let Ok(d) = std::fs::File::open(&parent) {
+                let _ = d.sync_all();
+            }
+            return Ok((playlist, text.len() as u64));
+        }
+        Err(std::io::Error::other("no free file name"))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Where a recording's files go, under the media root.

@@ -1,0 +1,306 @@
+//! MPEG-TS muxer (ISO/IEC 13818-1) for HLS segments: PAT/PMT, PES with PTS/DTS in the
+//! frames' own 90 kHz timestamps, PCR on the video PID, H.264/H.265 as Annex B with
+//! access-unit delimiters and parameter sets before every key frame, AAC as ADTS.
+
+use crate::codec::CodecConfig;
+use crate::frame::{Frame, Track};
+use crate::mux::adts;
+use bytes::{BufMut, BytesMut};
+
+const PACKET: usize = 188;
+const PID_PMT: u16 = 0x1000;
+/// PID of the video elementary stream.
+pub const PID_VIDEO: u16 = 0x100;
+/// PID of the audio elementary stream.
+pub const PID_AUDIO: u16 = 0x101;
+const TS_MASK: i64 = (1 << 33) - 1;
+
+fn crc32_mpeg2(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= (b as u32) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04c1_1db7 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+/// The muxer of one transport stream (one HLS segment after another share it, so
+/// continuity counters run on across segments as players expect).
+#[derive(Debug)]
+pub struct TsMuxer {
+    has_video: bool,
+    has_audio: bool,
+    video_type: u8,
+    cc: [u8; 3],
+    pes: BytesMut,
+}
+
+impl TsMuxer {
+    /// A muxer for these tracks; `video` decides the PMT stream type.
+    pub fn new(video: Option<&CodecConfig>, has_audio: bool) -> Self {
+        let video_type = match video {
+            Some(CodecConfig::Hevc(_)) => 0x24,
+            _ => 0x1b,
+        };
+        TsMuxer {
+            has_video: video.is_some(),
+            has_audio,
+            video_type,
+            cc: [0; 3],
+            pes: BytesMut::with_capacity(64 * 1024),
+        }
+    }
+
+    fn cc(&mut self, pid: u16) -> u8 {
+        let i = match pid {
+            PID_PMT => 0,
+            PID_VIDEO => 1,
+            _ => 2,
+        };
+        let c = self.cc[i];
+        self.cc[i] = (c + 1) & 0x0f;
+        c
+    }
+
+    fn section(&mut self, out: &mut BytesMut, pid: u16, section: &[u8]) {
+        let start = out.len();
+        out.put_u8(0x47);
+        out.put_u16(0x4000 | pid);
+        let cc = if pid == 0 { 0 } else { self.cc(pid) };
+        out.put_u8(0x10 | cc);
+        out.put_u8(0); // pointer field
+        out.put_slice(section);
+        out.put_u32(crc32_mpeg2(section));
+        out.resize(start + PACKET, 0xff);
+    }
+
+    /// Writes PAT and PMT (at the start of every segment).
+    pub fn tables(&mut self, out: &mut BytesMut) {
+        let pat = [
+            0x00,
+            0xb0,
+            0x0d,
+            0x00,
+            0x01,
+            0xc1,
+            0x00,
+            0x00,
+            0x00,
+            0x01,
+            0xe0 | (PID_PMT >> 8) as u8,
+            PID_PMT as u8,
+        ];
+        self.section(out, 0, &pat);
+        let pcr_pid = if self.has_video { PID_VIDEO } else { PID_AUDIO };
+        let mut pmt = vec![0x02, 0xb0, 0x00, 0x00, 0x01, 0xc1, 0x00, 0x00];
+        pmt.extend_from_slice(&[0xe0 | (pcr_pid >> 8) as u8, pcr_pid as u8, 0xf0, 0x00]);
+        if self.has_video {
+            pmt.extend_from_slice(&[
+                self.video_type,
+                0xe0 | (PID_VIDEO >> 8) as u8,
+                PID_VIDEO as u8,
+                0xf0,
+                0x00,
+            ]);
+        }
+        if self.has_audio {
+            pmt.extend_from_slice(&[0x0f, 0xe0 | (PID_AUDIO >> 8) as u8, PID_AUDIO as u8, 0xf0, 0x00]);
+        }
+        let len = pmt.len() - 3 + 4; // after the length field, plus CRC
+        pmt[1] = 0xb0 | (len >> 8) as u8;
+        pmt[2] = len as u8;
+        // The PAT's own CRC is computed by `section`; its length is fixed above.
+        self.section(out, PID_PMT, &pmt);
+    }
+
+    /// Appends one frame as a PES.
+    pub fn frame(&mut self, f: &Frame, out: &mut BytesMut) {
+        let mut pes = std::mem::take(&mut self.pes);
+        pes.clear();
+        let (pid, stream_id) = match f.track {
+            Track::Video => (PID_VIDEO, 0xe0u8),
+            Track::Audio => (PID_AUDIO, 0xc0u8),
+        };
+        let with_dts = f.track == Track::Video && f.pts != f.dts;
+        pes.put_slice(&[
+            0,
+            0,
+            1,
+            stream_id,
+            0,
+            0,
+            0x80,
+            if with_dts { 0xc0 } else { 0x80 },
+            if with_dts { 10 } else { 5 },
+        ]);
+        put_ts(&mut pes, if with_dts { 0x3 } else { 0x2 }, f.pts.0);
+        if with_dts {
+            put_ts(&mut pes, 0x1, f.dts.0);
+        }
+        match &*f.codec {
+            CodecConfig::Aac(cfg) => adts::write_frame(cfg, &f.data, &mut pes),
+            c => annex_b(c, f, &mut pes),
+        }
+        let pes_len = pes.len() - 6;
+        if pes_len <= u16::MAX as usize && f.track == Track::Audio {
+            pes[4..6].copy_from_slice(&(pes_len as u16).to_be_bytes());
+        }
+        let pcr = (f.track == Track::Video || !self.has_video).then_some(f.dts.0);
+        self.packetize(out, pid, &pes, pcr, f.keyframe && f.track == Track::Video);
+        self.pes = pes;
+    }
+
+    fn packetize(
+        &mut self,
+        out: &mut BytesMut,
+        pid: u16,
+        mut data: &[u8],
+        pcr: Option<i64>,
+        random_access: bool,
+    ) {
+        let mut first = true;
+        out.reserve((data.len() / 184 + 2) * PACKET);
+        while !data.is_empty() {
+            let start = out.len();
+            out.put_u8(0x47);
+            out.put_u16(if first { 0x4000 } else { 0 } | pid);
+            let cc = self.cc(pid);
+            // Adaptation field: PCR (+ random access) on the first packet, stuffing on the last.
+            let mut af = BytesMut::new();
+            if first && (pcr.is_some() || random_access) {
+                af.put_u8((random_access as u8) << 6 | (pcr.is_some() as u8) << 4);
+                if let Some(p) = pcr {
+                    let base = (p & TS_MASK) as u64;
+                    af.put_u32((base >> 1) as u32);
+                    af.put_u8(((base & 1) << 7) as u8 | 0x7e);
+                    af.put_u8(0);
+                }
+            }
+            let room = 184 - if af.is_empty() { 0 } else { af.len() + 1 };
+            if data.len() < room {
+                // Stuff the adaptation field so the payload ends the packet exactly.
+                let need = 184 - data.len();
+                if af.is_empty() {
+                    if need == 1 {
+                        out.put_u8(0x30 | cc);
+                        out.put_u8(0);
+                    } else {
+                        out.put_u8(0x30 | cc);
+                        out.put_u8((need - 1) as u8);
+                        out.put_u8(0);
+                        out.put_bytes(0xff, need - 2);
+                    }
+                } else {
+                    out.put_u8(0x30 | cc);
+                    out.put_u8((need - 1) as u8);
+                    out.put_slice(&af);
+                    out.put_bytes(0xff, need - 1 - af.len());
+                }
+            } else if af.is_empty() {
+                out.put_u8(0x10 | cc);
+            } else {
+                out.put_u8(0x30 | cc);
+                out.put_u8(af.len() as u8);
+                out.put_slice(&af);
+            }
+            let n = PACKET - (out.len() - start);
+            out.put_slice(&data[..n]);
+            data = &data[n..];
+            first = false;
+        }
+    }
+}
+
+fn put_ts(out: &mut BytesMut, prefix: u8, t: i64) {
+    let t = (t & TS_MASK) as u64;
+    out.put_u8(prefix << 4 | ((t >> 29) & 0x0e) as u8 | 1);
+    out.put_u16((((t >> 14) & 0xfffe) | 1) as u16);
+    out.put_u16((((t << 1) & 0xfffe) | 1) as u16);
+}
+
+/// Length-prefixed NAL units → Annex B, with an access-unit delimiter first and the
+/// parameter sets before a key frame that lacks them.
+fn annex_b(codec: &CodecConfig, f: &Frame, out: &mut BytesMut) {
+    let (len_size, hevc) = match codec {
+        CodecConfig::Avc(a) => (a.nal_length_size as usize, false),
+        CodecConfig::Hevc(h) => (h.nal_length_size as usize, true),
+        CodecConfig::Aac(_) => return,
+    };
+    let nal_type = |n: &[u8]| if hevc { (n[0] >> 1) & 0x3f } else { n[0] & 0x1f };
+    let (aud_type, ps_types): (u8, &[u8]) = if hevc { (35, &[32, 33, 34]) } else { (9, &[7, 8]) };
+    let nals = split_nals(&f.data, len_size);
+    out.put_slice(if hevc { &[0, 0, 0, 1, 0x46, 0x01, 0x50] } else { &[0, 0, 0, 1, 0x09, 0xf0] });
+    if f.keyframe && !nals.iter().any(|n| !n.is_empty() && ps_types.contains(&nal_type(n))) {
+        match codec {
+            CodecConfig::Avc(a) => {
+                for n in a.sps.iter().chain(a.pps.iter()) {
+                    out.put_slice(&[0, 0, 0, 1]);
+                    out.put_slice(n);
+                }
+            }
+            CodecConfig::Hevc(h) => {
+                for (_, n) in h.nal_units.iter().filter(|(t, _)| ps_types.contains(t)) {
+                    out.put_slice(&[0, 0, 0, 1]);
+                    out.put_slice(n);
+                }
+            }
+            CodecConfig::Aac(_) => {}
+        }
+    }
+    for n in nals {
+        if n.is_empty() || nal_type(n) == aud_type {
+            continue;
+        }
+        out.put_slice(&[0, 0, 0, 1]);
+        out.put_slice(n);
+    }
+}
+
+fn split_nals(mut d: &[u8], len_size: usize) -> Vec<&[u8]> {
+    let mut v = Vec::new();
+    while d.len() >= len_size {
+        let mut n = 0usize;
+        for &b in &d[..len_size] {
+            n = n << 8 | b as usize;
+        }
+        d = &d[len_size..];
+        if n > d.len() {
+            break; // truncated NAL: drop the rest rather than emit garbage
+        }
+        v.push(&d[..n]);
+        d = &d[n..];
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_of_a_known_pat() {
+        let pat = [0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xf0, 0x00];
+        assert_eq!(crc32_mpeg2(&pat), 0x2ab104b2);
+    }
+
+    #[test]
+    fn every_packet_is_188_bytes_with_sync() {
+        let frames = crate::mux::flv::test_frames();
+        let mut m = TsMuxer::new(Some(&frames[0].codec), true);
+        let mut out = BytesMut::new();
+        m.tables(&mut out);
+        for f in &frames {
+            m.frame(f, &mut out);
+        }
+        assert_eq!(out.len() % PACKET, 0);
+        assert!(out.chunks(PACKET).all(|p| p[0] == 0x47));
+        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/av.ts");
+        if std::env::var("UPDATE_GOLDEN").is_ok() {
+            std::fs::write(golden, &out).unwrap();
+        }
+        let want = std::fs::read(golden).expect("golden file; run with UPDATE_GOLDEN=1 to create");
+        assert!(out[..] == want[..], "TS output differs from tests/golden/av.ts");
+    }
+}
