@@ -112,10 +112,11 @@ pub struct SpsInfo {
 }
 
 fn skip_scaling_list(r: &mut BitReader, size: usize) -> Result<(), CodecError> {
-    let (mut last, mut next) = (8i32, 8i32);
+    let (mut last, mut next) = (8i64, 8i64);
     for _ in 0..size {
         if next != 0 {
-            next = (last + r.se()? + 256) % 256;
+            // delta_scale is se(v): any i32, so the sum is taken in i64 (found by fuzzing).
+            next = (last + r.se()? as i64).rem_euclid(256);
         }
         if next != 0 {
             last = next;

@@ -29,3 +29,23 @@ proptest! {
         let _ = hevc::parse_sps(&h265);
     }
 }
+
+/// Inputs the fuzzer found (fuzz/artifacts), kept as regression tests.
+#[test]
+fn fuzz_findings() {
+    // An SPS whose scaling-list deltas overflowed an i32 sum.
+    let crash_1: &[u8] = &[
+        0x87, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0x80, 0xff, 0xff, 0xb3, 0xff, 0xff, 0xff, 0xbf, 0xff, 0xff, 0xff,
+        0xff, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0xff, 0x80, 0xff, 0xff, 0xff, 0xff, 0xb3, 0xb3, 0xff,
+    ];
+    for data in [crash_1] {
+        let third = data.len() / 3;
+        let _ = AvcConfig::from_parameter_sets(&data[..third], &data[third..]);
+        let _ = avc::parse_sps(data);
+        for skip in 0..data.len() {
+            let mut sps = vec![0x67];
+            sps.extend_from_slice(&data[skip..]);
+            let _ = avc::parse_sps(&sps);
+        }
+    }
+}
