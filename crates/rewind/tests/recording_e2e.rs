@@ -286,3 +286,44 @@ async fn hls_recording_is_an_event_playlist_while_recording_and_vod_after() {
         srv.get(&format!("/v1/media/{}/..%2F..%2Frewind.toml", m["file_id"].as_str().unwrap())).await;
     assert_eq!(s, 404, "nothing outside the recording's folder is served");
 }
+
+#[tokio::test]
+async fn mp4_is_progressive_with_the_moov_first() {
+    let srv = TestServer::start(
+        "[[record_templates]]\ntemplate_id = 3\nname = \"mp4\"\nmp4 = { enable = true }\n[[record_rules]]\ndomain = \"*\"\ntemplate_id = 3\n",
+    );
+    let input = fixture("av", 3);
+    let (ok, err) = wait_child(ffmpeg_push(&input, &srv.push_url("live/mp4")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let m = &wait_media(&srv, "stream=mp4&format=mp4", 1, Duration::from_secs(10)).await[0];
+    let path = media_path(&srv, m);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len() as u64, m["file_size"].as_u64().unwrap());
+    // Top-level boxes in order: ftyp, moov, mdat.
+    let mut boxes = Vec::new();
+    let mut pos = 0usize;
+    while pos + 8 <= bytes.len() {
+        let mut size = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as u64;
+        if size == 1 {
+            size = u64::from_be_bytes(bytes[pos + 8..pos + 16].try_into().unwrap());
+        }
+        boxes.push(String::from_utf8_lossy(&bytes[pos + 4..pos + 8]).to_string());
+        pos += size as usize;
+    }
+    assert_eq!(boxes, ["ftyp", "moov", "mdat"]);
+    assert_eq!(pos, bytes.len());
+    assert_eq!(decode_errors(&path), "");
+    assert_eq!(packets(&path, "v"), packets(&input, "v"), "video timestamps copied");
+    let (a_out, a_in) = (packets(&path, "a"), packets(&input, "a"));
+    assert_eq!(a_out.len(), a_in.len());
+    assert!(a_out.iter().zip(&a_in).all(|(o, i)| (o.0 - i.0).abs() <= 1), "audio timestamps copied (±1 ms)");
+    let pushed = media_span(&input, "");
+    assert!(approx(m["duration"].as_f64().unwrap(), pushed, 0.041), "pushed {pushed}: {m}");
+    assert!(
+        !std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with('.')),
+        "no temporary files left"
+    );
+}

@@ -5,4 +5,5 @@ pub mod adts;
 pub mod amf;
 pub mod flv;
 pub mod hls;
+pub mod mp4;
 pub mod ts;

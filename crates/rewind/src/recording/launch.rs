@@ -3,7 +3,6 @@
 //! format, each subscribed before the first frame so nothing is missed.
 
 use crate::recording::recorder::{self, Plan};
-use crate::recording::template::Format;
 use crate::registry::LiveStream;
 use crate::server::Services;
 use std::sync::Arc;
@@ -17,10 +16,6 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
         return;
     }
     for format in formats {
-        if format == Format::Mp4 {
-            tracing::warn!(stream = %live.id, format = format.as_str(), "this format is not recorded yet by this version");
-            continue;
-        }
         let param = template.param(format).clone();
         let test = svc.config.recording.test_record_interval_secs;
         let plan = Plan {

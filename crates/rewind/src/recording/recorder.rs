@@ -12,6 +12,7 @@ use crate::server::Services;
 use crate::stream_id::StreamId;
 use crate::wire_time::rfc3339_ms;
 use rewind_media::mux::hls::{MediaPlaylist, Segment};
+use rewind_media::mux::mp4::{self, Mp4Muxer};
 use rewind_media::mux::ts::TsMuxer;
 use rewind_media::mux::{adts, flv::FlvMuxer, flv::METADATA_OFFSET};
 use rewind_media::time::TICKS_PER_MS;
@@ -60,6 +61,7 @@ enum Mux {
     Flv(FlvMuxer),
     Adts,
     Hls(Box<HlsState>),
+    Mp4(Box<Mp4Muxer>),
 }
 
 /// An HLS recording: a folder of MPEG-TS segments and a playlist.
@@ -256,6 +258,7 @@ async fn open_file(
         sink,
         mux: match plan.format {
             Format::Aac => Mux::Adts,
+            Format::Mp4 => Mux::Mp4(Box::default()),
             Format::Hls => Mux::Hls(Box::new(HlsState {
                 ts: TsMuxer::new(
                     (first.track == Track::Video).then_some(&*first.codec),
@@ -279,6 +282,11 @@ async fn open_file(
     match &mut o.mux {
         Mux::Flv(m) => m.header(o.sink.buffer()),
         Mux::Hls(h) => h.ts.tables(o.sink.buffer()),
+        Mux::Mp4(_) => {
+            // [ftyp][mdat with a 64-bit size][samples…]: the moov is built at close.
+            o.sink.buffer().extend_from_slice(&mp4::ftyp());
+            o.sink.buffer().extend_from_slice(&mp4::mdat_header(0));
+        }
         Mux::Adts => {}
     }
     tracing::info!(stream = %live.id, format = plan.format.as_str(), file_id = %o.file_id, "recording started");
@@ -316,6 +324,7 @@ fn write_frame(o: &mut Open, f: &Frame) {
     match (&mut o.mux, &*f.codec) {
         (Mux::Flv(m), _) => m.frame(f, o.sink.buffer()),
         (Mux::Hls(h), _) => h.ts.frame(f, o.sink.buffer()),
+        (Mux::Mp4(m), _) => m.frame(f, o.sink.buffer()),
         (Mux::Adts, CodecConfig::Aac(cfg)) => adts::write_frame(cfg, &f.data, o.sink.buffer()),
         (Mux::Adts, _) => return,
     }
@@ -349,12 +358,13 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
     let duration_ms = duration.0 / TICKS_PER_MS;
     let patches = match &o.mux {
         Mux::Flv(m) => vec![(METADATA_OFFSET, m.final_metadata(duration_ms as u64).freeze())],
-        Mux::Adts | Mux::Hls(_) => vec![],
+        Mux::Adts | Mux::Hls(_) | Mux::Mp4(_) => vec![],
     };
     let mut o = o;
-    let mut hls = match std::mem::replace(&mut o.mux, Mux::Adts) {
-        Mux::Hls(h) => Some(h),
-        _ => None,
+    let (mut hls, mp4) = match std::mem::replace(&mut o.mux, Mux::Adts) {
+        Mux::Hls(h) => (Some(h), None),
+        Mux::Mp4(m) => (None, Some(m)),
+        _ => (None, None),
     };
     let file_id = o.file_id.clone();
     let result: anyhow::Result<()> = async {
@@ -373,6 +383,12 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
             },
         );
         let file_name = match &mut hls {
+            None if mp4.is_some() => {
+                let m = mp4.as_deref().expect("checked");
+                let (final_tmp, final_size) = moov_first(&tmp, m).await?;
+                size = final_size;
+                publish_file(final_tmp, name, "mp4").await?
+            }
             None => publish_file(tmp.clone(), name, ext(plan.format)).await?,
             Some(h) => {
                 if let Some(last) = h.segments.last_mut() {
@@ -431,6 +447,36 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
         svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
         tracing::error!(%file_id, tmp = %tmp.display(), error = %e, "could not finish a recording file; it is repaired at the next start");
     }
+}
+
+/// Rewrites a recorded `[ftyp][mdat]` file as `[ftyp][moov][mdat]` (progressive: plays
+/// before it is fully downloaded). The samples are copied in the kernel
+/// (`copy_file_range`); the original is removed. Returns the new file and its size.
+async fn moov_first(part: &std::path::Path, m: &Mp4Muxer) -> std::io::Result<(PathBuf, u64)> {
+    let ftyp = mp4::ftyp();
+    let data_start = ftyp.len() as u64 + m.moov(0).len() as u64 + 16;
+    let moov = m.moov(data_start);
+    let data_len = m.data_len();
+    let part = part.to_path_buf();
+    let out = part.with_extension("final");
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, Write};
+        let mut dst = std::fs::File::options().write(true).create_new(true).open(&out)?;
+        dst.write_all(&ftyp)?;
+        dst.write_all(&moov)?;
+        dst.write_all(&mp4::mdat_header(data_len))?;
+        let mut src = std::fs::File::open(&part)?;
+        src.seek(std::io::SeekFrom::Start(ftyp.len() as u64 + 16))?;
+        let copied = std::io::copy(&mut src.take(data_len), &mut dst)?;
+        if copied != data_len {
+            return Err(std::io::Error::other(format!("mp4 data is {copied} bytes, expected {data_len}")));
+        }
+        dst.sync_all()?;
+        std::fs::remove_file(&part)?;
+        Ok((out, data_start + data_len))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
