@@ -90,6 +90,12 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         catalog,
         config,
     });
+    // Interrupted recordings are finished before new ones start.
+    match crate::recording::recovery::recover_all(&services).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(files = n, "finished recordings interrupted by a crash"),
+        Err(e) => tracing::error!(error = %e, "crash recovery of recordings failed"),
+    }
     let rtmp_addr = rtmp.local_addr()?;
     let http_addr = http.local_addr()?;
     let tracker = TaskTracker::new();

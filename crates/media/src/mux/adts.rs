@@ -22,6 +22,21 @@ pub fn write_frame(cfg: &AacConfig, payload: &[u8], out: &mut BytesMut) {
     out.put_slice(payload);
 }
 
+/// Complete ADTS frames at the start of `data`: (bytes they take, frame count, sample rate).
+pub fn scan(data: &[u8]) -> (usize, u64, u32) {
+    let (mut pos, mut frames, mut rate) = (0usize, 0u64, 0u32);
+    while pos + 7 <= data.len() && data[pos] == 0xff && data[pos + 1] & 0xf0 == 0xf0 {
+        let len = ((data[pos + 3] as usize & 3) << 11) | ((data[pos + 4] as usize) << 3) | (data[pos + 5] as usize >> 5);
+        if len < 7 || pos + len > data.len() {
+            break;
+        }
+        rate = crate::aac::SAMPLE_RATES.get((data[pos + 2] >> 2 & 0x0f) as usize).copied().unwrap_or(44_100);
+        pos += len;
+        frames += 1;
+    }
+    (pos, frames, rate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +49,8 @@ mod tests {
         write_frame(&cfg, &[0x21, 0x10, 0x05], &mut out);
         // LC, 44.1 kHz (index 4), stereo, frame length 10.
         assert_eq!(&out[..], &[0xff, 0xf1, 0x50, 0x80, 0x01, 0x5f, 0xfc, 0x21, 0x10, 0x05]);
+        write_frame(&cfg, &[1; 20], &mut out);
+        assert_eq!(scan(&out), (37, 2, 44_100));
+        assert_eq!(scan(&out[..30]), (10, 1, 44_100), "a torn last frame is not counted");
     }
 }

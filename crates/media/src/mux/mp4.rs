@@ -89,21 +89,27 @@ impl Mp4Muxer {
     /// Appends a frame's payload to `out` (the `mdat` payload) and indexes it. A codec
     /// change keeps the first configuration in the sample description.
     pub fn frame(&mut self, f: &Frame, out: &mut BytesMut) {
-        self.start_dts.get_or_insert(f.dts.0);
-        let t = match f.track {
+        self.index_sample(f.track, &f.codec, f.data.len() as u32, f.dts.0, (f.pts.0 - f.dts.0) as i32, f.keyframe);
+        out.put_slice(&f.data);
+    }
+
+    /// Indexes a sample whose bytes are (or were) appended to the `mdat` payload by
+    /// someone else: crash recovery rebuilds the index from a side file this way.
+    pub fn index_sample(&mut self, track: Track, codec: &Arc<CodecConfig>, size: u32, dts: i64, cts: i32, key: bool) {
+        self.start_dts.get_or_insert(dts);
+        let t = match track {
             Track::Video => &mut self.video,
             Track::Audio => &mut self.audio,
         };
-        let t = t.get_or_insert_with(|| TrackIndex { codec: f.codec.clone(), samples: Vec::new() });
-        t.samples.push(Sample {
-            offset: self.data_len,
-            size: f.data.len() as u32,
-            dts: f.dts.0,
-            cts: (f.pts.0 - f.dts.0) as i32,
-            key: f.keyframe,
-        });
-        out.put_slice(&f.data);
-        self.data_len += f.data.len() as u64;
+        let t = t.get_or_insert_with(|| TrackIndex { codec: codec.clone(), samples: Vec::new() });
+        t.samples.push(Sample { offset: self.data_len, size, dts, cts, key });
+        self.data_len += size as u64;
+    }
+
+    /// Media duration in 90 kHz ticks (first sample to the end of the last).
+    pub fn duration(&self) -> i64 {
+        let start = self.start_dts.unwrap_or(0);
+        [&self.video, &self.audio].into_iter().flatten().map(|t| t.end() - start).max().unwrap_or(0)
     }
 
     /// The `moov` box for samples whose `mdat` payload starts at file offset `data_start`.

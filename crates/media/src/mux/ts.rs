@@ -213,6 +213,57 @@ impl TsMuxer {
     }
 }
 
+/// What a possibly truncated transport stream holds: the length of its complete PES
+/// packets (cut before the last PES start, which may be unfinished), and the first DTS
+/// and last DTS seen (33-bit, 90 kHz) among the kept ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanResult {
+    /// Bytes to keep.
+    pub complete_len: usize,
+    /// DTS of the first PES kept.
+    pub first_dts: Option<i64>,
+    /// DTS of the last PES kept.
+    pub last_dts: Option<i64>,
+}
+
+/// Scans a segment written by `TsMuxer` (PES are never interleaved, so every PES before
+/// the last payload-unit start is complete).
+pub fn scan(data: &[u8]) -> ScanResult {
+    let whole = data.len() / PACKET * PACKET;
+    let mut starts: Vec<(usize, Option<i64>)> = Vec::new();
+    for (i, p) in data[..whole].chunks(PACKET).enumerate() {
+        if p[0] != 0x47 || p[1] & 0x40 == 0 {
+            continue;
+        }
+        let pid = u16::from_be_bytes([p[1] & 0x1f, p[2]]);
+        if pid != PID_VIDEO && pid != PID_AUDIO {
+            // PAT/PMT start a segment's tables: a cut point too.
+            starts.push((i * PACKET, None));
+            continue;
+        }
+        let mut off = 4;
+        if p[3] & 0x20 != 0 {
+            off += 1 + p[4] as usize;
+        }
+        let pes = &p[off.min(PACKET)..];
+        let dts = (pes.len() >= 19 && pes[..3] == [0, 0, 1]).then(|| {
+            let flags = pes[7] >> 6;
+            let at = if flags == 3 { 14 } else { 9 };
+            read_ts(&pes[at..at + 5])
+        });
+        starts.push((i * PACKET, dts));
+    }
+    let Some(&(last_start, _)) = starts.last() else {
+        return ScanResult { complete_len: 0, first_dts: None, last_dts: None };
+    };
+    let kept: Vec<i64> = starts.iter().filter(|(at, _)| *at < last_start).filter_map(|(_, d)| *d).collect();
+    ScanResult { complete_len: last_start, first_dts: kept.first().copied(), last_dts: kept.last().copied() }
+}
+
+fn read_ts(b: &[u8]) -> i64 {
+    (((b[0] as i64) >> 1) & 7) << 30 | ((b[1] as i64) << 22) | (((b[2] as i64) >> 1) << 15) | ((b[3] as i64) << 7) | ((b[4] as i64) >> 1)
+}
+
 fn put_ts(out: &mut BytesMut, prefix: u8, t: i64) {
     let t = (t & TS_MASK) as u64;
     out.put_u8(prefix << 4 | ((t >> 29) & 0x0e) as u8 | 1);
@@ -283,6 +334,26 @@ mod tests {
     fn crc_of_a_known_pat() {
         let pat = [0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xf0, 0x00];
         assert_eq!(crc32_mpeg2(&pat), 0x2ab104b2);
+    }
+
+    #[test]
+    fn scan_keeps_complete_pes_only() {
+        let frames = crate::mux::flv::test_frames();
+        let mut m = TsMuxer::new(Some(&frames[0].codec), true);
+        let mut out = BytesMut::new();
+        m.tables(&mut out);
+        for f in &frames[..10] {
+            m.frame(f, &mut out);
+        }
+        let whole = scan(&out);
+        // The last PES is cut (it might be unfinished); everything before is kept.
+        assert!(whole.complete_len < out.len() && whole.complete_len % PACKET == 0);
+        assert_eq!(whole.first_dts, Some(frames[0].dts.0));
+        assert_eq!(whole.last_dts, Some(frames[8].dts.0));
+        // Torn inside the last packet: that packet is dropped, and the PES before it
+        // (which may be unfinished from the scanner's view) too.
+        let torn = scan(&out[..out.len() - 100]);
+        assert_eq!(torn.last_dts, Some(frames[7].dts.0));
     }
 
     #[test]

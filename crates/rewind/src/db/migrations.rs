@@ -86,6 +86,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         format TEXT NOT NULL,
         tmp_path TEXT NOT NULL,         -- under data_dir/media
         plan TEXT NOT NULL,             -- JSON of what the media row needs
+        start_90k BIGINT NOT NULL,      -- UTC of the first frame
         started_at_unix BIGINT NOT NULL
     );
     ",

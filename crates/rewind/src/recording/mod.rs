@@ -5,5 +5,6 @@ pub mod catalog;
 pub mod file_name;
 pub mod launch;
 pub mod recorder;
+pub mod recovery;
 pub mod sink;
 pub mod template;

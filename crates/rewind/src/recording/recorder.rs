@@ -17,6 +17,7 @@ use rewind_media::mux::ts::TsMuxer;
 use rewind_media::mux::{adts, flv::FlvMuxer, flv::METADATA_OFFSET};
 use rewind_media::time::TICKS_PER_MS;
 use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
+use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,7 +58,7 @@ const AUDIO_ONLY_AFTER: Duration90k = Duration90k::from_secs(2);
 /// Shortest HLS segment: segments are cut at the first key frame after this.
 const HLS_MIN_SEGMENT: Duration90k = Duration90k::from_secs(2);
 
-enum Mux {
+pub(super) enum Mux {
     Flv(FlvMuxer),
     Adts,
     Hls(Box<HlsState>),
@@ -65,12 +66,12 @@ enum Mux {
 }
 
 /// An HLS recording: a folder of MPEG-TS segments and a playlist.
-struct HlsState {
-    ts: TsMuxer,
-    dir: PathBuf,
-    segments: Vec<(String, Time90k, Time90k, u64)>, // (file, first dts, first utc, bytes)
-    seg_start_dts: Time90k,
-    seg_start_utc: Time90k,
+pub(super) struct HlsState {
+    pub(super) ts: TsMuxer,
+    pub(super) dir: PathBuf,
+    pub(super) segments: Vec<(String, Time90k, Time90k, u64)>, // (file, first dts, first utc, bytes)
+    pub(super) seg_start_dts: Time90k,
+    pub(super) seg_start_utc: Time90k,
 }
 
 impl HlsState {
@@ -89,17 +90,22 @@ impl HlsState {
     }
 }
 
-struct Open {
-    file_id: String,
-    sink: FileSink,
+pub(super) struct Open {
+    pub(super) file_id: String,
+    pub(super) sink: FileSink,
     mux: Mux,
     first_dts: Time90k,
     first_utc: Time90k,
     last_dts: Time90k,
     last_video_dts: Option<Time90k>,
     last_dur: Duration90k,
-    frames: u64,
+    pub(super) frames: u64,
     has_video: bool,
+    /// MP4 only: the side index (codecs and sample entries) that crash recovery
+    /// rebuilds the `moov` from; records reach it only after their samples are on disk.
+    idx: Option<FileSink>,
+    idx_pending: BytesMut,
+    idx_codecs: [Option<Arc<CodecConfig>>; 2],
 }
 
 /// A new file id: milliseconds since the epoch then randomness, so ids sort by time.
@@ -107,11 +113,11 @@ pub fn new_file_id(now: Time90k) -> String {
     format!("{:011x}{}", now.as_ms().max(0), hex::encode(rand::random::<[u8; 5]>()))
 }
 
-fn segment_name(n: usize) -> String {
+pub(super) fn segment_name(n: usize) -> String {
     format!("{n:06}.ts")
 }
 
-fn ext(f: Format) -> &'static str {
+pub(super) fn ext(f: Format) -> &'static str {
     match f {
         Format::Flv => "flv",
         Format::Mp4 => "mp4",
@@ -150,7 +156,7 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
             };
             if boundary && plan.format != Format::Hls && f.dts - o.first_dts >= interval {
                 let o = open.take().unwrap();
-                finish(&svc, &plan, &live, o).await;
+                finish(&svc, &plan, live.media(), o).await;
             }
         }
         let frames = match &open {
@@ -179,17 +185,17 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
             }
             write_frame(o, f);
         }
-        if let Err(e) = result.and(o.sink.maybe_flush().await) {
+        if let Err(e) = result.and(flush_if_due(o).await) {
             fail(&svc, &id, &plan, &e);
             // What was written stays; finish it as far as the disk lets us.
             let o = open.take().unwrap();
-            finish(&svc, &plan, &live, o).await;
+            finish(&svc, &plan, live.media(), o).await;
             drain(reader).await;
             break;
         }
     }
     if let Some(o) = open.take() {
-        finish(&svc, &plan, &live, o).await;
+        finish(&svc, &plan, live.media(), o).await;
     }
     svc.metrics.recorders_active.fetch_sub(1, Relaxed);
 }
@@ -235,41 +241,58 @@ async fn open_file(
     saw_video: bool,
 ) -> std::io::Result<Open> {
     let file_id = new_file_id(svc.clock.now());
-    let rel_tmp =
-        format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
-    let tmp = svc.media_root().join(&rel_tmp);
-    let sink = match plan.format {
-        Format::Hls => FileSink::create(tmp.join(segment_name(1))).await?,
-        _ => FileSink::create(tmp.clone()).await?,
-    };
-    sqlx::query("INSERT INTO recording_file (file_id, format, tmp_path, plan, started_at_unix) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&file_id)
-        .bind(plan.format.as_str())
-        .bind(&rel_tmp)
-        .bind(serde_json::to_string(plan).unwrap_or_default())
-        .bind(svc.clock.now_unix())
-        .execute(&svc.db.pool)
-        .await
-        .map_err(std::io::Error::other)?;
+    let rel_tmp = format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
+    sqlx::query(
+        "INSERT INTO recording_file (file_id, format, tmp_path, plan, start_90k, started_at_unix) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&file_id)
+    .bind(plan.format.as_str())
+    .bind(&rel_tmp)
+    .bind(serde_json::to_string(plan).unwrap_or_default())
+    .bind(first.utc.0)
+    .bind(svc.clock.now_unix())
+    .execute(&svc.db.pool)
+    .await
+    .map_err(std::io::Error::other)?;
     let media = live.media();
     let has_video = saw_video && media.video.is_some();
+    let o = create_open(&svc.media_root().join(&rel_tmp), plan.format, file_id, first, has_video, media.audio.is_some(), plan.interval_secs).await?;
+    tracing::info!(stream = %live.id, format = plan.format.as_str(), file_id = %o.file_id, "recording started");
+    Ok(o)
+}
+
+/// Creates the file(s) of a recording at `tmp` and writes the container's header.
+pub(super) async fn create_open(
+    tmp: &std::path::Path,
+    format: Format,
+    file_id: String,
+    first: &Frame,
+    has_video: bool,
+    has_audio: bool,
+    interval_secs: u32,
+) -> std::io::Result<Open> {
+    let sink = match format {
+        Format::Hls => FileSink::create(tmp.join(segment_name(1))).await?,
+        _ => FileSink::create(tmp.to_path_buf()).await?,
+    };
+    let idx = match format {
+        Format::Mp4 => Some(FileSink::create(tmp.with_extension("idx")).await?),
+        _ => None,
+    };
     let mut o = Open {
         file_id,
         sink,
-        mux: match plan.format {
+        mux: match format {
             Format::Aac => Mux::Adts,
             Format::Mp4 => Mux::Mp4(Box::default()),
             Format::Hls => Mux::Hls(Box::new(HlsState {
-                ts: TsMuxer::new(
-                    (first.track == Track::Video).then_some(&*first.codec),
-                    media.audio.is_some(),
-                ),
-                dir: tmp,
+                ts: TsMuxer::new((first.track == Track::Video).then_some(&*first.codec), has_audio),
+                dir: tmp.to_path_buf(),
                 segments: vec![(segment_name(1), first.dts, first.utc, 0)],
                 seg_start_dts: first.dts,
                 seg_start_utc: first.utc,
             })),
-            _ => Mux::Flv(FlvMuxer::new(has_video, media.audio.is_some(), plan.interval_secs as usize + 16)),
+            Format::Flv => Mux::Flv(FlvMuxer::new(has_video, has_audio, interval_secs as usize + 16)),
         },
         first_dts: first.dts,
         first_utc: first.utc,
@@ -278,6 +301,9 @@ async fn open_file(
         last_dur: Duration90k(0),
         frames: 0,
         has_video,
+        idx,
+        idx_pending: BytesMut::new(),
+        idx_codecs: [None, None],
     };
     match &mut o.mux {
         Mux::Flv(m) => m.header(o.sink.buffer()),
@@ -289,8 +315,44 @@ async fn open_file(
         }
         Mux::Adts => {}
     }
-    tracing::info!(stream = %live.id, format = plan.format.as_str(), file_id = %o.file_id, "recording started");
     Ok(o)
+}
+
+/// Flushes the file when due; then hands the side-index records of what is now on
+/// disk to the index file (never before: the index must not name missing bytes).
+pub(super) async fn flush_if_due(o: &mut Open) -> std::io::Result<()> {
+    let before = o.sink.on_disk();
+    o.sink.maybe_flush().await?;
+    if o.sink.on_disk() != before
+        && let Some(idx) = o.idx.as_mut()
+    {
+        idx.buffer().extend_from_slice(&o.idx_pending.split());
+        idx.flush().await?;
+    }
+    Ok(())
+}
+
+/// Side-index record kinds.
+pub(crate) const IDX_CODEC: u8 = 1;
+pub(crate) const IDX_SAMPLE: u8 = 2;
+
+fn idx_record(o: &mut Open, f: &Frame) {
+    let t = (f.track == Track::Audio) as usize;
+    if o.idx_codecs[t].as_ref().is_none_or(|c| !Arc::ptr_eq(c, &f.codec)) {
+        o.idx_codecs[t] = Some(f.codec.clone());
+        let (kind, record) = match &*f.codec {
+            CodecConfig::Avc(c) => (0u8, &c.record),
+            CodecConfig::Hevc(c) => (1, &c.record),
+            CodecConfig::Aac(c) => (2, &c.record),
+        };
+        o.idx_pending.put_slice(&[IDX_CODEC, t as u8, kind]);
+        o.idx_pending.put_u32(record.len() as u32);
+        o.idx_pending.put_slice(record);
+    }
+    o.idx_pending.put_slice(&[IDX_SAMPLE, t as u8, f.keyframe as u8]);
+    o.idx_pending.put_u32(f.data.len() as u32);
+    o.idx_pending.put_i64(f.dts.0);
+    o.idx_pending.put_i32((f.pts.0 - f.dts.0) as i32);
 }
 
 /// For HLS: closes the current segment and opens the next before `f` when `f` is a
@@ -320,11 +382,14 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     write_atomically(h.dir.join("index.m3u8"), live.render().into_bytes()).await
 }
 
-fn write_frame(o: &mut Open, f: &Frame) {
+pub(super) fn write_frame(o: &mut Open, f: &Frame) {
     match (&mut o.mux, &*f.codec) {
         (Mux::Flv(m), _) => m.frame(f, o.sink.buffer()),
         (Mux::Hls(h), _) => h.ts.frame(f, o.sink.buffer()),
-        (Mux::Mp4(m), _) => m.frame(f, o.sink.buffer()),
+        (Mux::Mp4(m), _) => {
+            m.frame(f, o.sink.buffer());
+            idx_record(o, f);
+        }
         (Mux::Adts, CodecConfig::Aac(cfg)) => adts::write_frame(cfg, &f.data, o.sink.buffer()),
         (Mux::Adts, _) => return,
     }
@@ -341,9 +406,12 @@ fn write_frame(o: &mut Open, f: &Frame) {
     };
 }
 
-async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
+pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o: Open) {
     let tmp = o.sink.path().to_path_buf();
     if o.frames == 0 {
+        if let Some(idx) = &o.idx {
+            let _ = tokio::fs::remove_file(idx.path()).await;
+        }
         match &o.mux {
             Mux::Hls(h) => drop(tokio::fs::remove_dir_all(&h.dir).await),
             _ => drop(tokio::fs::remove_file(&tmp).await),
@@ -361,6 +429,8 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
         Mux::Adts | Mux::Hls(_) | Mux::Mp4(_) => vec![],
     };
     let mut o = o;
+    // The side index is removed only once the file is in the library.
+    let idx_path = o.idx.take().map(|i| i.path().to_path_buf());
     let (mut hls, mp4) = match std::mem::replace(&mut o.mux, Mux::Adts) {
         Mux::Hls(h) => (Some(h), None),
         Mux::Mp4(m) => (None, Some(m)),
@@ -369,19 +439,7 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
     let file_id = o.file_id.clone();
     let result: anyhow::Result<()> = async {
         let mut size = o.sink.finish(patches).await?;
-        let end = o.first_utc + duration;
-        let name = file_name::render(
-            &plan.param.file_name,
-            &NameParts {
-                stream: &plan.stream,
-                domain: &plan.domain,
-                app: &plan.app,
-                format: plan.format.as_str(),
-                record_id: &file_id,
-                start: o.first_utc,
-                end,
-            },
-        );
+        let name = render_name(plan, &file_id, o.first_utc, o.first_utc + duration);
         let file_name = match &mut hls {
             None if mp4.is_some() => {
                 let m = mp4.as_deref().expect("checked");
@@ -400,46 +458,14 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
                 playlist_name
             }
         };
-        let rel_dir = format!("{}/{}/{}", plan.domain, plan.app, plan.stream);
-        let mut info: MediaInfo = live.media();
+        let mut info = media_info;
         if plan.format == Format::Aac || !o.has_video {
             info.video = None;
         }
-        let rec = MediaRecord {
-            file_id: file_id.clone(),
-            domain: plan.domain.clone(),
-            app: plan.app.clone(),
-            stream: plan.stream.clone(),
-            format: plan.format.as_str().to_string(),
-            source: plan.source.clone(),
-            template_id: plan.template_id,
-            task_id: plan.task_id.clone(),
-            session_ids: vec![plan.session_id.clone()],
-            start: o.first_utc,
-            end,
-            duration_ms,
-            file_size: size as i64,
-            media_info: info,
-            rel_path: format!("{rel_dir}/{file_name}"),
-            file_name,
-            stream_param: plan.stream_param.clone(),
-            expires_at_unix: (plan.param.storage_time > 0)
-                .then(|| end.0 / 90_000 + plan.param.storage_time as i64),
-        };
-        let mut tx = svc.db.pool.begin().await?;
-        media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
-        sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(&file_id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        svc.metrics.recording_files_total.fetch_add(1, Relaxed);
-        tracing::info!(
-            stream = %format!("{}/{}/{}", plan.domain, plan.app, plan.stream),
-            format = plan.format.as_str(),
-            %file_id,
-            file = %rec.rel_path,
-            duration_ms,
-            size,
-            "recording finished"
-        );
+        record_media(svc, plan, &file_id, o.first_utc, duration, size, file_name, info).await?;
+        if let Some(p) = &idx_path {
+            let _ = tokio::fs::remove_file(p).await;
+        }
         Ok(())
     }
     .await;
@@ -447,6 +473,75 @@ async fn finish(svc: &Services, plan: &Plan, live: &LiveStream, o: Open) {
         svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
         tracing::error!(%file_id, tmp = %tmp.display(), error = %e, "could not finish a recording file; it is repaired at the next start");
     }
+}
+
+/// The final file name (without extension) from the template's pattern.
+pub(super) fn render_name(plan: &Plan, file_id: &str, start: Time90k, end: Time90k) -> String {
+    file_name::render(
+        &plan.param.file_name,
+        &NameParts {
+            stream: &plan.stream,
+            domain: &plan.domain,
+            app: &plan.app,
+            format: plan.format.as_str(),
+            record_id: file_id,
+            start,
+            end,
+        },
+    )
+}
+
+/// Puts a finished file in the library and forgets its `recording_file` row, in one
+/// transaction: afterwards it is either still a recording to repair, or a media file.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn record_media(
+    svc: &Services,
+    plan: &Plan,
+    file_id: &str,
+    start: Time90k,
+    duration: Duration90k,
+    size: u64,
+    file_name: String,
+    info: MediaInfo,
+) -> anyhow::Result<()> {
+    let end = start + duration;
+    let duration_ms = duration.0 / TICKS_PER_MS;
+    let rel_path = format!("{}/{}/{}/{file_name}", plan.domain, plan.app, plan.stream);
+    let rec = MediaRecord {
+        file_id: file_id.to_string(),
+        domain: plan.domain.clone(),
+        app: plan.app.clone(),
+        stream: plan.stream.clone(),
+        format: plan.format.as_str().to_string(),
+        source: plan.source.clone(),
+        template_id: plan.template_id,
+        task_id: plan.task_id.clone(),
+        session_ids: vec![plan.session_id.clone()],
+        start,
+        end,
+        duration_ms,
+        file_size: size as i64,
+        media_info: info,
+        rel_path: rel_path.clone(),
+        file_name,
+        stream_param: plan.stream_param.clone(),
+        expires_at_unix: (plan.param.storage_time > 0).then(|| end.0 / 90_000 + plan.param.storage_time as i64),
+    };
+    let mut tx = svc.db.pool.begin().await?;
+    media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
+    sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    svc.metrics.recording_files_total.fetch_add(1, Relaxed);
+    tracing::info!(
+        stream = %format!("{}/{}/{}", plan.domain, plan.app, plan.stream),
+        format = plan.format.as_str(),
+        %file_id,
+        file = %rel_path,
+        duration_ms,
+        size,
+        "recording finished"
+    );
+    Ok(())
 }
 
 /// Rewrites a recorded `[ftyp][mdat]` file as `[ftyp][moov][mdat]` (progressive: plays
@@ -482,7 +577,7 @@ async fn moov_first(part: &std::path::Path, m: &Mp4Muxer) -> std::io::Result<(Pa
 /// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
 /// writes its `VOD` playlist `name.m3u8` beside it. Returns the playlist's file name
 /// and size.
-async fn publish_hls(h: &HlsState, name: String, end_dts: Time90k) -> std::io::Result<(String, u64)> {
+pub(super) async fn publish_hls(h: &HlsState, name: String, end_dts: Time90k) -> std::io::Result<(String, u64)> {
     let dir = h.dir.clone();
     let parent = dir.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
     let segments = h.segments.clone();

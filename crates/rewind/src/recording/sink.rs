@@ -64,6 +64,11 @@ impl FileSink {
         self.on_disk + self.buf.len() as u64
     }
 
+    /// Bytes handed to the operating system so far.
+    pub fn on_disk(&self) -> u64 {
+        self.on_disk
+    }
+
     /// True before anything was written.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
