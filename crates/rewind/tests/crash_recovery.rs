@@ -24,7 +24,8 @@ template_id = 1
 async fn kill_9_then_restart_finishes_every_file() {
     let mut srv = TestServer::start(ALL_FORMATS);
     let push = ffmpeg_push(&fixture("av", 20), &srv.push_url("live/crash"));
-    srv.wait_stream("default/live/crash", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    srv.wait_stream("default/live/crash", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true)
+        .await;
     let pushed_from = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(6)).await;
     srv.child.kill().unwrap(); // SIGKILL
@@ -35,7 +36,11 @@ async fn kill_9_then_restart_finishes_every_file() {
     drop(srv);
 
     let srv = TestServer::start_in(dir, ALL_FORMATS);
-    assert!(srv.wait_log("recovered a recording interrupted by a crash", Duration::from_secs(20)), "{}", srv.log());
+    assert!(
+        srv.wait_log("recovered a recording interrupted by a crash", Duration::from_secs(20)),
+        "{}",
+        srv.log()
+    );
     let media = wait_media(&srv, "stream=crash", 4, Duration::from_secs(20)).await;
     let mut formats: Vec<&str> = media.iter().map(|m| m["format"].as_str().unwrap()).collect();
     formats.sort();
@@ -48,7 +53,11 @@ async fn kill_9_then_restart_finishes_every_file() {
         assert!(d >= pushed - 2.6 && d <= pushed + 0.5, "{} holds {d} s of ~{pushed} s pushed", m["format"]);
         let probed = media_span(&path, if m["format"] == "aac" { "a" } else { "" });
         // (A torn tail may end on a reordered frame whose PTS runs up to a few frames past its DTS.)
-        assert!((probed - d).abs() < 0.25, "{}: the record says {d} s, the file holds {probed} s", m["format"]);
+        assert!(
+            (probed - d).abs() < 0.25,
+            "{}: the record says {d} s, the file holds {probed} s",
+            m["format"]
+        );
         if m["format"] != "hls" {
             assert_eq!(std::fs::metadata(&path).unwrap().len(), m["file_size"].as_u64().unwrap());
         }

@@ -26,7 +26,9 @@ pub fn write_frame(cfg: &AacConfig, payload: &[u8], out: &mut BytesMut) {
 pub fn scan(data: &[u8]) -> (usize, u64, u32) {
     let (mut pos, mut frames, mut rate) = (0usize, 0u64, 0u32);
     while pos + 7 <= data.len() && data[pos] == 0xff && data[pos + 1] & 0xf0 == 0xf0 {
-        let len = ((data[pos + 3] as usize & 3) << 11) | ((data[pos + 4] as usize) << 3) | (data[pos + 5] as usize >> 5);
+        let len = ((data[pos + 3] as usize & 3) << 11)
+            | ((data[pos + 4] as usize) << 3)
+            | (data[pos + 5] as usize >> 5);
         if len < 7 || pos + len > data.len() {
             break;
         }

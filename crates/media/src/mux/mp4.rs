@@ -89,13 +89,28 @@ impl Mp4Muxer {
     /// Appends a frame's payload to `out` (the `mdat` payload) and indexes it. A codec
     /// change keeps the first configuration in the sample description.
     pub fn frame(&mut self, f: &Frame, out: &mut BytesMut) {
-        self.index_sample(f.track, &f.codec, f.data.len() as u32, f.dts.0, (f.pts.0 - f.dts.0) as i32, f.keyframe);
+        self.index_sample(
+            f.track,
+            &f.codec,
+            f.data.len() as u32,
+            f.dts.0,
+            (f.pts.0 - f.dts.0) as i32,
+            f.keyframe,
+        );
         out.put_slice(&f.data);
     }
 
     /// Indexes a sample whose bytes are (or were) appended to the `mdat` payload by
     /// someone else: crash recovery rebuilds the index from a side file this way.
-    pub fn index_sample(&mut self, track: Track, codec: &Arc<CodecConfig>, size: u32, dts: i64, cts: i32, key: bool) {
+    pub fn index_sample(
+        &mut self,
+        track: Track,
+        codec: &Arc<CodecConfig>,
+        size: u32,
+        dts: i64,
+        cts: i32,
+        key: bool,
+    ) {
         self.start_dts.get_or_insert(dts);
         let t = match track {
             Track::Video => &mut self.video,

@@ -261,7 +261,11 @@ pub fn scan(data: &[u8]) -> ScanResult {
 }
 
 fn read_ts(b: &[u8]) -> i64 {
-    (((b[0] as i64) >> 1) & 7) << 30 | ((b[1] as i64) << 22) | (((b[2] as i64) >> 1) << 15) | ((b[3] as i64) << 7) | ((b[4] as i64) >> 1)
+    (((b[0] as i64) >> 1) & 7) << 30
+        | ((b[1] as i64) << 22)
+        | (((b[2] as i64) >> 1) << 15)
+        | ((b[3] as i64) << 7)
+        | ((b[4] as i64) >> 1)
 }
 
 fn put_ts(out: &mut BytesMut, prefix: u8, t: i64) {

@@ -11,13 +11,13 @@ use crate::registry::{LiveStream, MediaInfo};
 use crate::server::Services;
 use crate::stream_id::StreamId;
 use crate::wire_time::rfc3339_ms;
+use bytes::{BufMut, BytesMut};
 use rewind_media::mux::hls::{MediaPlaylist, Segment};
 use rewind_media::mux::mp4::{self, Mp4Muxer};
 use rewind_media::mux::ts::TsMuxer;
 use rewind_media::mux::{adts, flv::FlvMuxer, flv::METADATA_OFFSET};
 use rewind_media::time::TICKS_PER_MS;
 use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
-use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -241,7 +241,8 @@ async fn open_file(
     saw_video: bool,
 ) -> std::io::Result<Open> {
     let file_id = new_file_id(svc.clock.now());
-    let rel_tmp = format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
+    let rel_tmp =
+        format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
     sqlx::query(
         "INSERT INTO recording_file (file_id, format, tmp_path, plan, start_90k, started_at_unix) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -256,7 +257,16 @@ async fn open_file(
     .map_err(std::io::Error::other)?;
     let media = live.media();
     let has_video = saw_video && media.video.is_some();
-    let o = create_open(&svc.media_root().join(&rel_tmp), plan.format, file_id, first, has_video, media.audio.is_some(), plan.interval_secs).await?;
+    let o = create_open(
+        &svc.media_root().join(&rel_tmp),
+        plan.format,
+        file_id,
+        first,
+        has_video,
+        media.audio.is_some(),
+        plan.interval_secs,
+    )
+    .await?;
     tracing::info!(stream = %live.id, format = plan.format.as_str(), file_id = %o.file_id, "recording started");
     Ok(o)
 }
@@ -525,7 +535,8 @@ pub(super) async fn record_media(
         rel_path: rel_path.clone(),
         file_name,
         stream_param: plan.stream_param.clone(),
-        expires_at_unix: (plan.param.storage_time > 0).then(|| end.0 / 90_000 + plan.param.storage_time as i64),
+        expires_at_unix: (plan.param.storage_time > 0)
+            .then(|| end.0 / 90_000 + plan.param.storage_time as i64),
     };
     let mut tx = svc.db.pool.begin().await?;
     media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
@@ -577,7 +588,11 @@ async fn moov_first(part: &std::path::Path, m: &Mp4Muxer) -> std::io::Result<(Pa
 /// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
 /// writes its `VOD` playlist `name.m3u8` beside it. Returns the playlist's file name
 /// and size.
-pub(super) async fn publish_hls(h: &HlsState, name: String, end_dts: Time90k) -> std::io::Result<(String, u64)> {
+pub(super) async fn publish_hls(
+    h: &HlsState,
+    name: String,
+    end_dts: Time90k,
+) -> std::io::Result<(String, u64)> {
     let dir = h.dir.clone();
     let parent = dir.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
     let segments = h.segments.clone();

@@ -20,16 +20,19 @@ use crate::stream_id::StreamId;
 use bytes::Bytes;
 use rewind_media::flv::{self, TAG_AUDIO, TAG_VIDEO};
 use rewind_media::mux::{adts, mp4, ts};
-use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track, aac::AacConfig, avc::AvcConfig, hevc::HevcConfig};
+use rewind_media::{
+    CodecConfig, Duration90k, Frame, Time90k, Track, aac::AacConfig, avc::AvcConfig, hevc::HevcConfig,
+};
 use sqlx::Row;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Repairs and finishes every interrupted recording. Returns how many files were kept.
 pub async fn recover_all(svc: &Arc<Services>) -> anyhow::Result<usize> {
-    let rows = sqlx::query("SELECT file_id, format, tmp_path, plan, start_90k FROM recording_file ORDER BY file_id")
-        .fetch_all(&svc.db.pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT file_id, format, tmp_path, plan, start_90k FROM recording_file ORDER BY file_id")
+            .fetch_all(&svc.db.pool)
+            .await?;
     let mut kept = 0;
     for r in rows {
         let file_id: String = r.try_get(0)?;
@@ -48,7 +51,9 @@ pub async fn recover_all(svc: &Arc<Services>) -> anyhow::Result<usize> {
                 tracing::warn!(%file_id, format = plan.format.as_str(), "recovered a recording interrupted by a crash");
             }
             Ok(false) => tracing::warn!(%file_id, "an interrupted recording held no complete frame; removed"),
-            Err(e) => tracing::error!(%file_id, tmp = %tmp.display(), error = %e, "could not recover an interrupted recording"),
+            Err(e) => {
+                tracing::error!(%file_id, tmp = %tmp.display(), error = %e, "could not recover an interrupted recording")
+            }
         }
     }
     Ok(kept)
@@ -59,7 +64,13 @@ async fn forget(svc: &Services, file_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn recover_one(svc: &Arc<Services>, file_id: &str, tmp: &Path, plan: &Plan, start: Time90k) -> anyhow::Result<bool> {
+async fn recover_one(
+    svc: &Arc<Services>,
+    file_id: &str,
+    tmp: &Path,
+    plan: &Plan,
+    start: Time90k,
+) -> anyhow::Result<bool> {
     if plan.format == Format::Hls {
         return recover_hls(svc, file_id, tmp, plan, start).await;
     }
@@ -76,17 +87,26 @@ async fn recover_one(svc: &Arc<Services>, file_id: &str, tmp: &Path, plan: &Plan
     remove_leftovers(&replay).await;
     let has_video = frames.iter().any(|f| f.track == Track::Video);
     let has_audio = frames.iter().any(|f| f.track == Track::Audio);
-    let mut o =
-        create_open(&replay, plan.format, file_id.to_string(), &frames[0], has_video, has_audio, plan.interval_secs).await?;
+    let mut o = create_open(
+        &replay,
+        plan.format,
+        file_id.to_string(),
+        &frames[0],
+        has_video,
+        has_audio,
+        plan.interval_secs,
+    )
+    .await?;
     for f in &frames {
         write_frame(&mut o, f);
         flush_if_due(&mut o).await?;
     }
     finish(svc, plan, info, o).await;
-    let still_open: Option<String> = sqlx::query_scalar("SELECT file_id FROM recording_file WHERE file_id = $1")
-        .bind(file_id)
-        .fetch_optional(&svc.db.pool)
-        .await?;
+    let still_open: Option<String> =
+        sqlx::query_scalar("SELECT file_id FROM recording_file WHERE file_id = $1")
+            .bind(file_id)
+            .fetch_optional(&svc.db.pool)
+            .await?;
     anyhow::ensure!(still_open.is_none(), "finishing the replayed file failed");
     remove_leftovers(tmp).await;
     Ok(true)
@@ -104,7 +124,11 @@ fn media_info(frames: &[Frame]) -> MediaInfo {
     for f in frames {
         match (&*f.codec, f.track) {
             (CodecConfig::Aac(c), _) if info.audio.is_none() => {
-                info.audio = Some(AudioInfo { codec: c.codec_string.clone(), sample_rate: c.sample_rate, channels: c.channels })
+                info.audio = Some(AudioInfo {
+                    codec: c.codec_string.clone(),
+                    sample_rate: c.sample_rate,
+                    channels: c.channels,
+                })
             }
             (_, Track::Video) if info.video.is_none() => {
                 // Reuse the ingest description of a video track (codec, size).
@@ -187,7 +211,9 @@ fn adts_frames(data: &Bytes) -> Vec<Frame> {
         let (aot, freq, ch) = ((h[2] >> 6) + 1, (h[2] >> 2) & 0x0f, ((h[2] & 1) << 2) | (h[3] >> 6));
         let codec = codec.get_or_insert_with(|| {
             let asc = [aot << 3 | freq >> 1, (freq & 1) << 7 | ch << 3];
-            Arc::new(CodecConfig::Aac(AacConfig::parse(Bytes::copy_from_slice(&asc)).expect("ADTS fields make a valid config")))
+            Arc::new(CodecConfig::Aac(
+                AacConfig::parse(Bytes::copy_from_slice(&asc)).expect("ADTS fields make a valid config"),
+            ))
         });
         let rate = match &**codec {
             CodecConfig::Aac(a) => a.sample_rate as i64,
@@ -254,11 +280,21 @@ fn mp4_frames(data: &Bytes, idx: &[u8]) -> anyhow::Result<Vec<Frame>> {
     Ok(out)
 }
 
-async fn recover_hls(svc: &Arc<Services>, file_id: &str, dir: &Path, plan: &Plan, start: Time90k) -> anyhow::Result<bool> {
+async fn recover_hls(
+    svc: &Arc<Services>,
+    file_id: &str,
+    dir: &Path,
+    plan: &Plan,
+    start: Time90k,
+) -> anyhow::Result<bool> {
     let d = dir.to_path_buf();
     let segments = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(String, i64, i64, u64)>> {
         let mut names: Vec<String> = match std::fs::read_dir(&d) {
-            Ok(rd) => rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.ends_with(".ts")).collect(),
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(".ts"))
+                .collect(),
             Err(_) => return Ok(Vec::new()),
         };
         names.sort();
@@ -313,4 +349,3 @@ async fn recover_hls(svc: &Arc<Services>, file_id: &str, dir: &Path, plan: &Plan
     record_media(svc, plan, file_id, start, duration, size, playlist, info).await?;
     Ok(true)
 }
-

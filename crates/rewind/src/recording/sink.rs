@@ -83,7 +83,9 @@ impl FileSink {
         Ok(())
     }
 
-    /// Writes the buffer.
+    /// Writes the buffer. On failure (disk full, I/O error) the partial write is cut
+    /// off again, so the file still ends where the last good flush ended: what was
+    /// written stays valid. The unwritten bytes are dropped.
     pub async fn flush(&mut self) -> std::io::Result<()> {
         self.last_flush = Instant::now();
         if self.buf.is_empty() {
@@ -92,8 +94,19 @@ impl FileSink {
         let data: Bytes = self.buf.split().freeze();
         let mut file = self.file.take().ok_or_else(|| std::io::Error::other("file already failed"))?;
         let n = data.len() as u64;
-        let file = blocking(move || file.write_all(&data).map(|_| file)).await?;
+        let good = self.on_disk;
+        let (file, result) = blocking(move || {
+            let r = file.write_all(&data);
+            if r.is_err() {
+                use std::io::Seek;
+                let _ = file.set_len(good);
+                let _ = file.seek(std::io::SeekFrom::Start(good));
+            }
+            Ok((file, r))
+        })
+        .await?;
         self.file = Some(file);
+        result?;
         self.on_disk += n;
         Ok(())
     }
