@@ -351,7 +351,7 @@ mod tests {
         }
         let whole = scan(&out);
         // The last PES is cut (it might be unfinished); everything before is kept.
-        assert!(whole.complete_len < out.len() && whole.complete_len % PACKET == 0);
+        assert!(whole.complete_len < out.len() && whole.complete_len.is_multiple_of(PACKET));
         assert_eq!(whole.first_dts, Some(frames[0].dts.0));
         assert_eq!(whole.last_dts, Some(frames[8].dts.0));
         // Torn inside the last packet: that packet is dropped, and the PES before it
