@@ -7,8 +7,9 @@
 use crate::config::HubConfig;
 use rewind_media::{Frame, Track};
 use std::collections::VecDeque;
-use std::sync::Mutex;
-use tokio::sync::broadcast;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// What a reader gets next.
 #[derive(Debug)]
@@ -26,51 +27,87 @@ pub enum HubEvent {
 }
 
 #[derive(Debug)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    /// Frames lost to overflow since the reader last looked.
+    missed: u64,
+    /// After an overflow (or when joining without a GOP), frames are skipped until a
+    /// video key frame so a decoder never sees a GOP with a hole.
+    wait_keyframe: bool,
+    closed: bool,
+}
+
+/// One reader's bounded queue and its wake-up.
+#[derive(Debug)]
+struct Slot {
+    // std Mutex: held for a push or a pop, never across an await.
+    queue: Mutex<Queue>,
+    notify: Notify,
+    /// Wake this reader at most this often while frames trickle in (recorders do not
+    /// need every frame at once; fewer wake-ups is less CPU). Zero: every flush.
+    coalesce: Duration,
+    last_wake: Mutex<Option<Instant>>,
+}
+
+#[derive(Debug)]
 struct State {
-    /// `None` once closed. Overflow policy: the channel is a ring of
-    /// `reader_queue_frames` slots shared by all readers; a reader that falls that far
-    /// behind loses its oldest frames and is told (`Lagged`) — the publisher never waits.
-    tx: Option<broadcast::Sender<Frame>>,
+    readers: Vec<Weak<Slot>>,
     /// Frames since the last video keyframe, for readers that join mid-GOP.
     gop: Vec<Frame>,
     gop_bytes: usize,
     /// False when the GOP outgrew `gop_cache_max_bytes`: joiners wait for a keyframe.
     gop_complete: bool,
     has_video: bool,
+    closed: bool,
+    /// Readers given frames since the last `flush`.
+    pending_wake: bool,
 }
 
 /// The fan-out of one live stream.
+///
+/// Overflow policy: each reader has a queue of at most `reader_queue_frames`; a reader
+/// that falls that far behind loses its queued frames (counted, and reported to it as
+/// `Lagged`) and resumes at the next key frame. The publisher never waits.
+///
+/// Wake-ups are batched: `publish` only queues; `flush` (called once per socket read)
+/// wakes each reader that got frames, so a reader wakes once per batch, not per frame.
 #[derive(Debug)]
 pub struct Hub {
-    // A std Mutex, not a tokio one: it is held for a push and a send, never across an await.
+    // A std Mutex, not a tokio one: it is held for a push, never across an await.
     state: Mutex<State>,
+    queue_cap: usize,
     gop_cache_max_bytes: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Hub {
     /// A hub for a stream that is about to start.
     pub fn new(cfg: &HubConfig) -> Self {
-        let (tx, _) = broadcast::channel(cfg.reader_queue_frames);
         Hub {
             state: Mutex::new(State {
-                tx: Some(tx),
+                readers: Vec::new(),
                 gop: Vec::new(),
                 gop_bytes: 0,
                 gop_complete: false,
                 has_video: false,
+                closed: false,
+                pending_wake: false,
             }),
+            queue_cap: cfg.reader_queue_frames,
             gop_cache_max_bytes: cfg.gop_cache_max_bytes,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Hands a frame to every reader. Never blocks on readers.
+    /// Queues a frame for every reader. Never blocks on readers; call `flush` after a
+    /// batch to wake them.
     pub fn publish(&self, frame: Frame) {
-        let mut s = self.lock();
-        let Some(tx) = s.tx.clone() else { return };
+        let mut s = lock(&self.state);
+        if s.closed {
+            return;
+        }
         match frame.track {
             Track::Video if frame.keyframe => {
                 s.has_video = true;
@@ -91,81 +128,132 @@ impl Hub {
                 s.gop.push(frame.clone());
             }
         }
-        // Err only means "no readers right now", which is fine.
-        let _ = tx.send(frame);
+        let mut any_dead = false;
+        for r in &s.readers {
+            let Some(slot) = r.upgrade() else {
+                any_dead = true;
+                continue;
+            };
+            let mut q = lock(&slot.queue);
+            if q.wait_keyframe {
+                let resumes = frame.keyframe && (frame.track == Track::Video || !s.has_video);
+                if !resumes {
+                    q.missed += 1;
+                    continue;
+                }
+                q.wait_keyframe = false;
+            }
+            if q.frames.len() >= self.queue_cap {
+                q.missed += q.frames.len() as u64;
+                q.frames.clear();
+                q.wait_keyframe = true;
+                if !(frame.keyframe && (frame.track == Track::Video || !s.has_video)) {
+                    q.missed += 1;
+                    continue;
+                }
+                q.wait_keyframe = false;
+            }
+            q.frames.push_back(frame.clone());
+        }
+        if any_dead {
+            s.readers.retain(|r| r.strong_count() > 0);
+        }
+        s.pending_wake = true;
     }
 
-    /// A new reader. It starts at the current GOP's keyframe when the GOP is held,
-    /// otherwise at the next keyframe (audio-only streams: at the next frame).
-    pub fn subscribe(&self) -> HubReader {
-        let s = self.lock();
-        match &s.tx {
-            None => HubReader { backlog: VecDeque::new(), rx: None, wait_keyframe: false },
-            Some(tx) => HubReader {
-                backlog: if s.gop_complete { s.gop.iter().cloned().collect() } else { VecDeque::new() },
-                rx: Some(tx.subscribe()),
-                wait_keyframe: s.has_video && !s.gop_complete,
-            },
+    /// Wakes the readers that were given frames since the last flush (a reader that
+    /// asked for coalescing: only once its interval has passed, or when its queue is
+    /// half full).
+    pub fn flush(&self) {
+        let mut s = lock(&self.state);
+        if !s.pending_wake {
+            return;
         }
+        let now = Instant::now();
+        let mut still_pending = false;
+        for r in s.readers.iter().filter_map(Weak::upgrade) {
+            if !r.coalesce.is_zero() {
+                let mut last = lock(&r.last_wake);
+                let due = last.is_none_or(|t| now.duration_since(t) >= r.coalesce)
+                    || lock(&r.queue).frames.len() * 2 >= self.queue_cap;
+                if !due {
+                    still_pending = true;
+                    continue;
+                }
+                *last = Some(now);
+            }
+            r.notify.notify_one();
+        }
+        s.pending_wake = still_pending;
+    }
+
+    /// A new reader woken on every flush. It starts at the current GOP's keyframe when
+    /// the GOP is held, otherwise at the next keyframe (audio-only streams: at the next
+    /// frame).
+    pub fn subscribe(&self) -> HubReader {
+        self.subscribe_coalesced(Duration::ZERO)
+    }
+
+    /// A reader woken at most every `coalesce` while frames arrive (recorders).
+    pub fn subscribe_coalesced(&self, coalesce: Duration) -> HubReader {
+        let mut s = lock(&self.state);
+        let slot = Arc::new(Slot {
+            queue: Mutex::new(Queue {
+                frames: if s.gop_complete { s.gop.iter().cloned().collect() } else { VecDeque::new() },
+                missed: 0,
+                wait_keyframe: s.has_video && !s.gop_complete,
+                closed: s.closed,
+            }),
+            notify: Notify::new(),
+            coalesce,
+            last_wake: Mutex::new(None),
+        });
+        s.readers.push(Arc::downgrade(&slot));
+        HubReader { slot }
     }
 
     /// Ends the stream: readers drain what they have, then get `Closed`.
     pub fn close(&self) {
-        let mut s = self.lock();
-        s.tx = None;
+        let mut s = lock(&self.state);
+        s.closed = true;
         s.gop.clear();
         s.gop_bytes = 0;
+        for r in s.readers.drain(..).filter_map(|r| r.upgrade()) {
+            lock(&r.queue).closed = true;
+            r.notify.notify_one();
+        }
     }
 
     /// Bytes of the GOP held for joiners.
     pub fn gop_bytes(&self) -> usize {
-        self.lock().gop_bytes
+        lock(&self.state).gop_bytes
     }
 }
 
-/// One reader of a hub.
+/// One reader of a hub. Dropping it unsubscribes.
 #[derive(Debug)]
 pub struct HubReader {
-    backlog: VecDeque<Frame>,
-    rx: Option<broadcast::Receiver<Frame>>,
-    wait_keyframe: bool,
+    slot: Arc<Slot>,
 }
 
 impl HubReader {
     /// The next event. Cancel-safe.
     pub async fn next(&mut self) -> HubEvent {
-        if let Some(f) = self.backlog.pop_front() {
-            return HubEvent::Frame(f);
-        }
-        let Some(rx) = self.rx.as_mut() else {
-            return HubEvent::Closed;
-        };
-        let mut missed = 0u64;
         loop {
-            match rx.recv().await {
-                Ok(f) => {
-                    if self.wait_keyframe {
-                        if !(f.track == Track::Video && f.keyframe) {
-                            missed += 1;
-                            continue;
-                        }
-                        self.wait_keyframe = false;
-                    }
-                    if missed > 0 {
-                        self.backlog.push_back(f);
-                        return HubEvent::Lagged { missed };
-                    }
+            {
+                let mut q = lock(&self.slot.queue);
+                if q.missed > 0 {
+                    let missed = std::mem::take(&mut q.missed);
+                    return HubEvent::Lagged { missed };
+                }
+                if let Some(f) = q.frames.pop_front() {
                     return HubEvent::Frame(f);
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    missed += n;
-                    self.wait_keyframe = true;
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    self.rx = None;
-                    return if missed > 0 { HubEvent::Lagged { missed } } else { HubEvent::Closed };
+                if q.closed {
+                    return HubEvent::Closed;
                 }
             }
+            self.slot.notify.notified().await;
         }
     }
 }
@@ -175,7 +263,6 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use rewind_media::{CodecConfig, Time90k, aac::AacConfig};
-    use std::sync::Arc;
 
     fn frame(track: Track, t: i64, keyframe: bool) -> Frame {
         let codec = Arc::new(CodecConfig::Aac(AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).unwrap()));
@@ -203,6 +290,7 @@ mod tests {
         hub.publish(frame(Track::Audio, 2, true));
         let mut r = hub.subscribe();
         hub.publish(frame(Track::Video, 3, false));
+        hub.flush();
         hub.close();
         let mut got = Vec::new();
         while let HubEvent::Frame(f) = r.next().await {
@@ -219,13 +307,18 @@ mod tests {
             hub.publish(frame(Track::Video, i, i % 30 == 0));
         }
         hub.close();
-        match slow.next().await {
-            HubEvent::Lagged { missed } => assert!(missed >= 84, "missed {missed}"),
-            e => panic!("{e:?}"),
+        // The queue overflowed at frame 16: those 16 were dropped and frames up to the
+        // key frame at 30 skipped; it resumed at 30, overflowed again at 46, resumed at 60…
+        let mut got = Vec::new();
+        let mut missed = 0;
+        loop {
+            match slow.next().await {
+                HubEvent::Lagged { missed: m } => missed += m,
+                HubEvent::Frame(f) => got.push(f.dts.0),
+                HubEvent::Closed => break,
+            }
         }
-        match slow.next().await {
-            HubEvent::Frame(f) => assert!(f.keyframe && f.dts.0 == 90),
-            e => panic!("{e:?}"),
-        }
+        assert_eq!(got.first(), Some(&90), "resumes at a key frame: {got:?}");
+        assert_eq!(missed as usize + got.len(), 100, "every frame is delivered or counted");
     }
 }

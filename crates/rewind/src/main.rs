@@ -100,9 +100,18 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().cmd {
+fn main() -> anyhow::Result<()> {
+    // File writes run on the blocking pool; a bounded pool keeps thread churn (and the
+    // memory of per-thread allocator heaps) small under many recorders.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(32)
+        .build()?
+        .block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
         Cmd::Serve { config, data_dir, rtmp_addr, http_addr, database_url, log } => {
             let o = Overrides { data_dir, rtmp_addr, http_addr, database_url, log };
             let cfg = Config::load(config.as_deref(), &o)?;

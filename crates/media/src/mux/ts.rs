@@ -285,9 +285,8 @@ fn annex_b(codec: &CodecConfig, f: &Frame, out: &mut BytesMut) {
     };
     let nal_type = |n: &[u8]| if hevc { (n[0] >> 1) & 0x3f } else { n[0] & 0x1f };
     let (aud_type, ps_types): (u8, &[u8]) = if hevc { (35, &[32, 33, 34]) } else { (9, &[7, 8]) };
-    let nals = split_nals(&f.data, len_size);
     out.put_slice(if hevc { &[0, 0, 0, 1, 0x46, 0x01, 0x50] } else { &[0, 0, 0, 1, 0x09, 0xf0] });
-    if f.keyframe && !nals.iter().any(|n| !n.is_empty() && ps_types.contains(&nal_type(n))) {
+    if f.keyframe && !Nals::new(&f.data, len_size).any(|n| !n.is_empty() && ps_types.contains(&nal_type(n))) {
         match codec {
             CodecConfig::Avc(a) => {
                 for n in a.sps.iter().chain(a.pps.iter()) {
@@ -304,7 +303,7 @@ fn annex_b(codec: &CodecConfig, f: &Frame, out: &mut BytesMut) {
             CodecConfig::Aac(_) => {}
         }
     }
-    for n in nals {
+    for n in Nals::new(&f.data, len_size) {
         if n.is_empty() || nal_type(n) == aud_type {
             continue;
         }
@@ -313,21 +312,33 @@ fn annex_b(codec: &CodecConfig, f: &Frame, out: &mut BytesMut) {
     }
 }
 
-fn split_nals(mut d: &[u8], len_size: usize) -> Vec<&[u8]> {
-    let mut v = Vec::new();
-    while d.len() >= len_size {
-        let mut n = 0usize;
-        for &b in &d[..len_size] {
-            n = n << 8 | b as usize;
-        }
-        d = &d[len_size..];
-        if n > d.len() {
-            break; // truncated NAL: drop the rest rather than emit garbage
-        }
-        v.push(&d[..n]);
-        d = &d[n..];
+/// The NAL units of a length-prefixed access unit, without allocating.
+struct Nals<'a> {
+    d: &'a [u8],
+    len_size: usize,
+}
+
+impl<'a> Nals<'a> {
+    fn new(d: &'a [u8], len_size: usize) -> Self {
+        Nals { d, len_size }
     }
-    v
+}
+
+impl<'a> Iterator for Nals<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.d.len() < self.len_size || self.len_size == 0 {
+            return None;
+        }
+        let n = self.d[..self.len_size].iter().fold(0usize, |n, &b| n << 8 | b as usize);
+        let rest = &self.d[self.len_size..];
+        if n > rest.len() {
+            self.d = &[];
+            return None; // truncated NAL: drop the rest rather than emit garbage
+        }
+        self.d = &rest[n..];
+        Some(&rest[..n])
+    }
 }
 
 #[cfg(test)]

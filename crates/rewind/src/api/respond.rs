@@ -17,15 +17,18 @@ impl IntoResponse for Error {
 }
 
 /// A JSON request body; a malformed one is a 400 `InvalidParameter.Body` saying why.
+/// The content type is not checked, so `curl -d '{…}'` works as operators expect.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
-            Err(r) => Err(Error::new(ErrorCode::InvalidBody, r.body_text())),
-        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| Error::new(ErrorCode::InvalidBody, r.body_text()))?;
+        serde_json::from_slice(&body).map(JsonBody).map_err(|e| {
+            Error::new(ErrorCode::InvalidBody, format!("the body is not the JSON this endpoint takes: {e}"))
+        })
     }
 }

@@ -151,6 +151,10 @@ impl Session {
                     return Ok(());
                 }
             }
+            // One wake-up per reader per socket read, not per frame.
+            if let Some(p) = &self.publishing {
+                p.live.hub.flush();
+            }
             let drop = self.publishing.as_ref().map(|p| p.live.drop.clone());
             if buf.capacity() - buf.len() < READ_BLOCK / 8 {
                 buf.reserve(READ_BLOCK);

@@ -31,7 +31,9 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
             interval_secs: if test > 0 { test } else { param.record_interval },
             param,
         };
-        let reader = live.hub.subscribe();
+        // Files need no low latency: waking a recorder a few times a second, not per
+        // socket read, is most of its CPU saved.
+        let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(200));
         svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan));
     }
 }

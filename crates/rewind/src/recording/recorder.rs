@@ -159,8 +159,13 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
                 finish(&svc, &plan, live.media(), o).await;
             }
         }
-        let frames = match &open {
-            Some(_) => vec![f],
+        let started: Vec<Frame>;
+        let single: [Frame; 1];
+        let frames: &[Frame] = match &open {
+            Some(_) => {
+                single = [f];
+                &single
+            }
             None => match start_frames(&f, &mut pending, saw_video, plan.format) {
                 Some(frames) => {
                     match open_file(&svc, &plan, &live, &frames[0], saw_video).await {
@@ -171,14 +176,15 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
                             break;
                         }
                     }
-                    frames
+                    started = frames;
+                    &started
                 }
                 None => continue,
             },
         };
         let o = open.as_mut().expect("a file is open");
         let mut result = Ok(());
-        for f in &frames {
+        for f in frames {
             if let Err(e) = next_segment_if_due(o, f).await {
                 result = Err(e);
                 break;
@@ -377,7 +383,9 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     let name = segment_name(h.segments.len() + 1);
     let next = FileSink::create(h.dir.join(&name)).await?;
     let done = std::mem::replace(&mut o.sink, next);
-    let size = done.finish(vec![]).await?;
+    // Segments are not synced one by one (the final close syncs); a kill loses nothing
+    // the kernel has, and HLS rotation stays cheap.
+    let size = done.finish(vec![], false).await?;
     if let Some(last) = h.segments.last_mut() {
         last.3 = size;
     }
@@ -448,7 +456,7 @@ pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o
     };
     let file_id = o.file_id.clone();
     let result: anyhow::Result<()> = async {
-        let mut size = o.sink.finish(patches).await?;
+        let mut size = o.sink.finish(patches, true).await?;
         let name = render_name(plan, &file_id, o.first_utc, o.first_utc + duration);
         let file_name = match &mut hls {
             None if mp4.is_some() => {
