@@ -5,7 +5,7 @@
 use crate::hub::{HubEvent, HubReader};
 use crate::library::media::{self, MediaRecord};
 use crate::recording::file_name::{self, NameParts};
-use crate::recording::sink::{FileSink, publish_file, write_atomically};
+use crate::recording::sink::{FileSink, publish_file};
 use crate::recording::template::{Format, FormatParam};
 use crate::registry::{LiveStream, MediaInfo};
 use crate::server::Services;
@@ -55,8 +55,10 @@ pub struct Plan {
 /// taken as audio-only and the file starts with what was held.
 const AUDIO_ONLY_AFTER: Duration90k = Duration90k::from_secs(2);
 
-/// Shortest HLS segment: segments are cut at the first key frame after this.
-const HLS_MIN_SEGMENT: Duration90k = Duration90k::from_secs(2);
+/// Shortest HLS segment: segments are cut at the first key frame after this (Apple's
+/// recommended target). What a crash can lose is bounded by the sink's flush interval,
+/// not by this: recovery keeps a torn segment's complete frames.
+const HLS_MIN_SEGMENT: Duration90k = Duration90k::from_secs(6);
 
 pub(super) enum Mux {
     Flv(FlvMuxer),
@@ -381,11 +383,17 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
         return Ok(());
     }
     let name = segment_name(h.segments.len() + 1);
-    let next = FileSink::create(h.dir.join(&name)).await?;
-    let done = std::mem::replace(&mut o.sink, next);
-    // Segments are not synced one by one (the final close syncs); a kill loses nothing
-    // the kernel has, and HLS rotation stays cheap.
-    let size = done.finish(vec![], false).await?;
+    // The EVENT playlist lists finished segments only: all but the new one.
+    let mut playlist = h.playlist("", None);
+    playlist.segments.last_mut().expect("a segment is open").duration_secs =
+        (f.dts - h.seg_start_dts).as_secs_f64();
+    let text = playlist.render().into_bytes();
+    // Segments are not synced one by one (the final close syncs): a kill loses nothing
+    // the kernel has, and rotation stays one trip to the blocking pool.
+    let placeholder = FileSink::placeholder();
+    let done = std::mem::replace(&mut o.sink, placeholder);
+    let (next, size) = done.rotate(h.dir.join(&name), Some((h.dir.join("index.m3u8"), text))).await?;
+    o.sink = next;
     if let Some(last) = h.segments.last_mut() {
         last.3 = size;
     }
@@ -393,11 +401,7 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     h.seg_start_dts = f.dts;
     h.seg_start_utc = f.utc;
     h.ts.tables(o.sink.buffer());
-    let live = h.playlist("", None);
-    // The EVENT playlist lists finished segments only.
-    let mut live = live;
-    live.segments.pop();
-    write_atomically(h.dir.join("index.m3u8"), live.render().into_bytes()).await
+    Ok(())
 }
 
 pub(super) fn write_frame(o: &mut Open, f: &Frame) {

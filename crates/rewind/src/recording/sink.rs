@@ -51,6 +51,17 @@ impl FileSink {
         })
     }
 
+    /// A sink with no file, to stand in while the real one is moved out (its writes fail).
+    pub fn placeholder() -> FileSink {
+        FileSink {
+            file: None,
+            path: PathBuf::new(),
+            buf: BytesMut::new(),
+            on_disk: 0,
+            last_flush: Instant::now(),
+        }
+    }
+
     /// Where the bytes go.
     pub fn path(&self) -> &Path {
         &self.path
@@ -131,6 +142,41 @@ impl FileSink {
             Ok(file.metadata()?.len())
         })
         .await
+    }
+}
+
+impl FileSink {
+    /// Ends this file and starts `next` in one trip to the blocking pool (HLS segment
+    /// rotation), then atomically replaces `extra.0` with `extra.1` (the playlist), so
+    /// it never lists a segment whose bytes are not written. Returns the new sink and
+    /// the size of the ended file.
+    pub async fn rotate(
+        mut self,
+        next: PathBuf,
+        extra: Option<(PathBuf, Vec<u8>)>,
+    ) -> std::io::Result<(FileSink, u64)> {
+        let data: Bytes = self.buf.split().freeze();
+        let mut file = self.file.take().ok_or_else(|| std::io::Error::other("file already failed"))?;
+        let good = self.on_disk;
+        let next_path = next.clone();
+        let new_file = blocking(move || {
+            if let Err(e) = file.write_all(&data) {
+                let _ = file.set_len(good);
+                return Err(e);
+            }
+            let new_file = File::options().write(true).create_new(true).open(&next_path)?;
+            if let Some((path, bytes)) = extra {
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, &bytes)?;
+                std::fs::rename(&tmp, &path)?;
+            }
+            Ok(new_file)
+        })
+        .await?;
+        let size = self.len();
+        let mut buf = self.buf;
+        buf.clear();
+        Ok((FileSink { file: Some(new_file), path: next, buf, on_disk: 0, last_flush: Instant::now() }, size))
     }
 }
 
