@@ -235,7 +235,7 @@ async fn template_and_rule_api_validation() {
 #[tokio::test]
 async fn hls_recording_is_an_event_playlist_while_recording_and_vod_after() {
     let srv = TestServer::start("[[record_rules]]\ndomain = \"*\"\ntemplate_id = 0\n");
-    let input = fixture("av", 6);
+    let input = fixture("av", 14);
     let push = ffmpeg_push(&input, &srv.push_url("live/hls"));
     // While recording: an EVENT playlist of the finished segments.
     let dir = srv.dir.path().join("data/media/default/live/hls");

@@ -42,7 +42,7 @@ async fn disk_full_keeps_what_was_written_playable() {
     let dir = srv.dir.path().join("data/media/default/live/full");
     std::fs::create_dir_all(&dir).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
         .arg(&dir)
         .status()
         .is_ok_and(|s| s.success());

@@ -459,6 +459,11 @@ pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o
         _ => (None, None),
     };
     let file_id = o.file_id.clone();
+    // A failed last write (disk full) drops what did not fit; the rest is finished.
+    if let Err(e) = o.sink.flush().await {
+        let id = StreamId { domain: plan.domain.clone(), app: plan.app.clone(), stream: plan.stream.clone() };
+        fail(svc, &id, plan, &e);
+    }
     let result: anyhow::Result<()> = async {
         let mut size = o.sink.finish(patches, true).await?;
         let name = render_name(plan, &file_id, o.first_utc, o.first_utc + duration);
