@@ -188,14 +188,20 @@ pub fn read_file(data: &Bytes) -> Result<Vec<Tag>, CodecError> {
 
 /// Appends one FLV tag with its trailing PreviousTagSize.
 pub fn write_tag(out: &mut BytesMut, kind: u8, timestamp_ms: u32, body: &[u8]) {
-    let size = body.len() as u32;
-    out.reserve(15 + body.len());
+    write_tag_parts(out, kind, timestamp_ms, &[], body);
+}
+
+/// Appends one FLV tag whose body is `head` followed by `data` (no concatenation first).
+pub fn write_tag_parts(out: &mut BytesMut, kind: u8, timestamp_ms: u32, head: &[u8], data: &[u8]) {
+    let size = (head.len() + data.len()) as u32;
+    out.reserve(15 + size as usize);
     out.put_u8(kind);
     out.put_slice(&size.to_be_bytes()[1..]);
     out.put_slice(&timestamp_ms.to_be_bytes()[1..]);
     out.put_u8((timestamp_ms >> 24) as u8);
     out.put_slice(&[0, 0, 0]);
-    out.put_slice(body);
+    out.put_slice(head);
+    out.put_slice(data);
     out.put_u32(size + 11);
 }
 

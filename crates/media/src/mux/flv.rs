@@ -5,7 +5,7 @@
 //! change). H.265 is written as Enhanced RTMP/FLV (`hvc1` FourCC).
 
 use crate::codec::CodecConfig;
-use crate::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, write_tag};
+use crate::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, write_tag, write_tag_parts};
 use crate::frame::{Frame, Track};
 use crate::mux::amf::{self, Value};
 use crate::time::{TICKS_PER_MS, Time90k};
@@ -154,24 +154,11 @@ impl FlvMuxer {
     fn sequence_header(&mut self, c: &CodecConfig, ts: u32, out: &mut BytesMut) {
         let start = out.len();
         match c {
-            CodecConfig::Avc(a) => {
-                let mut b = BytesMut::with_capacity(5 + a.record.len());
-                b.put_slice(&[0x17, 0, 0, 0, 0]);
-                b.put_slice(&a.record);
-                write_tag(out, TAG_VIDEO, ts, &b);
-            }
+            CodecConfig::Avc(a) => write_tag_parts(out, TAG_VIDEO, ts, &[0x17, 0, 0, 0, 0], &a.record),
             CodecConfig::Hevc(h) => {
-                let mut b = BytesMut::with_capacity(5 + h.record.len());
-                b.put_slice(&[0x90, b'h', b'v', b'c', b'1']);
-                b.put_slice(&h.record);
-                write_tag(out, TAG_VIDEO, ts, &b);
+                write_tag_parts(out, TAG_VIDEO, ts, &[0x90, b'h', b'v', b'c', b'1'], &h.record)
             }
-            CodecConfig::Aac(a) => {
-                let mut b = BytesMut::with_capacity(2 + a.record.len());
-                b.put_slice(&[0xaf, 0]);
-                b.put_slice(&a.record);
-                write_tag(out, TAG_AUDIO, ts, &b);
-            }
+            CodecConfig::Aac(a) => write_tag_parts(out, TAG_AUDIO, ts, &[0xaf, 0], &a.record),
         }
         self.written += (out.len() - start) as u64;
     }
@@ -230,19 +217,6 @@ impl FlvMuxer {
         write_tag(&mut out, TAG_SCRIPT, 0, &body);
         out
     }
-}
-
-fn write_tag_parts(out: &mut BytesMut, kind: u8, ts: u32, head: &[u8], data: &[u8]) {
-    let size = (head.len() + data.len()) as u32;
-    out.reserve(15 + size as usize);
-    out.put_u8(kind);
-    out.put_slice(&size.to_be_bytes()[1..]);
-    out.put_slice(&ts.to_be_bytes()[1..]);
-    out.put_u8((ts >> 24) as u8);
-    out.put_slice(&[0, 0, 0]);
-    out.put_slice(head);
-    out.put_slice(data);
-    out.put_u32(size + 11);
 }
 
 /// Two seconds of synthetic A/V for muxer golden tests: a key frame every second,

@@ -34,8 +34,25 @@ pub struct TsMuxer {
     has_audio: bool,
     video_type: u8,
     cc: [u8; 3],
-    pes: BytesMut,
+    /// The current PES header (and ADTS header) bytes.
+    head: BytesMut,
+    /// The current PES as pieces, so the payload is copied once, straight into packets
+    /// (no per-frame scratch copy; the list is reused).
+    pieces: Vec<Piece>,
 }
+
+/// A piece of a PES: bytes of `head`, a constant, or a range of the frame or its codec.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Head(usize, usize),
+    Static(&'static [u8]),
+    Data(usize, usize),
+    Param(usize),
+}
+
+const START: &[u8] = &[0, 0, 0, 1];
+const AUD_AVC: &[u8] = &[0, 0, 0, 1, 0x09, 0xf0];
+const AUD_HEVC: &[u8] = &[0, 0, 0, 1, 0x46, 0x01, 0x50];
 
 impl TsMuxer {
     /// A muxer for these tracks; `video` decides the PMT stream type.
@@ -49,7 +66,8 @@ impl TsMuxer {
             has_audio,
             video_type,
             cc: [0; 3],
-            pes: BytesMut::with_capacity(64 * 1024),
+            head: BytesMut::with_capacity(32),
+            pieces: Vec::with_capacity(16),
         }
     }
 
@@ -117,71 +135,84 @@ impl TsMuxer {
 
     /// Appends one frame as a PES.
     pub fn frame(&mut self, f: &Frame, out: &mut BytesMut) {
-        let mut pes = std::mem::take(&mut self.pes);
-        pes.clear();
         let (pid, stream_id) = match f.track {
             Track::Video => (PID_VIDEO, 0xe0u8),
             Track::Audio => (PID_AUDIO, 0xc0u8),
         };
         let with_dts = f.track == Track::Video && f.pts != f.dts;
-        pes.put_slice(&[
-            0,
-            0,
-            1,
-            stream_id,
-            0,
-            0,
-            0x80,
-            if with_dts { 0xc0 } else { 0x80 },
-            if with_dts { 10 } else { 5 },
-        ]);
-        put_ts(&mut pes, if with_dts { 0x3 } else { 0x2 }, f.pts.0);
+        let mut head = std::mem::take(&mut self.head);
+        let mut pieces = std::mem::take(&mut self.pieces);
+        head.clear();
+        pieces.clear();
+        let flags = if with_dts { 0xc0 } else { 0x80 };
+        head.put_slice(&[0, 0, 1, stream_id, 0, 0, 0x80, flags, if with_dts { 10 } else { 5 }]);
+        put_ts(&mut head, if with_dts { 0x3 } else { 0x2 }, f.pts.0);
         if with_dts {
-            put_ts(&mut pes, 0x1, f.dts.0);
+            put_ts(&mut head, 0x1, f.dts.0);
         }
+        let pes_head = head.len();
         match &*f.codec {
-            CodecConfig::Aac(cfg) => adts::write_frame(cfg, &f.data, &mut pes),
-            c => annex_b(c, f, &mut pes),
+            CodecConfig::Aac(cfg) => {
+                adts::write_frame(cfg, &[], &mut head);
+                // The ADTS length field counts the payload too.
+                let len = 7 + f.data.len();
+                let h = &mut head[pes_head..];
+                h[3] = (h[3] & !3) | (len >> 11) as u8 & 3;
+                h[4] = (len >> 3) as u8;
+                h[5] = ((len & 7) as u8) << 5 | 0x1f;
+                pieces.push(Piece::Head(0, head.len()));
+                pieces.push(Piece::Data(0, f.data.len()));
+            }
+            c => {
+                pieces.push(Piece::Head(0, pes_head));
+                annex_b(c, f, &mut pieces);
+            }
         }
-        let pes_len = pes.len() - 6;
-        if pes_len <= u16::MAX as usize && f.track == Track::Audio {
-            pes[4..6].copy_from_slice(&(pes_len as u16).to_be_bytes());
+        let total: usize = pieces.iter().map(|p| piece(p, &head, f).len()).sum();
+        if f.track == Track::Audio && total - 6 <= u16::MAX as usize {
+            head[4..6].copy_from_slice(&((total - 6) as u16).to_be_bytes());
         }
         let pcr = (f.track == Track::Video || !self.has_video).then_some(f.dts.0);
-        self.packetize(out, pid, &pes, pcr, f.keyframe && f.track == Track::Video);
-        self.pes = pes;
+        let mut cursor = Cursor { pieces: &pieces, head: &head, frame: f, idx: 0, off: 0, left: total };
+        self.packetize(out, pid, &mut cursor, pcr, f.keyframe && f.track == Track::Video);
+        self.head = head;
+        self.pieces = pieces;
     }
 
     fn packetize(
         &mut self,
         out: &mut BytesMut,
         pid: u16,
-        mut data: &[u8],
+        data: &mut Cursor,
         pcr: Option<i64>,
         random_access: bool,
     ) {
         let mut first = true;
-        out.reserve((data.len() / 184 + 2) * PACKET);
-        while !data.is_empty() {
+        out.reserve((data.left / 184 + 2) * PACKET);
+        while data.left > 0 {
             let start = out.len();
             out.put_u8(0x47);
             out.put_u16(if first { 0x4000 } else { 0 } | pid);
             let cc = self.cc(pid);
             // Adaptation field: PCR (+ random access) on the first packet, stuffing on the last.
-            let mut af = BytesMut::new();
+            let mut af_buf = [0u8; 7];
+            let mut af_len = 0;
             if first && (pcr.is_some() || random_access) {
-                af.put_u8((random_access as u8) << 6 | (pcr.is_some() as u8) << 4);
+                af_buf[0] = (random_access as u8) << 6 | (pcr.is_some() as u8) << 4;
+                af_len = 1;
                 if let Some(p) = pcr {
                     let base = (p & TS_MASK) as u64;
-                    af.put_u32((base >> 1) as u32);
-                    af.put_u8(((base & 1) << 7) as u8 | 0x7e);
-                    af.put_u8(0);
+                    af_buf[1..5].copy_from_slice(&((base >> 1) as u32).to_be_bytes());
+                    af_buf[5] = ((base & 1) << 7) as u8 | 0x7e;
+                    af_buf[6] = 0;
+                    af_len = 7;
                 }
             }
+            let af = &af_buf[..af_len];
             let room = 184 - if af.is_empty() { 0 } else { af.len() + 1 };
-            if data.len() < room {
+            if data.left < room {
                 // Stuff the adaptation field so the payload ends the packet exactly.
-                let need = 184 - data.len();
+                let need = 184 - data.left;
                 if af.is_empty() {
                     if need == 1 {
                         out.put_u8(0x30 | cc);
@@ -195,7 +226,7 @@ impl TsMuxer {
                 } else {
                     out.put_u8(0x30 | cc);
                     out.put_u8((need - 1) as u8);
-                    out.put_slice(&af);
+                    out.put_slice(af);
                     out.put_bytes(0xff, need - 1 - af.len());
                 }
             } else if af.is_empty() {
@@ -203,11 +234,10 @@ impl TsMuxer {
             } else {
                 out.put_u8(0x30 | cc);
                 out.put_u8(af.len() as u8);
-                out.put_slice(&af);
+                out.put_slice(af);
             }
             let n = PACKET - (out.len() - start);
-            out.put_slice(&data[..n]);
-            data = &data[n..];
+            data.copy_to(out, n);
             first = false;
         }
     }
@@ -275,9 +305,53 @@ fn put_ts(out: &mut BytesMut, prefix: u8, t: i64) {
     out.put_u16((((t << 1) & 0xfffe) | 1) as u16);
 }
 
-/// Length-prefixed NAL units → Annex B, with an access-unit delimiter first and the
-/// parameter sets before a key frame that lacks them.
-fn annex_b(codec: &CodecConfig, f: &Frame, out: &mut BytesMut) {
+/// The bytes of a piece.
+fn piece<'a>(p: &Piece, head: &'a [u8], f: &'a Frame) -> &'a [u8] {
+    match *p {
+        Piece::Head(a, b) => &head[a..b],
+        Piece::Static(s) => s,
+        Piece::Data(a, b) => &f.data[a..b],
+        Piece::Param(i) => match &*f.codec {
+            CodecConfig::Avc(c) => match c.sps.get(i) {
+                Some(b) => &b[..],
+                None => c.pps.get(i - c.sps.len()).map_or(&[][..], |b| &b[..]),
+            },
+            CodecConfig::Hevc(h) => h.nal_units.get(i).map_or(&[][..], |(_, b)| &b[..]),
+            CodecConfig::Aac(_) => &[],
+        },
+    }
+}
+
+/// Reads a PES out of its pieces, in order.
+struct Cursor<'a> {
+    pieces: &'a [Piece],
+    head: &'a [u8],
+    frame: &'a Frame,
+    idx: usize,
+    off: usize,
+    left: usize,
+}
+
+impl Cursor<'_> {
+    fn copy_to(&mut self, out: &mut BytesMut, mut n: usize) {
+        self.left -= n;
+        while n > 0 {
+            let p = piece(&self.pieces[self.idx], self.head, self.frame);
+            let take = (p.len() - self.off).min(n);
+            out.put_slice(&p[self.off..self.off + take]);
+            self.off += take;
+            n -= take;
+            if self.off == p.len() {
+                self.idx += 1;
+                self.off = 0;
+            }
+        }
+    }
+}
+
+/// Length-prefixed NAL units → Annex B pieces, with an access-unit delimiter first and
+/// the parameter sets before a key frame that lacks them.
+fn annex_b(codec: &CodecConfig, f: &Frame, pieces: &mut Vec<Piece>) {
     let (len_size, hevc) = match codec {
         CodecConfig::Avc(a) => (a.nal_length_size as usize, false),
         CodecConfig::Hevc(h) => (h.nal_length_size as usize, true),
@@ -285,30 +359,34 @@ fn annex_b(codec: &CodecConfig, f: &Frame, out: &mut BytesMut) {
     };
     let nal_type = |n: &[u8]| if hevc { (n[0] >> 1) & 0x3f } else { n[0] & 0x1f };
     let (aud_type, ps_types): (u8, &[u8]) = if hevc { (35, &[32, 33, 34]) } else { (9, &[7, 8]) };
-    out.put_slice(if hevc { &[0, 0, 0, 1, 0x46, 0x01, 0x50] } else { &[0, 0, 0, 1, 0x09, 0xf0] });
+    pieces.push(Piece::Static(if hevc { AUD_HEVC } else { AUD_AVC }));
     if f.keyframe && !Nals::new(&f.data, len_size).any(|n| !n.is_empty() && ps_types.contains(&nal_type(n))) {
         match codec {
             CodecConfig::Avc(a) => {
-                for n in a.sps.iter().chain(a.pps.iter()) {
-                    out.put_slice(&[0, 0, 0, 1]);
-                    out.put_slice(n);
+                for i in 0..a.sps.len() + a.pps.len() {
+                    pieces.push(Piece::Static(START));
+                    pieces.push(Piece::Param(i));
                 }
             }
             CodecConfig::Hevc(h) => {
-                for (_, n) in h.nal_units.iter().filter(|(t, _)| ps_types.contains(t)) {
-                    out.put_slice(&[0, 0, 0, 1]);
-                    out.put_slice(n);
+                for (i, (t, _)) in h.nal_units.iter().enumerate() {
+                    if ps_types.contains(t) {
+                        pieces.push(Piece::Static(START));
+                        pieces.push(Piece::Param(i));
+                    }
                 }
             }
             CodecConfig::Aac(_) => {}
         }
     }
+    let base = f.data.as_ptr() as usize;
     for n in Nals::new(&f.data, len_size) {
         if n.is_empty() || nal_type(n) == aud_type {
             continue;
         }
-        out.put_slice(&[0, 0, 0, 1]);
-        out.put_slice(n);
+        let at = n.as_ptr() as usize - base;
+        pieces.push(Piece::Static(START));
+        pieces.push(Piece::Data(at, at + n.len()));
     }
 }
 

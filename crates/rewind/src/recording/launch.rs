@@ -31,10 +31,10 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
             interval_secs: if test > 0 { test } else { param.record_interval },
             param,
         };
-        // Files need no low latency: waking a recorder once a second (or when its queue
+        // Files need no low latency: waking a recorder twice a second (or when its queue
         // is half full), not per socket read, is most of its CPU saved. The queued frames
         // are shared with the GOP cache, so this costs little memory.
-        let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(1000));
+        let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(500));
         svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan));
     }
 }

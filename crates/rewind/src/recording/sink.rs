@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Bytes buffered before a write is forced: small enough that a recorder holds little
-/// memory, large enough that writes (each a hand-off to a blocking thread) stay few: a
-/// 2 Mbps stream makes about one a second.
-const FLUSH_BYTES: usize = 256 * 1024;
+/// memory (the buffer is reused, so this is most of a recorder's memory), large enough
+/// that writes (each a hand-off to a blocking thread) stay few: ~3 a second at 2 Mbps.
+const FLUSH_BYTES: usize = 96 * 1024;
 /// Longest time bytes stay buffered: bounds what a crash can lose.
 const FLUSH_EVERY: Duration = Duration::from_millis(1000);
 
@@ -104,23 +104,25 @@ impl FileSink {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let data: Bytes = self.buf.split().freeze();
-        // One allocation for the next batch, instead of growing by doubling.
-        self.buf.reserve(FLUSH_BYTES + FLUSH_BYTES / 4);
+        // The buffer itself travels to the blocking thread and back, so one allocation
+        // serves the whole recording (no per-write allocation, no growth).
+        let mut buf = std::mem::take(&mut self.buf);
         let mut file = self.file.take().ok_or_else(|| std::io::Error::other("file already failed"))?;
-        let n = data.len() as u64;
+        let n = buf.len() as u64;
         let good = self.on_disk;
-        let (file, result) = blocking(move || {
-            let r = file.write_all(&data);
+        let (file, buf_back, result) = blocking(move || {
+            let r = file.write_all(&buf);
             if r.is_err() {
                 use std::io::Seek;
                 let _ = file.set_len(good);
                 let _ = file.seek(std::io::SeekFrom::Start(good));
             }
-            Ok((file, r))
+            buf.clear();
+            Ok((file, buf, r))
         })
         .await?;
         self.file = Some(file);
+        self.buf = buf_back;
         result?;
         self.on_disk += n;
         Ok(())
@@ -155,27 +157,26 @@ impl FileSink {
         next: PathBuf,
         extra: Option<(PathBuf, Vec<u8>)>,
     ) -> std::io::Result<(FileSink, u64)> {
-        let data: Bytes = self.buf.split().freeze();
+        let size = self.len();
+        let mut buf = std::mem::take(&mut self.buf);
         let mut file = self.file.take().ok_or_else(|| std::io::Error::other("file already failed"))?;
         let good = self.on_disk;
         let next_path = next.clone();
-        let new_file = blocking(move || {
-            if let Err(e) = file.write_all(&data) {
+        let (new_file, buf) = blocking(move || {
+            if let Err(e) = file.write_all(&buf) {
                 let _ = file.set_len(good);
                 return Err(e);
             }
+            buf.clear();
             let new_file = File::options().write(true).create_new(true).open(&next_path)?;
             if let Some((path, bytes)) = extra {
                 let tmp = path.with_extension("tmp");
                 std::fs::write(&tmp, &bytes)?;
                 std::fs::rename(&tmp, &path)?;
             }
-            Ok(new_file)
+            Ok((new_file, buf))
         })
         .await?;
-        let size = self.len();
-        let mut buf = self.buf;
-        buf.clear();
         Ok((FileSink { file: Some(new_file), path: next, buf, on_disk: 0, last_flush: Instant::now() }, size))
     }
 }
