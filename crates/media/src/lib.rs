@@ -5,6 +5,7 @@
 //! every parser fuzzable and every muxer golden-testable.
 
 pub mod aac;
+pub mod amf0;
 pub mod avc;
 pub mod bits;
 pub mod codec;

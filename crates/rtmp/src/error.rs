@@ -28,3 +28,9 @@ impl RtmpError {
         }
     }
 }
+
+impl From<rewind_media::amf0::AmfError> for RtmpError {
+    fn from(e: rewind_media::amf0::AmfError) -> Self {
+        RtmpError::Amf(e.0)
+    }
+}

@@ -6,7 +6,6 @@
 //! *claims* (lengths, chunk sizes); memory grows only with bytes actually received,
 //! and every limit breach is an `RtmpError`, never a panic.
 
-pub mod amf0;
 pub mod chunk;
 pub mod error;
 pub mod handshake;
@@ -14,3 +13,4 @@ pub mod message;
 
 pub use chunk::{ChunkDecoder, ChunkEncoder, Message};
 pub use error::RtmpError;
+pub use rewind_media::amf0;

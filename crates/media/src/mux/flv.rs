@@ -4,10 +4,10 @@
 //! Timestamps are the frames' own, rebased so the file starts at 0 (FLV's one required
 //! change). H.265 is written as Enhanced RTMP/FLV (`hvc1` FourCC).
 
+use crate::amf0::{self, Amf0};
 use crate::codec::CodecConfig;
 use crate::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, write_tag, write_tag_parts};
 use crate::frame::{Frame, Track};
-use crate::mux::amf::{self, Value};
 use crate::time::{TICKS_PER_MS, Time90k};
 use bytes::{BufMut, BytesMut};
 use std::sync::Arc;
@@ -28,6 +28,10 @@ pub struct FlvMuxer {
     has_video: bool,
     has_audio: bool,
     last_ms: u32,
+}
+
+fn numbers(v: impl Iterator<Item = f64>) -> Amf0 {
+    Amf0::StrictArray(v.map(Amf0::Number).collect())
 }
 
 /// Offset of the `onMetaData` tag in every file we write.
@@ -69,36 +73,31 @@ impl FlvMuxer {
         self.last_ms
     }
 
-    fn meta_props(
-        &self,
-        duration_s: f64,
-        file_size: u64,
-        keyframes: &[(f64, u64)],
-    ) -> Vec<(&'static str, Value)> {
-        let mut p =
-            vec![("duration", Value::Number(duration_s)), ("filesize", Value::Number(file_size as f64))];
+    fn meta_props(&self, duration_s: f64, file_size: u64, keyframes: &[(f64, u64)]) -> Vec<(String, Amf0)> {
+        let mut p: Vec<(&str, Amf0)> =
+            vec![("duration", Amf0::Number(duration_s)), ("filesize", Amf0::Number(file_size as f64))];
         if let Some(v) = &self.video {
             if let Some((w, h)) = v.dimensions() {
-                p.push(("width", Value::Number(w as f64)));
-                p.push(("height", Value::Number(h as f64)));
+                p.push(("width", Amf0::Number(w as f64)));
+                p.push(("height", Amf0::Number(h as f64)));
             }
-            p.push(("videocodecid", Value::Number(codec_id(v))));
+            p.push(("videocodecid", Amf0::Number(codec_id(v))));
         }
         if let Some(CodecConfig::Aac(a)) = self.audio.as_deref() {
-            p.push(("audiocodecid", Value::Number(10.0)));
-            p.push(("audiosamplerate", Value::Number(a.sample_rate as f64)));
-            p.push(("stereo", Value::Bool(a.channels >= 2)));
+            p.push(("audiocodecid", Amf0::Number(10.0)));
+            p.push(("audiosamplerate", Amf0::Number(a.sample_rate as f64)));
+            p.push(("stereo", Amf0::Boolean(a.channels >= 2)));
         }
-        p.push(("encoder", Value::Str("rewind".into())));
-        p.push(("hasKeyframes", Value::Bool(!keyframes.is_empty())));
+        p.push(("encoder", Amf0::String("rewind".into())));
+        p.push(("hasKeyframes", Amf0::Boolean(!keyframes.is_empty())));
         p.push((
             "keyframes",
-            Value::Object(vec![
-                ("times", Value::Numbers(keyframes.iter().map(|k| k.0).collect())),
-                ("filepositions", Value::Numbers(keyframes.iter().map(|k| k.1 as f64).collect())),
+            amf0::object([
+                ("times", numbers(keyframes.iter().map(|k| k.0))),
+                ("filepositions", numbers(keyframes.iter().map(|k| k.1 as f64))),
             ]),
         ));
-        p
+        p.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     /// The `onMetaData` body, padded to exactly `target` bytes. The padding is a strict
@@ -112,21 +111,10 @@ impl FlvMuxer {
         target: Option<usize>,
     ) -> BytesMut {
         let encode = |zeros: usize, pad: usize| {
-            let mut b = BytesMut::new();
-            amf::value(&mut b, &Value::Str("onMetaData".into()));
-            b.put_u8(8);
-            let props = self.meta_props(duration_s, file_size, keyframes);
-            b.put_u32(props.len() as u32 + 2);
-            for (k, v) in &props {
-                amf::key(&mut b, k);
-                amf::value(&mut b, v);
-            }
-            amf::key(&mut b, "filler");
-            amf::value(&mut b, &Value::Numbers(vec![0.0; zeros]));
-            amf::key(&mut b, "pad");
-            amf::value(&mut b, &Value::Str(" ".repeat(pad)));
-            b.put_slice(&[0, 0, 9]);
-            b
+            let mut props = self.meta_props(duration_s, file_size, keyframes);
+            props.push(("filler".into(), numbers(std::iter::repeat_n(0.0, zeros))));
+            props.push(("pad".into(), Amf0::String(" ".repeat(pad))));
+            amf0::encode_all(&[Amf0::String("onMetaData".into()), Amf0::EcmaArray(props)])
         };
         let min = encode(0, 0);
         let Some(target) = target else { return min };

@@ -2,7 +2,6 @@
 //! file sink writes what they produce.
 
 pub mod adts;
-pub mod amf;
 pub mod flv;
 pub mod hls;
 pub mod mp4;

@@ -1,7 +1,13 @@
-//! AMF0 values: decoding with depth and count limits, and encoding.
+//! AMF0 values: decoding with depth and count limits, and encoding. AMF0 is both FLV's
+//! script-data format (`onMetaData`) and RTMP's command format, so it lives here and the
+//! RTMP crate re-exports it.
 
-use crate::error::RtmpError;
 use bytes::{BufMut, BytesMut};
+
+/// An AMF0 value that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AmfError(pub String);
 
 /// Deepest nesting of objects/arrays we accept.
 pub const MAX_DEPTH: usize = 16;
@@ -60,12 +66,12 @@ struct Decoder<'a> {
     values: usize,
 }
 
-fn err(m: &str) -> RtmpError {
-    RtmpError::Amf(m.to_string())
+fn err(m: &str) -> AmfError {
+    AmfError(m.to_string())
 }
 
 impl<'a> Decoder<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RtmpError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], AmfError> {
         if self.d.len() < n {
             return Err(err("value runs past the end of the message"));
         }
@@ -73,22 +79,22 @@ impl<'a> Decoder<'a> {
         self.d = b;
         Ok(a)
     }
-    fn u16(&mut self) -> Result<usize, RtmpError> {
+    fn u16(&mut self) -> Result<usize, AmfError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]) as usize)
     }
-    fn u32(&mut self) -> Result<usize, RtmpError> {
+    fn u32(&mut self) -> Result<usize, AmfError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
     }
-    fn f64(&mut self) -> Result<f64, RtmpError> {
+    fn f64(&mut self) -> Result<f64, AmfError> {
         Ok(f64::from_be_bytes(self.take(8)?.try_into().unwrap()))
     }
-    fn string(&mut self, len: usize) -> Result<String, RtmpError> {
+    fn string(&mut self, len: usize) -> Result<String, AmfError> {
         // `take` checks `len` against the bytes present: a claimed 4 GB string costs nothing.
         Ok(String::from_utf8_lossy(self.take(len)?).into_owned())
     }
-    fn properties(&mut self, depth: usize) -> Result<Vec<(String, Amf0)>, RtmpError> {
+    fn properties(&mut self, depth: usize) -> Result<Vec<(String, Amf0)>, AmfError> {
         let mut props = Vec::new();
         loop {
             let klen = self.u16()?;
@@ -106,7 +112,7 @@ impl<'a> Decoder<'a> {
             props.push((key, v));
         }
     }
-    fn value(&mut self, depth: usize) -> Result<Amf0, RtmpError> {
+    fn value(&mut self, depth: usize) -> Result<Amf0, AmfError> {
         if depth > MAX_DEPTH {
             return Err(err("nesting deeper than 16"));
         }
@@ -149,13 +155,13 @@ impl<'a> Decoder<'a> {
                 let n = self.u32()?;
                 Amf0::String(self.string(n)?)
             }
-            m => return Err(RtmpError::Amf(format!("unsupported marker {m}"))),
+            m => return Err(AmfError(format!("unsupported marker {m}"))),
         })
     }
 }
 
 /// Decodes every value of a message body.
-pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0>, RtmpError> {
+pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0>, AmfError> {
     let mut d = Decoder { d: data, values: 0 };
     let mut out = Vec::new();
     while !d.d.is_empty() {
