@@ -116,6 +116,6 @@ async fn sigterm_closes_publishers_and_exits_zero() {
     assert_eq!(srv.terminate(), Some(0), "log:\n{}", srv.log());
     let (ok, _) = wait_child(push, Duration::from_secs(10));
     assert!(!ok, "the pusher sees its connection closed");
-    assert!(srv.log().contains("publish ended"), "{}", srv.log());
-    assert!(srv.log().contains("rewind stopped"));
+    assert!(srv.wait_log("publish ended", Duration::from_secs(5)), "{}", srv.log());
+    assert!(srv.wait_log("rewind stopped", Duration::from_secs(5)), "{}", srv.log());
 }
