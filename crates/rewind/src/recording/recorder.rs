@@ -649,8 +649,3 @@ pub(super) async fn publish_hls(
     .await
     .map_err(std::io::Error::other)?
 }
-
-/// Where a recording's files go, under the media root.
-pub fn media_dir(root: &std::path::Path, id: &StreamId) -> PathBuf {
-    root.join(&id.domain).join(&id.app).join(&id.stream)
-}

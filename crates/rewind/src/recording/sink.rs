@@ -205,16 +205,6 @@ pub async fn publish_file(tmp: PathBuf, name: String, ext: &'static str) -> std:
     .await
 }
 
-/// Replaces `path` with `data` atomically (a reader sees the old or the new file whole).
-pub async fn write_atomically(path: PathBuf, data: Vec<u8>) -> std::io::Result<()> {
-    blocking(move || {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &data)?;
-        std::fs::rename(&tmp, &path)
-    })
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
