@@ -174,8 +174,7 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
                         Ok(o) => open = Some(o),
                         Err(e) => {
                             fail(&svc, &id, &plan, &e);
-                            drain(reader).await;
-                            break;
+                            break; // dropping the reader unsubscribes it
                         }
                     }
                     started = frames;
@@ -198,19 +197,13 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
             // What was written stays; finish it as far as the disk lets us.
             let o = open.take().unwrap();
             finish(&svc, &plan, live.media(), o).await;
-            drain(reader).await;
-            break;
+            break; // dropping the reader unsubscribes it
         }
     }
     if let Some(o) = open.take() {
         finish(&svc, &plan, live.media(), o).await;
     }
     svc.metrics.recorders_active.fetch_sub(1, Relaxed);
-}
-
-/// Reads until the stream ends so the hub's bookkeeping stays simple after a failure.
-async fn drain(mut reader: HubReader) {
-    while !matches!(reader.next().await, HubEvent::Closed) {}
 }
 
 fn fail(svc: &Services, id: &StreamId, plan: &Plan, e: &std::io::Error) {
