@@ -12,25 +12,16 @@ cd "$(dirname "$0")/.."
 NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(1 10 100 500)
 DURATION=${DURATION:-30}
 OUT=bench/out; mkdir -p "$OUT"
-command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; }
-cargo build --release -q -p rewind
-BIN=target/release/rewind
+. bench/common.sh
 SRC=$OUT/2mbps.flv
-if [ ! -f "$SRC" ]; then
-  ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
-    -t 30 -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 60 -b:v 1900k -maxrate 1900k -bufsize 3800k \
-    -c:a aac -b:a 128k -ac 2 -f flv "$SRC"
-fi
-TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+make_source "$SRC" 1900
 printf "%6s %10s %14s %12s %10s %12s %12s\n" N bitrate_kbps cpu_s/stream_s rss_MB/stream gop_KB/str peak_rss_MB pusher_cpu_s
 for N in "${NS[@]}"; do
   DATA=$(mktemp -d)
   $BIN serve --data-dir "$DATA" --rtmp-addr 127.0.0.1:19935 --http-addr 127.0.0.1:18935 --log warn 2>"$OUT/server-$N.log" &
   SPID=$!
   for _ in $(seq 50); do curl -sf 127.0.0.1:18935/healthz >/dev/null && break; sleep 0.1; done
-  RSS0=$(rss_kb $SPID); C0=$(cpu_ticks $SPID)
+  RSS0=$(rss_kb $SPID); C0=$(ticks $SPID)
   RAMP=$(awk -v n="$N" 'BEGIN{print (n>50)?5:1}')
   ( TIMEFORMAT='%U %S'; time $BIN push "$SRC" --url rtmp://127.0.0.1:19935/live/s --count "$N" \
       --duration "$DURATION" --ramp "$RAMP" >"$OUT/push-$N.log" 2>&1 ) 2>"$OUT/push-time-$N" &
@@ -47,7 +38,7 @@ for N in "${NS[@]}"; do
   done
   wait $PPID_ || true
   PCPU=$(awk '{printf "%.2f", $1+$2}' "$OUT/push-time-$N")
-  C1=$(cpu_ticks $SPID)
+  C1=$(ticks $SPID)
   kill -TERM $SPID; wait $SPID || true
   rm -rf "$DATA"
   # RSS per stream: mean over samples with every stream live of (RSS - idle RSS - GOP bytes) / N.

@@ -15,19 +15,10 @@ NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(10 50)
 DURATION=${DURATION:-40}
 ROUNDS=${ROUNDS:-3}
 OUT=bench/out; mkdir -p "$OUT"
-command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; }
 [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || { apt-get update -qq && apt-get install -y -qq nginx libnginx-mod-rtmp >/dev/null; }
-cargo build --release -q -p rewind
-BIN=target/release/rewind
+. bench/common.sh
 SRC=$OUT/2m2.flv
-if [ ! -f "$SRC" ]; then
-  ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
-    -t 30 -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 60 -b:v 2050k -maxrate 2050k -bufsize 4100k \
-    -c:a aac -b:a 128k -ac 2 -f flv "$SRC"
-fi
-TCK=$(getconf CLK_TCK)
-ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
-rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+make_source "$SRC" 2050
 push() { # url count
   $BIN push "$SRC" --url "$1" --count "$2" --duration "$DURATION" --ramp 3 >/dev/null 2>&1
 }

@@ -279,24 +279,10 @@ impl TrackIndex {
                 }
             })
             .collect();
-        let runs = run_lengths(&durations);
-        full(o, b"stts", 0, 0, |o| {
-            o.put_u32(runs.len() as u32);
-            for (count, d) in &runs {
-                o.put_u32(*count);
-                o.put_u32(*d);
-            }
-        });
+        full(o, b"stts", 0, 0, |o| put_runs(o, &durations));
         if self.samples.iter().any(|s| s.cts != 0) {
             let offsets: Vec<u32> = self.samples.iter().map(|s| s.cts as u32).collect();
-            let runs = run_lengths(&offsets);
-            full(o, b"ctts", 1, 0, |o| {
-                o.put_u32(runs.len() as u32);
-                for (count, c) in &runs {
-                    o.put_u32(*count);
-                    o.put_u32(*c);
-                }
-            });
+            full(o, b"ctts", 1, 0, |o| put_runs(o, &offsets));
         }
         if !matches!(*self.codec, CodecConfig::Aac(_)) {
             let keys: Vec<u32> =
@@ -398,6 +384,16 @@ impl TrackIndex {
             o.put_i16(-1);
             boxed(o, config_kind, |o| o.put_slice(record));
         });
+    }
+}
+
+/// A run-length table (`stts`, `ctts`): entry count, then (count, value) pairs.
+fn put_runs(o: &mut BytesMut, values: &[u32]) {
+    let runs = run_lengths(values);
+    o.put_u32(runs.len() as u32);
+    for (count, v) in runs {
+        o.put_u32(count);
+        o.put_u32(v);
     }
 }
 
