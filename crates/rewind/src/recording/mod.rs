@@ -8,3 +8,4 @@ pub mod recorder;
 pub mod recovery;
 pub mod sink;
 pub mod template;
+pub mod write_threads;

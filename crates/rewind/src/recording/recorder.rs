@@ -287,7 +287,7 @@ pub(super) async fn create_open(
         _ => FileSink::create(tmp.to_path_buf()).await?,
     };
     let idx = match format {
-        Format::Mp4 => Some(FileSink::create(tmp.with_extension("idx")).await?),
+        Format::Mp4 => Some(FileSink::create_trailing(&sink, tmp.with_extension("idx")).await?),
         _ => None,
     };
     let mut o = Open {
@@ -329,12 +329,11 @@ pub(super) async fn create_open(
     Ok(o)
 }
 
-/// Flushes the file when due; then hands the side-index records of what is now on
-/// disk to the index file (never before: the index must not name missing bytes).
+/// Flushes the file when due; then hands the side-index records of what was just
+/// handed off to the index file, which trails the data file on its write thread (so
+/// the index never names bytes that are not on disk).
 pub(super) async fn flush_if_due(o: &mut Open) -> std::io::Result<()> {
-    let before = o.sink.on_disk();
-    o.sink.maybe_flush().await?;
-    if o.sink.on_disk() != before
+    if o.sink.maybe_flush().await?
         && let Some(idx) = o.idx.as_mut()
     {
         idx.buffer().extend_from_slice(&o.idx_pending.split());
@@ -383,10 +382,7 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     let text = playlist.render().into_bytes();
     // Segments are not synced one by one (the final close syncs): a kill loses nothing
     // the kernel has, and rotation stays one trip to the blocking pool.
-    let placeholder = FileSink::placeholder();
-    let done = std::mem::replace(&mut o.sink, placeholder);
-    let (next, size) = done.rotate(h.dir.join(&name), Some((h.dir.join("index.m3u8"), text))).await?;
-    o.sink = next;
+    let size = o.sink.rotate(h.dir.join(&name), Some((h.dir.join("index.m3u8"), text))).await?;
     if let Some(last) = h.segments.last_mut() {
         last.3 = size;
     }
