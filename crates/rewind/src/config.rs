@@ -33,10 +33,33 @@ pub struct Config {
     pub domains: Vec<DomainConfig>,
     /// Recording limits and switches.
     pub recording: RecordingConfig,
+    /// Timeline archiving for every stream (templates can also turn it on per rule).
+    pub timeline: TimelineConfig,
     /// Templates declared in the file (read-only; each needs a `template_id` ≥ 1).
     pub record_templates: Vec<crate::recording::template::Template>,
     /// Rules declared in the file (read-only); `domain = "*"` matches every domain.
     pub record_rules: Vec<crate::recording::catalog::Rule>,
+}
+
+/// Timeline settings (SPEC §8).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimelineConfig {
+    /// Archive every stream into its timeline, whatever its rule's template says.
+    pub record_all: bool,
+    /// Seconds of media per chunk for `record_all` streams (30–300, steps of 30).
+    pub segment_length: u32,
+    /// Seconds of timeline kept for `record_all` streams; 0 = forever.
+    pub retention: u64,
+    /// Testing only: when non-zero, chunks seal after this many seconds instead of the
+    /// `segment_length` in force (the API still validates 30 s and up).
+    pub test_segment_length_secs: u32,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        TimelineConfig { record_all: false, segment_length: 30, retention: 0, test_segment_length_secs: 0 }
+    }
 }
 
 /// Recording settings.
@@ -137,6 +160,7 @@ impl Default for Config {
             hub: HubConfig::default(),
             domains: Vec::new(),
             recording: RecordingConfig::default(),
+            timeline: TimelineConfig::default(),
             record_templates: Vec::new(),
             record_rules: Vec::new(),
         }

@@ -52,6 +52,12 @@ pub enum ErrorCode {
     RuleNotFound,
     /// No media file with that id.
     MediaNotFound,
+    /// The stream has no timeline (nothing was ever archived into one).
+    NoTimeline,
+    /// The timeline has no media in the requested range (it falls in a gap).
+    NoMediaInRange,
+    /// No such locator, or it expired.
+    LocatorNotFound,
     /// A byte range cannot be satisfied.
     RangeNotSatisfiable,
     /// Our fault: a database or storage failure.
@@ -86,6 +92,9 @@ impl ErrorCode {
             ErrorCode::RuleNotFound => "InternalError.RuleNotFound",
             ErrorCode::MediaNotFound => "ResourceNotFound.Media",
             ErrorCode::RangeNotSatisfiable => "InvalidParameter.Range",
+            ErrorCode::NoTimeline => "FailedOperation.NoTimeline",
+            ErrorCode::NoMediaInRange => "ResourceNotFound.NoMediaInRange",
+            ErrorCode::LocatorNotFound => "ResourceNotFound.Locator",
             ErrorCode::Internal => "InternalError",
         }
     }
@@ -104,9 +113,14 @@ impl ErrorCode {
             | ErrorCode::SegmentLength
             | ErrorCode::ConfOutLimit
             | ErrorCode::ConfNotFound
-            | ErrorCode::BuiltinTemplate => 400,
+            | ErrorCode::BuiltinTemplate
+            | ErrorCode::NoTimeline => 400,
             ErrorCode::ConfInUsed | ErrorCode::RuleAlreadyExist => 409,
-            ErrorCode::TemplateNotFound | ErrorCode::RuleNotFound | ErrorCode::MediaNotFound => 404,
+            ErrorCode::TemplateNotFound
+            | ErrorCode::RuleNotFound
+            | ErrorCode::MediaNotFound
+            | ErrorCode::NoMediaInRange
+            | ErrorCode::LocatorNotFound => 404,
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::AuthFailure => 401,
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,

@@ -17,4 +17,5 @@ pub mod recording;
 pub mod registry;
 pub mod server;
 pub mod stream_id;
+pub mod timeline;
 pub mod wire_time;

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub recording_files_total: AtomicU64,
     /// Recordings that failed (I/O or database errors).
     pub recording_failures_total: AtomicU64,
+    /// Timeline chunks sealed and indexed.
+    pub timeline_chunks_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -78,6 +80,7 @@ impl Default for Metrics {
             recorders_active: AtomicI64::new(0),
             recording_files_total: AtomicU64::new(0),
             recording_failures_total: AtomicU64::new(0),
+            timeline_chunks_total: AtomicU64::new(0),
         }
     }
 }
@@ -167,6 +170,13 @@ impl Metrics {
             "counter",
             "Recordings that failed.",
             self.recording_failures_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_timeline_chunks_total",
+            "counter",
+            "Timeline chunks sealed and indexed.",
+            self.timeline_chunks_total.load(Relaxed),
         );
         o
     }

@@ -33,6 +33,8 @@ pub struct Services {
     pub domains: Domains,
     /// Record templates and rules.
     pub catalog: Catalog,
+    /// Unsealed ends of the timelines being recorded.
+    pub timelines: crate::timeline::live::LiveTimelines,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Background work (recorders) that shutdown waits for.
@@ -43,6 +45,11 @@ impl Services {
     /// Root folder of recording files.
     pub fn media_root(&self) -> std::path::PathBuf {
         self.config.data_dir.join("media")
+    }
+
+    /// Root folder of timeline chunks.
+    pub fn timeline_root(&self) -> std::path::PathBuf {
+        self.config.data_dir.join("timeline")
     }
 }
 
@@ -82,6 +89,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     let services = Arc::new(Services {
         registry: Registry::new(db.clone()),
         metrics: Metrics::default(),
+        timelines: Default::default(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         clock,
@@ -95,6 +103,11 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         Ok(0) => {}
         Ok(n) => tracing::warn!(files = n, "finished recordings interrupted by a crash"),
         Err(e) => tracing::error!(error = %e, "crash recovery of recordings failed"),
+    }
+    match crate::timeline::recovery::run(&services).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(chunks = n, "re-indexed timeline chunks interrupted by a crash"),
+        Err(e) => tracing::error!(error = %e, "crash recovery of the timeline failed"),
     }
     let rtmp_addr = rtmp.local_addr()?;
     let http_addr = http.local_addr()?;

@@ -2,6 +2,7 @@
 //! file sink writes what they produce.
 
 pub mod adts;
+pub mod cmaf;
 pub mod flv;
 pub mod hls;
 pub mod mp4;

@@ -37,7 +37,7 @@ pub struct Mp4Muxer {
     start_dts: Option<i64>,
 }
 
-fn boxed(out: &mut BytesMut, kind: &[u8; 4], f: impl FnOnce(&mut BytesMut)) {
+pub(crate) fn boxed(out: &mut BytesMut, kind: &[u8; 4], f: impl FnOnce(&mut BytesMut)) {
     let start = out.len();
     out.put_u32(0);
     out.put_slice(kind);
@@ -46,7 +46,13 @@ fn boxed(out: &mut BytesMut, kind: &[u8; 4], f: impl FnOnce(&mut BytesMut)) {
     out[start..start + 4].copy_from_slice(&size.to_be_bytes());
 }
 
-fn full(out: &mut BytesMut, kind: &[u8; 4], version: u8, flags: u32, f: impl FnOnce(&mut BytesMut)) {
+pub(crate) fn full(
+    out: &mut BytesMut,
+    kind: &[u8; 4],
+    version: u8,
+    flags: u32,
+    f: impl FnOnce(&mut BytesMut),
+) {
     boxed(out, kind, |o| {
         o.put_u32((version as u32) << 24 | flags);
         f(o)
@@ -162,7 +168,7 @@ fn to_movie(ticks: i64) -> u64 {
     (ticks.max(0) as u64 * MOVIE_TIMESCALE as u64) / TIMESCALE as u64
 }
 
-fn put_matrix(o: &mut BytesMut) {
+pub(crate) fn put_matrix(o: &mut BytesMut) {
     for v in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
         o.put_u32(v);
     }
@@ -266,7 +272,7 @@ impl TrackIndex {
     fn stbl(&self, o: &mut BytesMut, data_start: u64) {
         full(o, b"stsd", 0, 0, |o| {
             o.put_u32(1);
-            self.sample_entry(o);
+            sample_entry(o, &self.codec);
         });
         // stts: run-length sample durations.
         let n = self.samples.len();
@@ -337,54 +343,55 @@ impl TrackIndex {
         let i = self.samples.partition_point(|s| s.offset < offset);
         self.samples[i..i + count as usize].iter().map(|s| s.size as u64).sum()
     }
+}
 
-    fn sample_entry(&self, o: &mut BytesMut) {
-        match &*self.codec {
-            CodecConfig::Avc(c) => self.visual(o, b"avc1", b"avcC", &c.record, c.width, c.height),
-            CodecConfig::Hevc(c) => self.visual(o, b"hvc1", b"hvcC", &c.record, c.width, c.height),
-            CodecConfig::Aac(a) => boxed(o, b"mp4a", |o| {
-                o.put_bytes(0, 6);
-                o.put_u16(1);
-                o.put_bytes(0, 8);
-                o.put_u16(a.channels.max(1) as u16);
-                o.put_u16(16);
-                o.put_u32(0);
-                o.put_u32(a.sample_rate.min(65535) << 16);
-                full(o, b"esds", 0, 0, |o| {
-                    let mut dsi = BytesMut::new();
-                    descriptor(&mut dsi, 5, &a.record);
-                    let mut dcd = BytesMut::new();
-                    dcd.put_slice(&[0x40, 0x15, 0, 0, 0]);
-                    dcd.put_u32(0);
-                    dcd.put_u32(0);
-                    dcd.put_slice(&dsi);
-                    let mut es = BytesMut::new();
-                    es.put_slice(&[0, 0, 0]);
-                    descriptor(&mut es, 4, &dcd);
-                    descriptor(&mut es, 6, &[2]);
-                    descriptor(o, 3, &es);
-                });
-            }),
-        }
-    }
-
-    fn visual(&self, o: &mut BytesMut, kind: &[u8; 4], config_kind: &[u8; 4], record: &[u8], w: u32, h: u32) {
-        boxed(o, kind, |o| {
+/// The sample description entry (`avc1`/`hvc1`/`mp4a`) of a codec configuration.
+pub(crate) fn sample_entry(o: &mut BytesMut, codec: &CodecConfig) {
+    match codec {
+        CodecConfig::Avc(c) => visual(o, b"avc1", b"avcC", &c.record, c.width, c.height),
+        CodecConfig::Hevc(c) => visual(o, b"hvc1", b"hvcC", &c.record, c.width, c.height),
+        CodecConfig::Aac(a) => boxed(o, b"mp4a", |o| {
             o.put_bytes(0, 6);
             o.put_u16(1);
-            o.put_bytes(0, 16);
-            o.put_u16(w as u16);
-            o.put_u16(h as u16);
-            o.put_u32(0x0048_0000);
-            o.put_u32(0x0048_0000);
+            o.put_bytes(0, 8);
+            o.put_u16(a.channels.max(1) as u16);
+            o.put_u16(16);
             o.put_u32(0);
-            o.put_u16(1);
-            o.put_bytes(0, 32);
-            o.put_u16(0x0018);
-            o.put_i16(-1);
-            boxed(o, config_kind, |o| o.put_slice(record));
-        });
+            o.put_u32(a.sample_rate.min(65535) << 16);
+            full(o, b"esds", 0, 0, |o| {
+                let mut dsi = BytesMut::new();
+                descriptor(&mut dsi, 5, &a.record);
+                let mut dcd = BytesMut::new();
+                dcd.put_slice(&[0x40, 0x15, 0, 0, 0]);
+                dcd.put_u32(0);
+                dcd.put_u32(0);
+                dcd.put_slice(&dsi);
+                let mut es = BytesMut::new();
+                es.put_slice(&[0, 0, 0]);
+                descriptor(&mut es, 4, &dcd);
+                descriptor(&mut es, 6, &[2]);
+                descriptor(o, 3, &es);
+            });
+        }),
     }
+}
+
+fn visual(o: &mut BytesMut, kind: &[u8; 4], config_kind: &[u8; 4], record: &[u8], w: u32, h: u32) {
+    boxed(o, kind, |o| {
+        o.put_bytes(0, 6);
+        o.put_u16(1);
+        o.put_bytes(0, 16);
+        o.put_u16(w as u16);
+        o.put_u16(h as u16);
+        o.put_u32(0x0048_0000);
+        o.put_u32(0x0048_0000);
+        o.put_u32(0);
+        o.put_u16(1);
+        o.put_bytes(0, 32);
+        o.put_u16(0x0018);
+        o.put_i16(-1);
+        boxed(o, config_kind, |o| o.put_slice(record));
+    });
 }
 
 /// A run-length table (`stts`, `ctts`): entry count, then (count, value) pairs.

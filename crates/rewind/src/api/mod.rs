@@ -1,11 +1,13 @@
 //! The HTTP API: routes, API-key check and the JSON error mapping.
 
 mod domains;
+mod locators;
 mod media;
 mod respond;
 mod service;
 mod streams;
 mod templates;
+mod timeline;
 
 pub use respond::JsonBody;
 
@@ -27,6 +29,13 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/streams", get(streams::list))
         .route("/streams/{domain}/{app}/{stream}", get(streams::get_one))
         .route("/streams/{domain}/{app}/{stream}/drop", post(streams::drop_publisher))
+        .route("/streams/{domain}/{app}/{stream}/availableMedia", get(timeline::available_media))
+        .route("/streams/{domain}/{app}/{stream}/manifest.m3u8", get(timeline::hls))
+        .route("/streams/{domain}/{app}/{stream}/manifest.mpd", get(timeline::dash))
+        .route("/streams/{domain}/{app}/{stream}/timeline/init/{file}", get(timeline::init))
+        .route("/streams/{domain}/{app}/{stream}/timeline/chunks/{file}", get(timeline::chunk))
+        .route("/locators", post(locators::create))
+        .route("/locators/{id}", get(locators::get_one).delete(locators::delete))
         .route("/domains", get(domains::list))
         .route("/domains/{domain}", get(domains::get_one).put(domains::put).delete(domains::delete))
         .route("/record-templates", get(templates::list).post(templates::create))
@@ -47,6 +56,10 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/healthz", get(service::healthz))
         .route("/metrics", get(service::metrics))
         .nest("/v1", v1)
+        // Locator playback URLs: the unguessable id stands in for the API key.
+        .route("/{locator}/content.ism/{file}", get(locators::content))
+        .route("/{locator}/content.ism/timeline/init/{file}", get(locators::init))
+        .route("/{locator}/content.ism/timeline/chunks/{file}", get(locators::chunk))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(svc)

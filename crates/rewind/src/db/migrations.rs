@@ -91,6 +91,53 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        4,
+        "
+    -- The timeline (SPEC 8). Init segments: one per codec configuration of a stream.
+    CREATE TABLE timeline_init (
+        init_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream_id TEXT NOT NULL,        -- domain/app/stream
+        codecs TEXT NOT NULL,           -- RFC 6381 codecs, comma-separated, video first
+        data BLOB NOT NULL,             -- ftyp + moov of every track (HLS)
+        video_data BLOB,                -- the video track alone (DASH), if any
+        audio_data BLOB                 -- the audio track alone (DASH), if any
+    );
+    -- Chunks: one file of consecutive fragments of one run. A row is written when the
+    -- chunk opens (sealed = 0) so a crash finds it; sealing fills in its fragments.
+    CREATE TABLE timeline_chunk (
+        stream_id TEXT NOT NULL,
+        start_90k BIGINT NOT NULL,      -- UTC of the first fragment, 90 kHz ticks since the epoch
+        end_90k BIGINT NOT NULL,        -- UTC end of the last fragment (= start while open)
+        run_start_90k BIGINT NOT NULL,  -- the run it belongs to
+        run_seq BIGINT NOT NULL,        -- and that run's number
+        init_id BIGINT NOT NULL,
+        first_seq BIGINT NOT NULL,      -- media sequence number of its first fragment
+        bytes BIGINT NOT NULL,
+        sealed INTEGER NOT NULL,
+        fragments BLOB NOT NULL,        -- packed fragment table (timeline::chunk_table)
+        PRIMARY KEY (stream_id, start_90k)
+    );
+    CREATE INDEX timeline_chunk_open ON timeline_chunk (sealed);
+    -- Runs: continuous media between gaps; what availableMedia reads.
+    CREATE TABLE timeline_run (
+        stream_id TEXT NOT NULL,
+        start_90k BIGINT NOT NULL,      -- UTC
+        end_90k BIGINT NOT NULL,        -- UTC, exclusive
+        run_seq BIGINT NOT NULL,        -- 0, 1, 2… per stream: HLS discontinuity sequence
+        PRIMARY KEY (stream_id, start_90k)
+    );
+    -- Streaming locators: unguessable ids that map to a stream (and maybe a window).
+    CREATE TABLE locator (
+        locator_id TEXT PRIMARY KEY,
+        stream_id TEXT NOT NULL,
+        start_90k BIGINT,               -- UTC; NULL: no lower bound
+        end_90k BIGINT,                 -- UTC; NULL: no upper bound
+        expires_at_unix BIGINT,         -- NULL: never
+        created_at_unix BIGINT NOT NULL
+    );
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

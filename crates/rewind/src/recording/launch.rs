@@ -3,13 +3,18 @@
 //! format, each subscribed before the first frame so nothing is missed.
 
 use crate::recording::recorder::{self, Plan};
+use crate::recording::template::Template;
 use crate::registry::LiveStream;
 use crate::server::Services;
+use crate::timeline::{self, recorder::TimelinePlan};
+use rewind_media::Duration90k;
 use std::sync::Arc;
 
 /// Starts the recorders a publish calls for.
 pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
-    let Some((rule, template)) = svc.catalog.match_stream(&live.id) else { return };
+    let matched = svc.catalog.match_stream(&live.id);
+    start_timeline(svc, live, matched.as_ref().map(|(_, t)| &**t));
+    let Some((rule, template)) = matched else { return };
     let formats = template.enabled_formats();
     if formats.is_empty() {
         tracing::info!(stream = %live.id, template_id = template.template_id, "not recording: the rule's template enables no format");
@@ -37,4 +42,20 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
         let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(500));
         svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan));
     }
+}
+
+/// Starts the timeline recorder when the template or the config asks for one.
+fn start_timeline(svc: &Arc<Services>, live: &Arc<LiveStream>, template: Option<&Template>) {
+    let cfg = &svc.config.timeline;
+    let segment_length = match template.map(|t| &t.timeline) {
+        Some(t) if t.enable => t.segment_length,
+        _ if cfg.record_all => cfg.segment_length,
+        _ => return,
+    };
+    let secs = if cfg.test_segment_length_secs > 0 { cfg.test_segment_length_secs } else { segment_length };
+    let plan = TimelinePlan { segment_length: Duration90k::from_secs(secs as i64) };
+    // A fragment is a GOP (~2 s): waking twice a second adds at most half a second to
+    // the live edge and saves most wake-ups.
+    let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(500));
+    svc.tasks.spawn(timeline::recorder::run(svc.clone(), live.clone(), reader, plan));
 }

@@ -177,6 +177,14 @@ impl FileSink {
         Ok(())
     }
 
+    /// Hands the buffer over and waits until every write so far is done: afterwards
+    /// readers of the file see all of it, or the write error is returned.
+    pub async fn written_all(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        let shared = self.shared.clone();
+        write_threads::run(self.lane, move || shared.error().map_or(Ok(()), Err)).await
+    }
+
     /// Writes what is buffered (unless an earlier write failed: then the file ends
     /// where the last good write ended), writes `patches` (offset, bytes) in place,
     /// syncs (if `sync`) and closes. Returns the size. Syncing is for power loss: a

@@ -1,0 +1,656 @@
+//! CMAF (fragmented MP4, ISO/IEC 23000-19) for the timeline: one init segment per
+//! codec configuration, and fragments of `prft` + `moof` + `mdat`, each one GOP.
+//!
+//! Every fragment starts with a `prft` box holding its wall-clock start, so a chunk file
+//! describes itself: crash recovery rebuilds the index of an unsealed chunk from its
+//! bytes alone. Decode times (`tfdt`) are the wall-clock time on the run's clock (90 kHz
+//! ticks since the Unix epoch for video, samples since it for audio): a run plays as
+//! one continuous timeline, and time never goes back from one run to the next.
+
+use super::mp4::{boxed, full, put_matrix, sample_entry};
+use crate::codec::CodecConfig;
+use crate::frame::{Frame, Track};
+use crate::time::{Duration90k, TICKS_PER_SECOND, Time90k};
+use bytes::{BufMut, BytesMut};
+
+/// Track id of the video track (when there is one).
+pub const VIDEO_TRACK_ID: u32 = 1;
+/// Track id of the audio track (when there is one).
+pub const AUDIO_TRACK_ID: u32 = 2;
+/// Video timescale: our native 90 kHz, so durations are the frames' own.
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+/// An audio-only fragment is cut after this much audio.
+const AUDIO_ONLY_FRAGMENT: Duration90k = Duration90k::from_secs(2);
+/// A GOP longer than this is split (the later fragment starts without a key frame):
+/// it bounds fragment size and live delay for cameras with minute-long GOPs.
+const MAX_FRAGMENT: Duration90k = Duration90k::from_secs(60);
+/// Seconds between 1900 (NTP) and 1970 (Unix).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+/// Samples per AAC frame.
+const AAC_FRAME: u64 = 1024;
+
+fn audio_rate(c: &CodecConfig) -> u32 {
+    match c {
+        CodecConfig::Aac(a) => a.sample_rate.max(1),
+        _ => 48_000,
+    }
+}
+
+/// The init segment (`ftyp` + `moov`) for these codec configurations. `duration`
+/// (90 kHz) is written into `mehd` when the total is known (a clip); a live timeline
+/// leaves it out.
+pub fn init_segment(
+    video: Option<&CodecConfig>,
+    audio: Option<&CodecConfig>,
+    duration: Option<Duration90k>,
+) -> BytesMut {
+    let mut o = BytesMut::with_capacity(1024);
+    boxed(&mut o, b"ftyp", |o| {
+        o.put_slice(b"iso6");
+        o.put_u32(0);
+        for b in [b"iso6", b"cmfc", b"isom", b"mp41"] {
+            o.put_slice(b);
+        }
+    });
+    let movie_ms = duration.map_or(0, |d| (d.0.max(0) / 90) as u32);
+    boxed(&mut o, b"moov", |o| {
+        full(o, b"mvhd", 0, 0, |o| {
+            o.put_u32(0);
+            o.put_u32(0);
+            o.put_u32(1000);
+            o.put_u32(movie_ms);
+            o.put_u32(0x0001_0000);
+            o.put_u16(0x0100);
+            o.put_bytes(0, 10);
+            put_matrix(o);
+            o.put_bytes(0, 24);
+            o.put_u32(3);
+        });
+        if let Some(v) = video {
+            trak(o, VIDEO_TRACK_ID, v);
+        }
+        if let Some(a) = audio {
+            trak(o, AUDIO_TRACK_ID, a);
+        }
+        boxed(o, b"mvex", |o| {
+            if let Some(d) = duration {
+                full(o, b"mehd", 1, 0, |o| o.put_u64((d.0.max(0) / 90) as u64));
+            }
+            for id in [video.map(|_| VIDEO_TRACK_ID), audio.map(|_| AUDIO_TRACK_ID)].into_iter().flatten() {
+                full(o, b"trex", 0, 0, |o| {
+                    o.put_u32(id);
+                    o.put_u32(1);
+                    o.put_u32(0);
+                    o.put_u32(0);
+                    o.put_u32(0);
+                });
+            }
+        });
+    });
+    o
+}
+
+fn trak(o: &mut BytesMut, id: u32, codec: &CodecConfig) {
+    let video = codec.track() == Track::Video;
+    let (w, h) = codec.dimensions().unwrap_or((0, 0));
+    let timescale = if video { VIDEO_TIMESCALE } else { audio_rate(codec) };
+    boxed(o, b"trak", |o| {
+        full(o, b"tkhd", 0, 3, |o| {
+            o.put_u32(0);
+            o.put_u32(0);
+            o.put_u32(id);
+            o.put_u32(0);
+            o.put_u32(0);
+            o.put_bytes(0, 8);
+            o.put_u16(0);
+            o.put_u16(if video { 0 } else { 1 });
+            o.put_u16(if video { 0 } else { 0x0100 });
+            o.put_u16(0);
+            put_matrix(o);
+            o.put_u32(w << 16);
+            o.put_u32(h << 16);
+        });
+        boxed(o, b"mdia", |o| {
+            full(o, b"mdhd", 0, 0, |o| {
+                o.put_u32(0);
+                o.put_u32(0);
+                o.put_u32(timescale);
+                o.put_u32(0);
+                o.put_u16(0x55c4); // 'und'
+                o.put_u16(0);
+            });
+            full(o, b"hdlr", 0, 0, |o| {
+                o.put_u32(0);
+                o.put_slice(if video { b"vide" } else { b"soun" });
+                o.put_bytes(0, 12);
+                o.put_slice(if video { b"VideoHandler\0" } else { b"SoundHandler\0" });
+            });
+            boxed(o, b"minf", |o| {
+                if video {
+                    full(o, b"vmhd", 0, 1, |o| o.put_bytes(0, 8));
+                } else {
+                    full(o, b"smhd", 0, 0, |o| o.put_u32(0));
+                }
+                boxed(o, b"dinf", |o| {
+                    full(o, b"dref", 0, 0, |o| {
+                        o.put_u32(1);
+                        full(o, b"url ", 0, 1, |_| {});
+                    })
+                });
+                boxed(o, b"stbl", |o| {
+                    full(o, b"stsd", 0, 0, |o| {
+                        o.put_u32(1);
+                        sample_entry(o, codec);
+                    });
+                    for kind in [b"stts", b"stsc", b"stco"] {
+                        full(o, kind, 0, 0, |o| o.put_u32(0));
+                    }
+                    full(o, b"stsz", 0, 0, |o| o.put_u64(0));
+                });
+            });
+        });
+    });
+}
+
+/// A finished fragment: its bytes and where it sits in time.
+#[derive(Debug)]
+pub struct Fragment {
+    /// `prft` + `moof` + `mdat`.
+    pub bytes: BytesMut,
+    /// Decode time of its first frame.
+    pub start_dts: Time90k,
+    /// Wall-clock time of its first frame, on the run's clock.
+    pub utc: Time90k,
+    /// Its length: up to the next fragment's first frame.
+    pub duration: Duration90k,
+    /// Its `mfhd` sequence number.
+    pub seq: u32,
+    /// It starts with a key frame (false only for a split GOP).
+    pub independent: bool,
+    /// Bytes of its video part, which comes first (0 without video); the audio part
+    /// is the rest.
+    pub video_len: u32,
+}
+
+/// Cuts one run of frames into fragments. A run is one continuous stretch of one
+/// codec configuration: a new run (new session, codec change, time jump) needs a new
+/// `Fragmenter` and, for a codec change, a new init segment.
+#[derive(Debug)]
+pub struct Fragmenter {
+    has_video: bool,
+    audio_rate: u32,
+    video: Vec<Frame>,
+    audio: Vec<Frame>,
+    /// Decode time 0 of the run, and its wall-clock time: a run's wall clock is its
+    /// media clock from there on, so its fragments tile it with no gap or overlap.
+    base: Option<(Time90k, Time90k)>,
+    /// Where the next audio fragment's decode time is expected (in samples): audio
+    /// keeps counting samples so rounding never makes it jitter.
+    audio_next: Option<u64>,
+    seq: u32,
+}
+
+impl Fragmenter {
+    /// A fragmenter for a run whose tracks are these; `first_seq` numbers its first
+    /// fragment.
+    pub fn new(has_video: bool, audio: Option<&CodecConfig>, first_seq: u32) -> Self {
+        Fragmenter {
+            has_video,
+            audio_rate: audio.map_or(48_000, audio_rate),
+            video: Vec::new(),
+            audio: Vec::new(),
+            base: None,
+            audio_next: None,
+            seq: first_seq,
+        }
+    }
+
+    /// The wall-clock time the run gives decode time `dts` (None before its first frame).
+    pub fn utc_of(&self, dts: Time90k) -> Option<Time90k> {
+        self.base.map(|(b, u)| u + (dts - b))
+    }
+
+    /// True when no frame is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.video.is_empty() && self.audio.is_empty()
+    }
+
+    /// Adds a frame; returns the fragment it closed, when `f` begins a new one. Frames
+    /// before the first video key frame of a video run are dropped (nothing could
+    /// decode them).
+    pub fn push(&mut self, f: Frame) -> Option<Fragment> {
+        let started = !self.video.is_empty() || (!self.has_video && !self.audio.is_empty());
+        if !started {
+            let can_start = if self.has_video { f.track == Track::Video && f.keyframe } else { true };
+            if !can_start {
+                return None;
+            }
+        }
+        let cut = started
+            && match (self.has_video, f.track) {
+                (true, Track::Video) => f.keyframe || f.dts - self.video[0].dts >= MAX_FRAGMENT,
+                (false, Track::Audio) => f.dts - self.audio[0].dts >= AUDIO_ONLY_FRAGMENT,
+                _ => false,
+            };
+        let done = if cut { self.build(Some(f.dts)) } else { None };
+        self.base.get_or_insert((f.dts, f.utc));
+        match f.track {
+            Track::Video => self.video.push(f),
+            Track::Audio => self.audio.push(f),
+        }
+        done
+    }
+
+    /// Closes the fragment being built (end of the run).
+    pub fn finish(&mut self) -> Option<Fragment> {
+        self.build(None)
+    }
+
+    /// Builds the fragment of the frames held, `end` being the next fragment's first
+    /// decode time when known.
+    fn build(&mut self, end: Option<Time90k>) -> Option<Fragment> {
+        let lead = if self.has_video { self.video.first() } else { self.audio.first() }?.clone();
+        let (base, base_utc) = self.base.unwrap_or((lead.dts, lead.utc));
+        let utc = base_utc + (lead.dts - base);
+        let video = std::mem::take(&mut self.video);
+        let audio = std::mem::take(&mut self.audio);
+        let video_durs = durations(&video, end, |_| Duration90k(3000));
+        let aac_ticks = Duration90k(AAC_FRAME as i64 * TICKS_PER_SECOND / self.audio_rate as i64);
+        let end_dts = match (self.has_video, video.last(), audio.last()) {
+            (true, Some(last), _) => last.dts + *video_durs.last().unwrap_or(&Duration90k(0)),
+            (_, _, Some(last)) => end.unwrap_or(last.dts + aac_ticks),
+            _ => lead.dts,
+        };
+        // Decode times are wall-clock times on the run's clock: they never go back, even
+        // across runs, so players that join fragments of several runs keep them in order.
+        let wall = |dts: Time90k| (base_utc + (dts - base)).0.max(0) as u64;
+        let audio_tfdt = audio.first().map(|a| {
+            let actual = (wall(a.dts) as u128 * self.audio_rate as u128 / TICKS_PER_SECOND as u128) as u64;
+            match self.audio_next {
+                Some(next) if next.abs_diff(actual) <= 2 * AAC_FRAME => next,
+                _ => actual,
+            }
+        });
+        if let Some(t) = audio_tfdt {
+            self.audio_next = Some(t + audio.len() as u64 * AAC_FRAME);
+        }
+        let mut out = BytesMut::with_capacity(
+            512 + video.iter().chain(&audio).map(|f| f.data.len() + 16).sum::<usize>(),
+        );
+        // One part per track (prft + moof + mdat each): HLS plays the pair as one
+        // segment, DASH addresses each track's part as its own representation's segment.
+        if !video.is_empty() {
+            part(&mut out, self.seq, VIDEO_TRACK_ID, wall(video[0].dts), utc, &video, |i, f| {
+                let flags = if f.keyframe { 0x0200_0000 } else { 0x0101_0000 };
+                (video_durs[i].0.max(0) as u32, flags, f.cts().0 as i32)
+            });
+        }
+        let video_len = out.len() as u32;
+        if let Some(tfdt) = audio_tfdt {
+            let audio_utc = if self.has_video { base_utc + (audio[0].dts - base) } else { utc };
+            part(&mut out, self.seq, AUDIO_TRACK_ID, tfdt, audio_utc, &audio, |_, _| {
+                (AAC_FRAME as u32, 0x0200_0000, 0)
+            });
+        }
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        Some(Fragment {
+            bytes: out,
+            start_dts: lead.dts,
+            utc,
+            duration: end_dts - lead.dts,
+            seq,
+            independent: lead.keyframe || lead.track == Track::Audio,
+            video_len,
+        })
+    }
+}
+
+/// One track's part of a fragment: `prft` (its wall-clock start), `moof` with one
+/// `traf` (`tfhd` based at the moof, `tfdt`, a `trun` with per-sample duration, size,
+/// flags and composition offset) and the `mdat`. `sample(i, frame)` gives
+/// (duration, flags, composition offset).
+fn part(
+    out: &mut BytesMut,
+    seq: u32,
+    track_id: u32,
+    tfdt: u64,
+    utc: Time90k,
+    frames: &[Frame],
+    sample: impl Fn(usize, &Frame) -> (u32, u32, i32),
+) {
+    full(out, b"prft", 1, 0, |o| {
+        o.put_u32(track_id);
+        o.put_u64(ntp(utc));
+        o.put_u64(tfdt);
+    });
+    let moof_start = out.len();
+    let mut offset_at = 0;
+    boxed(out, b"moof", |o| {
+        full(o, b"mfhd", 0, 0, |o| o.put_u32(seq));
+        boxed(o, b"traf", |o| {
+            full(o, b"tfhd", 0, 0x02_0000, |o| o.put_u32(track_id));
+            full(o, b"tfdt", 1, 0, |o| o.put_u64(tfdt));
+            full(o, b"trun", 1, 0x0001 | 0x0100 | 0x0200 | 0x0400 | 0x0800, |o| {
+                o.put_u32(frames.len() as u32);
+                offset_at = o.len();
+                o.put_u32(0);
+                for (i, f) in frames.iter().enumerate() {
+                    let (duration, flags, cts) = sample(i, f);
+                    o.put_u32(duration);
+                    o.put_u32(f.data.len() as u32);
+                    o.put_u32(flags);
+                    o.put_i32(cts);
+                }
+            });
+        });
+    });
+    // The data starts right after the moof and the mdat header.
+    let data_offset = (out.len() - moof_start + 8) as u32;
+    out[offset_at..offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
+    let bytes: usize = frames.iter().map(|f| f.data.len()).sum();
+    out.put_u32(8 + bytes as u32);
+    out.put_slice(b"mdat");
+    for f in frames {
+        out.put_slice(&f.data);
+    }
+}
+
+/// Each frame's duration: the gap to the next frame, and for the last, to `end` (or
+/// the previous gap, or `fallback`).
+fn durations(
+    frames: &[Frame],
+    end: Option<Time90k>,
+    fallback: impl Fn(&Frame) -> Duration90k,
+) -> Vec<Duration90k> {
+    let mut d: Vec<Duration90k> = frames.windows(2).map(|w| w[1].dts - w[0].dts).collect();
+    if let Some(last) = frames.last() {
+        let tail = match end {
+            Some(e) if e > last.dts => e - last.dts,
+            _ => d.last().copied().unwrap_or_else(|| fallback(last)),
+        };
+        d.push(tail);
+    }
+    d
+}
+
+/// A wall-clock time as a 64-bit NTP timestamp.
+fn ntp(utc: Time90k) -> u64 {
+    let ticks = utc.0.max(0) as u64;
+    let secs = ticks / TICKS_PER_SECOND as u64 + NTP_UNIX_OFFSET;
+    let frac = ((ticks % TICKS_PER_SECOND as u64) << 32) / TICKS_PER_SECOND as u64;
+    secs << 32 | frac
+}
+
+/// The inverse of `ntp`.
+pub fn utc_of_ntp(ntp: u64) -> Time90k {
+    let secs = (ntp >> 32).saturating_sub(NTP_UNIX_OFFSET);
+    let frac = ((ntp & 0xffff_ffff) * TICKS_PER_SECOND as u64) >> 32;
+    Time90k((secs * TICKS_PER_SECOND as u64 + frac) as i64)
+}
+
+/// A fragment found by `scan` in a chunk file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScannedFragment {
+    /// Byte offset of its `prft`.
+    pub offset: u64,
+    /// Bytes (`prft` + `moof` + `mdat`).
+    pub size: u64,
+    /// Its wall-clock start (from `prft`).
+    pub utc: Time90k,
+    /// The reference track's sample durations summed, in that track's timescale.
+    pub duration: u64,
+    /// The reference track (`prft`'s).
+    pub track_id: u32,
+    /// Its first sample is a sync sample.
+    pub independent: bool,
+    /// Bytes of its video part (0 without video).
+    pub video_len: u64,
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The children of a box body: (kind, body).
+fn children(b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let size = u32_at(b, at)? as usize;
+        let kind = b.get(at + 4..at + 8)?;
+        let body = b.get(at + 8..at.checked_add(size)?)?;
+        if size < 8 {
+            return None;
+        }
+        at += size;
+        Some((kind, body))
+    })
+}
+
+/// The complete fragments at the start of a chunk file, as this module writes them.
+/// Scanning stops at the first torn or foreign box: what follows is cut off by recovery.
+pub fn scan(file: &[u8]) -> Vec<ScannedFragment> {
+    let mut out: Vec<ScannedFragment> = Vec::new();
+    let mut at = 0usize;
+    while let Some(part) = scan_one(file, at) {
+        at += part.size as usize;
+        // An audio part right after a lone video part completes that fragment.
+        match out.last_mut() {
+            Some(f) if part.track_id == AUDIO_TRACK_ID && f.video_len > 0 && f.video_len == f.size => {
+                f.size += part.size
+            }
+            _ => out.push(ScannedFragment {
+                video_len: if part.track_id == VIDEO_TRACK_ID { part.size } else { 0 },
+                ..part
+            }),
+        }
+    }
+    out
+}
+
+fn scan_one(file: &[u8], at: usize) -> Option<ScannedFragment> {
+    let rest = file.get(at..)?;
+    let mut boxes = children(rest);
+    let (kind, prft) = boxes.next()?;
+    if kind != b"prft" {
+        return None;
+    }
+    let track_id = u32_at(prft, 4)?;
+    let utc = utc_of_ntp(u64_at(prft, 8)?);
+    let (kind, moof) = boxes.next()?;
+    if kind != b"moof" {
+        return None;
+    }
+    let (kind, mdat) = boxes.next()?;
+    if kind != b"mdat" {
+        return None;
+    }
+    let size = (prft.len() + moof.len() + mdat.len() + 24) as u64;
+    let mut duration = 0u64;
+    let mut independent = false;
+    for (kind, traf) in children(moof) {
+        if kind != b"traf" {
+            continue;
+        }
+        let mut this_track = false;
+        for (kind, body) in children(traf) {
+            match kind {
+                b"tfhd" => this_track = u32_at(body, 4)? == track_id,
+                b"trun" if this_track => {
+                    let flags = u32_at(body, 0)? & 0x00ff_ffff;
+                    let count = u32_at(body, 4)? as usize;
+                    let mut p =
+                        8 + if flags & 0x1 != 0 { 4 } else { 0 } + if flags & 0x4 != 0 { 4 } else { 0 };
+                    let per = [0x100, 0x200, 0x400, 0x800].iter().filter(|f| flags & **f != 0).count() * 4;
+                    for i in 0..count {
+                        if flags & 0x100 != 0 {
+                            duration += u32_at(body, p)? as u64;
+                        }
+                        if i == 0 && flags & 0x400 != 0 {
+                            let off = p
+                                + if flags & 0x100 != 0 { 4 } else { 0 }
+                                + if flags & 0x200 != 0 { 4 } else { 0 };
+                            independent = u32_at(body, off)? & 0x0001_0000 == 0;
+                        }
+                        p += per;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(ScannedFragment { offset: at as u64, size, utc, duration, track_id, independent, video_len: 0 })
+}
+
+/// The timescale of each track of an init segment: (track id, timescale).
+pub fn timescales(init: &[u8]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for (kind, moov) in children(init) {
+        if kind != b"moov" {
+            continue;
+        }
+        for (kind, trak) in children(moov) {
+            if kind != b"trak" {
+                continue;
+            }
+            let mut id = None;
+            let mut scale = None;
+            for (kind, body) in children(trak) {
+                match kind {
+                    b"tkhd" => id = u32_at(body, 12),
+                    b"mdia" => {
+                        scale = children(body).find(|(k, _)| *k == b"mdhd").and_then(|(_, m)| u32_at(m, 12))
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(i), Some(s)) = (id, scale) {
+                out.push((i, s));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Init segment + every fragment of the shared synthetic A/V.
+    fn mux() -> (BytesMut, Vec<Fragment>) {
+        let frames = crate::mux::flv::test_frames();
+        let v = frames.iter().find(|f| f.track == Track::Video).unwrap().codec.clone();
+        let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().codec.clone();
+        let mut out = init_segment(Some(&v), Some(&a), None);
+        let mut m = Fragmenter::new(true, Some(&a), 1);
+        let mut frags = Vec::new();
+        for f in frames {
+            frags.extend(m.push(f));
+        }
+        frags.extend(m.finish());
+        for f in &frags {
+            out.put_slice(&f.bytes);
+        }
+        (out, frags)
+    }
+
+    #[test]
+    fn golden() {
+        let (out, _) = mux();
+        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/av.cmaf.mp4");
+        if std::env::var("UPDATE_GOLDEN").is_ok() {
+            std::fs::write(golden, &out).unwrap();
+        }
+        let want = std::fs::read(golden).expect("golden file; run with UPDATE_GOLDEN=1 to create");
+        assert!(out[..] == want[..], "CMAF output differs from tests/golden/av.cmaf.mp4");
+    }
+
+    #[test]
+    fn one_fragment_per_gop_with_contiguous_times() {
+        let (_, frags) = mux();
+        assert_eq!(frags.len(), 2, "two GOPs of 25 frames");
+        assert!(frags.iter().all(|f| f.independent));
+        assert_eq!(frags[0].duration, Duration90k(25 * 3600));
+        assert_eq!(frags[0].start_dts + frags[0].duration, frags[1].start_dts);
+        assert_eq!(
+            frags[1].duration,
+            Duration90k(25 * 3600),
+            "the last frame lasts as long as the one before"
+        );
+        assert_eq!((frags[0].seq, frags[1].seq), (1, 2));
+    }
+
+    #[test]
+    fn frames_before_the_first_key_frame_are_dropped() {
+        let frames = crate::mux::flv::test_frames();
+        let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().codec.clone();
+        let mut m = Fragmenter::new(true, Some(&a), 7);
+        let mut frags = Vec::new();
+        for f in frames.into_iter().skip(2) {
+            frags.extend(m.push(f));
+        }
+        frags.extend(m.finish());
+        assert_eq!(frags.len(), 1, "the first GOP had no key frame left");
+        assert_eq!(frags[0].seq, 7);
+    }
+
+    #[test]
+    fn audio_only_cuts_every_two_seconds() {
+        let frames: Vec<Frame> =
+            crate::mux::flv::test_frames().into_iter().filter(|f| f.track == Track::Audio).collect();
+        let a = frames[0].codec.clone();
+        let mut m = Fragmenter::new(false, Some(&a), 1);
+        let mut frags = Vec::new();
+        // 50 frames 40 ms apart = 2 s: one cut at 2 s would need more; stretch them.
+        for (i, mut f) in frames.into_iter().enumerate() {
+            f.dts = Time90k(i as i64 * 9000);
+            f.pts = f.dts;
+            frags.extend(m.push(f));
+        }
+        frags.extend(m.finish());
+        assert_eq!(frags.len(), 3, "5 s of audio: 2 + 2 + 1");
+        assert_eq!(frags[0].duration, Duration90k::from_secs(2));
+    }
+
+    #[test]
+    fn scan_finds_what_was_written_and_stops_at_a_tear() {
+        let (out, frags) = mux();
+        let init_len = out.len() - frags.iter().map(|f| f.bytes.len()).sum::<usize>();
+        assert_eq!(timescales(&out[..init_len]), vec![(VIDEO_TRACK_ID, 90_000), (AUDIO_TRACK_ID, 44_100)]);
+        let chunk = &out[init_len..];
+        let found = scan(chunk);
+        assert_eq!(found.len(), 2);
+        for (s, f) in found.iter().zip(&frags) {
+            assert_eq!(s.size, f.bytes.len() as u64);
+            assert_eq!(s.duration as i64, f.duration.0);
+            assert!((s.utc.0 - f.utc.0).abs() <= 1);
+            assert_eq!(s.track_id, VIDEO_TRACK_ID);
+            assert!(s.independent);
+        }
+        assert_eq!(found[1].offset, found[0].size);
+        assert_eq!(found[0].video_len, frags[0].video_len as u64);
+        assert!(
+            found[0].video_len > 0 && found[0].video_len < found[0].size,
+            "a video part then an audio part"
+        );
+        // Torn anywhere inside the second fragment: only the first survives.
+        for cut in [found[0].size as usize + 1, found[0].size as usize + 40] {
+            assert_eq!(scan(&chunk[..cut]).len(), 1, "cut at {cut}");
+        }
+        // Torn inside the audio part: the video part stands alone.
+        let torn = scan(&chunk[..chunk.len() - 1]);
+        assert_eq!(torn.len(), 2);
+        assert_eq!(torn[1].size, torn[1].video_len);
+        assert!(scan(b"garbage that is not a box").is_empty());
+    }
+
+    #[test]
+    fn ntp_round_trips() {
+        let t = Time90k::from_unix_micros(1_576_900_868_123_000);
+        assert!((utc_of_ntp(ntp(t)).0 - t.0).abs() <= 1);
+    }
+}

@@ -1,0 +1,210 @@
+//! Timeline playback over HTTP: availableMedia, HLS and DASH manifests, init segments
+//! and chunk bytes. The same handlers serve `/v1/streams/{sid}/…` and the locator
+//! forms (`/{locator}/content.ism/…`).
+
+use super::Svc;
+use crate::error::{Error, ErrorCode, Result};
+use crate::server::Services;
+use crate::stream_id::StreamId;
+use crate::timeline::locator::Locator;
+use crate::timeline::{available, index, playlist, select, window};
+use crate::wire_time::rfc3339_ms;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rewind_media::Time90k;
+use serde::Deserialize;
+use std::collections::HashMap;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+/// Query parameters of manifests and availableMedia.
+#[derive(Debug, Default, Deserialize)]
+pub struct TimeQuery {
+    /// `startTime`.
+    #[serde(rename = "startTime")]
+    pub start_time: Option<String>,
+    /// `endTime`.
+    #[serde(rename = "endTime")]
+    pub end_time: Option<String>,
+    /// `precision` (availableMedia).
+    pub precision: Option<String>,
+}
+
+impl TimeQuery {
+    fn window(&self) -> Result<window::Window> {
+        window::parse(self.start_time.as_deref(), self.end_time.as_deref())
+    }
+}
+
+type StreamPath = Path<(String, String, String)>;
+
+fn sid(p: (String, String, String)) -> Result<StreamId> {
+    StreamId::new(&p.0, &p.1, &p.2)
+}
+
+/// `GET /v1/streams/{sid}/availableMedia`.
+pub async fn available_media(
+    State(svc): Svc,
+    Path(p): StreamPath,
+    Query(q): Query<TimeQuery>,
+) -> Result<Response> {
+    available_for(&svc, &sid(p)?.to_string(), &q, None).await
+}
+
+/// availableMedia of a stream (SPEC R-P4/R-P5), within a locator's window if given.
+pub async fn available_for(
+    svc: &Services,
+    stream_id: &str,
+    q: &TimeQuery,
+    locator: Option<&Locator>,
+) -> Result<Response> {
+    let query =
+        available::parse_query(q.precision.as_deref(), q.start_time.as_deref(), q.end_time.as_deref())?;
+    if select::latest(svc, stream_id).await?.0.is_none() {
+        return Err(select::no_timeline(stream_id));
+    }
+    let from = query.start.unwrap_or(Time90k(i64::MIN / 2));
+    let to = query.end.unwrap_or(Time90k(i64::MAX / 2));
+    let mut runs: Vec<(Time90k, Time90k)> =
+        index::runs_in(&svc.db, stream_id, from, to).await?.into_iter().map(|r| (r.start, r.end)).collect();
+    // The live run is in the index only up to its last sealed chunk.
+    if let Some(live) = svc.timelines.get(stream_id).and_then(|t| t.run) {
+        match runs.iter_mut().find(|r| r.0 == live.start) {
+            Some(r) => r.1 = r.1.max(live.end),
+            None if live.start < to && live.end > from => runs.push((live.start, live.end)),
+            None => {}
+        }
+    }
+    if let Some(l) = locator {
+        l.clip_runs(&mut runs);
+    }
+    let ranges = available::answer(&query, &runs);
+    let body = serde_json::json!({
+        "timeRanges": ranges.into_iter().map(|(s, e)| serde_json::json!({"start": s, "end": e})).collect::<Vec<_>>()
+    });
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /v1/streams/{sid}/manifest.m3u8`.
+pub async fn hls(State(svc): Svc, Path(p): StreamPath, Query(q): Query<TimeQuery>) -> Result<Response> {
+    hls_for(&svc, &sid(p)?.to_string(), q.window()?).await
+}
+
+/// `GET /v1/streams/{sid}/manifest.mpd`.
+pub async fn dash(State(svc): Svc, Path(p): StreamPath, Query(q): Query<TimeQuery>) -> Result<Response> {
+    dash_for(&svc, &sid(p)?.to_string(), q.window()?).await
+}
+
+/// An HLS manifest of a stream's timeline.
+pub async fn hls_for(svc: &Services, stream_id: &str, w: window::Window) -> Result<Response> {
+    let sel = select::select(svc, stream_id, w).await?;
+    let text = playlist::hls(&sel.segments, sel.bounds.live);
+    manifest(text, "application/vnd.apple.mpegurl", &sel)
+}
+
+/// A DASH manifest of a stream's timeline.
+pub async fn dash_for(svc: &Services, stream_id: &str, w: window::Window) -> Result<Response> {
+    let sel = select::select(svc, stream_id, w).await?;
+    let mut codecs: HashMap<i64, String> = HashMap::new();
+    for s in &sel.segments {
+        if let std::collections::hash_map::Entry::Vacant(e) = codecs.entry(s.init_id) {
+            e.insert(index::init_codecs(&svc.db, stream_id, s.init_id).await?.unwrap_or_default());
+        }
+    }
+    let text = playlist::dash(&sel.segments, sel.bounds.live, svc.clock.now(), |id| {
+        codecs.get(&id).cloned().unwrap_or_default()
+    });
+    manifest(text, "application/dash+xml", &sel)
+}
+
+fn manifest(text: String, mime: &'static str, sel: &select::Selection) -> Result<Response> {
+    let (start, end) = sel.media_span();
+    let mut r = (StatusCode::OK, text).into_response();
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(mime));
+    // A live manifest changes every fragment; a VOD one only if retention cuts it.
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static(if sel.bounds.live { "no-cache" } else { "max-age=60" }),
+    );
+    h.insert("x-media-start", rfc3339_ms(start).parse().map_err(Error::internal)?);
+    h.insert("x-media-end", rfc3339_ms(end).parse().map_err(Error::internal)?);
+    h.insert("x-live", HeaderValue::from_static(if sel.bounds.live { "true" } else { "false" }));
+    Ok(r)
+}
+
+/// `GET /v1/streams/{sid}/timeline/init/{id}.mp4`.
+pub async fn init(
+    State(svc): Svc,
+    Path((d, a, s, file)): Path<(String, String, String, String)>,
+) -> Result<Response> {
+    init_for(&svc, &sid((d, a, s))?.to_string(), &file).await
+}
+
+/// An init segment of a stream's timeline.
+pub async fn init_for(svc: &Services, stream_id: &str, file: &str) -> Result<Response> {
+    let stem = file.strip_suffix(".mp4").unwrap_or("");
+    let (id, part) = match stem.split_once('-') {
+        Some((id, "v")) => (id, index::InitPart::Video),
+        Some((id, "a")) => (id, index::InitPart::Audio),
+        Some(_) => ("", index::InitPart::All),
+        None => (stem, index::InitPart::All),
+    };
+    let data = match id.parse::<i64>() {
+        Ok(id) => index::get_init(&svc.db, stream_id, id, part).await?,
+        Err(_) => None,
+    };
+    let Some(data) = data else {
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            format!("stream {stream_id} has no init segment {file}"),
+        ));
+    };
+    let mut r = (StatusCode::OK, data).into_response();
+    r.headers_mut().insert("content-type", HeaderValue::from_static("video/mp4"));
+    r.headers_mut().insert("cache-control", HeaderValue::from_static("public, max-age=31536000, immutable"));
+    Ok(r)
+}
+
+/// `GET /v1/streams/{sid}/timeline/chunks/{start}.m4s` (byte ranges).
+pub async fn chunk(
+    State(svc): Svc,
+    Path((d, a, s, file)): Path<(String, String, String, String)>,
+    req: Request,
+) -> Result<Response> {
+    let id = sid((d, a, s))?;
+    chunk_for(&svc, &id, &file, req).await
+}
+
+/// Bytes of a chunk the index knows; ranges within it as asked.
+pub async fn chunk_for(svc: &Services, id: &StreamId, file: &str, req: Request) -> Result<Response> {
+    let stream_id = id.to_string();
+    let start: Option<i64> = file.strip_suffix(".m4s").and_then(|n| n.parse().ok());
+    let row = match start {
+        Some(s) => index::chunk(&svc.db, &stream_id, Time90k(s)).await?,
+        None => None,
+    };
+    let Some(row) = row else {
+        return Err(Error::new(ErrorCode::NotFound, format!("stream {stream_id} has no chunk {file}")));
+    };
+    let path = svc
+        .timeline_root()
+        .join(&id.domain)
+        .join(&id.app)
+        .join(&id.stream)
+        .join(crate::timeline::recorder::chunk_file_name(row.start));
+    let served = ServeFile::new_with_mime(&path, &"video/mp4".parse().map_err(Error::internal)?)
+        .oneshot(req)
+        .await
+        .map_err(Error::internal)?;
+    if served.status() == StatusCode::NOT_FOUND {
+        return Err(Error::internal(format!("chunk file {} is missing", path.display())));
+    }
+    let (mut parts, body) = served.into_parts();
+    // A sealed chunk never changes; an open one only grows (its listed ranges are final).
+    let cache = if row.sealed { "public, max-age=31536000, immutable" } else { "no-cache" };
+    parts.headers.insert("cache-control", HeaderValue::from_static(cache));
+    Ok(Response::from_parts(parts, Body::new(body)))
+}

@@ -1,0 +1,300 @@
+//! The timeline's index in the database: init segments, chunks (each with its packed
+//! fragment table) and runs.
+//!
+//! Architecture invariant: the index is the truth about what exists. A chunk's bytes
+//! are on disk before its row says they are; recovery cuts a chunk file back to what
+//! the index (or, for an unsealed chunk, its own complete fragments) describes.
+
+use crate::db::Db;
+use crate::timeline::chunk_table::{self, FragmentRef};
+use rewind_media::{Duration90k, Time90k};
+use sqlx::Row;
+
+/// The longest a chunk can span: `segment_length` (≤ 5 min) plus one fragment (≤ 60 s),
+/// with room to spare. Range queries use it to bound their index scan.
+pub const MAX_CHUNK_SPAN: Duration90k = Duration90k::from_secs(10 * 60);
+
+/// A chunk: one file of consecutive fragments of one run and one init segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    /// `domain/app/stream`.
+    pub stream_id: String,
+    /// UTC of its first fragment; also its key and file name.
+    pub start: Time90k,
+    /// UTC end of its last fragment.
+    pub end: Time90k,
+    /// Start of the run it belongs to.
+    pub run_start: Time90k,
+    /// That run's number.
+    pub run_seq: i64,
+    /// Its init segment.
+    pub init_id: i64,
+    /// Media sequence number of its first fragment.
+    pub first_seq: i64,
+    /// Bytes in its file.
+    pub bytes: u64,
+    /// Sealed: complete and described here; otherwise being written (or torn by a crash).
+    pub sealed: bool,
+    /// Its fragments, in order.
+    pub fragments: Vec<FragmentRef>,
+}
+
+/// A run: continuous media between gaps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// UTC start.
+    pub start: Time90k,
+    /// UTC end (exclusive).
+    pub end: Time90k,
+    /// 0, 1, 2… per stream.
+    pub seq: i64,
+}
+
+/// The init segments of one codec configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inits {
+    /// RFC 6381 codecs, comma-separated, video first.
+    pub codecs: String,
+    /// Every track (HLS).
+    pub all: Vec<u8>,
+    /// The video track alone (DASH).
+    pub video: Option<Vec<u8>>,
+    /// The audio track alone (DASH).
+    pub audio: Option<Vec<u8>>,
+}
+
+/// Which init segment of a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitPart {
+    /// Every track.
+    All,
+    /// The video track alone.
+    Video,
+    /// The audio track alone.
+    Audio,
+}
+
+/// Stores init segments (or finds the same ones stored before); returns their id.
+pub async fn put_init(db: &Db, stream_id: &str, inits: &Inits) -> sqlx::Result<i64> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT init_id FROM timeline_init WHERE stream_id = $1 AND data = $2")
+            .bind(stream_id)
+            .bind(inits.all.clone())
+            .fetch_optional(&db.pool)
+            .await?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO timeline_init (stream_id, codecs, data, video_data, audio_data) VALUES ($1, $2, $3, $4, $5) RETURNING init_id",
+    )
+    .bind(stream_id)
+    .bind(&inits.codecs)
+    .bind(inits.all.clone())
+    .bind(inits.video.clone())
+    .bind(inits.audio.clone())
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// An init segment's bytes.
+pub async fn get_init(
+    db: &Db,
+    stream_id: &str,
+    init_id: i64,
+    part: InitPart,
+) -> sqlx::Result<Option<Vec<u8>>> {
+    let sql = match part {
+        InitPart::All => "SELECT data FROM timeline_init WHERE stream_id = $1 AND init_id = $2",
+        InitPart::Video => "SELECT video_data FROM timeline_init WHERE stream_id = $1 AND init_id = $2",
+        InitPart::Audio => "SELECT audio_data FROM timeline_init WHERE stream_id = $1 AND init_id = $2",
+    };
+    let v: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar(sql).bind(stream_id).bind(init_id).fetch_optional(&db.pool).await?;
+    Ok(v.flatten())
+}
+
+/// An init segment's codecs (RFC 6381, comma-separated).
+pub async fn init_codecs(db: &Db, stream_id: &str, init_id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT codecs FROM timeline_init WHERE stream_id = $1 AND init_id = $2")
+        .bind(stream_id)
+        .bind(init_id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Records a chunk that is about to be written (unsealed, no fragments yet).
+pub async fn open_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO timeline_chunk (stream_id, start_90k, end_90k, run_start_90k, run_seq, init_id, first_seq, bytes, sealed, fragments) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8)",
+    )
+    .bind(&c.stream_id)
+    .bind(c.start.0)
+    .bind(c.start.0)
+    .bind(c.run_start.0)
+    .bind(c.run_seq)
+    .bind(c.init_id)
+    .bind(c.first_seq)
+    .bind(Vec::<u8>::new())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Seals a chunk whose bytes are on disk, and extends (or starts) its run, in one
+/// transaction.
+pub async fn seal_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "UPDATE timeline_chunk SET end_90k = $3, bytes = $4, sealed = 1, fragments = $5 WHERE stream_id = $1 AND start_90k = $2",
+    )
+    .bind(&c.stream_id)
+    .bind(c.start.0)
+    .bind(c.end.0)
+    .bind(c.bytes as i64)
+    .bind(chunk_table::pack(c.start, &c.fragments))
+    .execute(&mut *tx)
+    .await?;
+    let updated = sqlx::query(
+        "UPDATE timeline_run SET end_90k = $3 WHERE stream_id = $1 AND start_90k = $2 AND end_90k < $3",
+    )
+    .bind(&c.stream_id)
+    .bind(c.run_start.0)
+    .bind(c.end.0)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        sqlx::query(
+            "INSERT INTO timeline_run (stream_id, start_90k, end_90k, run_seq) VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, start_90k) DO NOTHING",
+        )
+        .bind(&c.stream_id)
+        .bind(c.run_start.0)
+        .bind(c.end.0)
+        .bind(c.run_seq)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Forgets a chunk that holds nothing.
+pub async fn delete_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
+        .bind(stream_id)
+        .bind(start.0)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+const CHUNK_COLUMNS: &str =
+    "stream_id, start_90k, end_90k, run_start_90k, run_seq, init_id, first_seq, bytes, sealed, fragments";
+
+fn chunk_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Chunk> {
+    let start = Time90k(r.try_get("start_90k")?);
+    let packed: Vec<u8> = r.try_get("fragments")?;
+    Ok(Chunk {
+        stream_id: r.try_get("stream_id")?,
+        start,
+        end: Time90k(r.try_get("end_90k")?),
+        run_start: Time90k(r.try_get("run_start_90k")?),
+        run_seq: r.try_get("run_seq")?,
+        init_id: r.try_get("init_id")?,
+        first_seq: r.try_get("first_seq")?,
+        bytes: r.try_get::<i64, _>("bytes")? as u64,
+        sealed: r.try_get::<i64, _>("sealed")? != 0,
+        fragments: chunk_table::unpack(start, &packed),
+    })
+}
+
+/// Sealed chunks of a stream that overlap `[from, to)`, in time order.
+pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sqlx::Result<Vec<Chunk>> {
+    let sql = format!(
+        "SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE stream_id = $1 AND start_90k >= $2 AND start_90k < $3 AND end_90k > $4 AND sealed = 1 ORDER BY start_90k"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind((from - MAX_CHUNK_SPAN).0)
+        .bind(to.0)
+        .bind(from.0)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(chunk_of).collect()
+}
+
+/// One chunk by its key.
+pub async fn chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<Option<Chunk>> {
+    let sql = format!("SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2");
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id).bind(start.0).fetch_optional(&db.pool).await?;
+    row.as_ref().map(chunk_of).transpose()
+}
+
+/// Chunks a crash left unsealed.
+pub async fn unsealed_chunks(db: &Db) -> sqlx::Result<Vec<Chunk>> {
+    let sql =
+        format!("SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE sealed = 0 ORDER BY stream_id, start_90k");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await?;
+    rows.iter().map(chunk_of).collect()
+}
+
+fn run_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Run> {
+    Ok(Run {
+        start: Time90k(r.try_get("start_90k")?),
+        end: Time90k(r.try_get("end_90k")?),
+        seq: r.try_get("run_seq")?,
+    })
+}
+
+/// Runs of a stream that overlap `[from, to)`, in time order.
+pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sqlx::Result<Vec<Run>> {
+    let rows = sqlx::query(
+        "SELECT start_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 AND start_90k < $2 AND end_90k > $3 ORDER BY start_90k",
+    )
+    .bind(stream_id)
+    .bind(to.0)
+    .bind(from.0)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(run_of).collect()
+}
+
+/// The stream's last run in the index.
+pub async fn last_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
+    let row = sqlx::query(
+        "SELECT start_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
+    )
+    .bind(stream_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(run_of).transpose()
+}
+
+/// The stream's first run in the index.
+pub async fn first_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
+    let row = sqlx::query(
+        "SELECT start_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k LIMIT 1",
+    )
+    .bind(stream_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(run_of).transpose()
+}
+
+/// Where a stream's numbering continues: (next media sequence number, next run seq).
+pub async fn next_numbers(db: &Db, stream_id: &str) -> sqlx::Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT first_seq, LENGTH(fragments) AS n FROM timeline_chunk WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
+    )
+    .bind(stream_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let seq = match row {
+        Some(r) => {
+            r.try_get::<i64, _>("first_seq")? + chunk_table::count(r.try_get::<i64, _>("n")? as usize) as i64
+        }
+        None => 0,
+    };
+    let run = last_run(db, stream_id).await?.map_or(0, |r| r.seq + 1);
+    Ok((seq, run))
+}
