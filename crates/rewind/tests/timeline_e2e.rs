@@ -154,6 +154,33 @@ async fn hls_and_dash_play_through_a_gap() {
         ))
         .await;
     assert_eq!(s, 400, "more than 24 hours");
+    // clip.mp4 of both runs: one MP4 that plays through the gap, and byte ranges of it.
+    let url = srv.url(&format!("/v1/streams/{SID}/clip.mp4"));
+    let full = reqwest::get(&url).await.unwrap();
+    assert_eq!(full.status().as_u16(), 200);
+    assert_eq!(full.headers()["content-type"], "video/mp4");
+    let len: usize = full.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let bytes = full.bytes().await.unwrap();
+    assert_eq!(bytes.len(), len);
+    let path = srv.dir.path().join("clip.mp4");
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(decode_errors(&path), "", "the clip decodes cleanly");
+    let probe = ffprobe(&path);
+    let dur: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!(dur > 13.0 && dur < 15.5, "12 s of media across a ~2 s gap: {dur}");
+    let secs = decoded_video_secs(path.to_str().unwrap());
+    assert!((secs - 12.0).abs() <= 0.25, "every frame of both pushes: {secs}");
+    let c = reqwest::Client::new();
+    for (from, to) in [(0usize, 99usize), (len / 2, len / 2 + 70_000), (len - 10, len - 1)] {
+        let r = c.get(&url).header("range", format!("bytes={from}-{to}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 206);
+        assert_eq!(r.headers()["content-range"].to_str().unwrap(), format!("bytes {from}-{to}/{len}"));
+        let part = r.bytes().await.unwrap();
+        assert!(part[..] == bytes[from..=to], "range {from}-{to} is that slice of the whole clip");
+    }
+    let r = c.get(&url).header("range", format!("bytes={len}-")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 416);
+
     // A stream that has no timeline.
     let (s, v) = srv.get("/v1/streams/default/live/other/availableMedia?precision=year").await;
     assert_eq!((s, v["error"]["code"].as_str()), (400, Some("FailedOperation.NoTimeline")), "{v}");

@@ -506,6 +506,101 @@ fn scan_one(file: &[u8], at: usize) -> Option<ScannedFragment> {
     Some(ScannedFragment { offset: at as u64, size, utc, duration, track_id, independent, video_len: 0 })
 }
 
+/// Boxes in `b[start..end]`: (kind, body start, box end), absolute offsets.
+fn boxes_in(b: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at + 8 <= end {
+        let Some(size) = u32_at(b, at) else { break };
+        let size = size as usize;
+        if size < 8 || at + size > end {
+            break;
+        }
+        let mut kind = [0u8; 4];
+        kind.copy_from_slice(&b[at + 4..at + 8]);
+        out.push((kind, at + 8, at + size));
+        at += size;
+    }
+    out
+}
+
+/// Moves the decode times of every part of `fragments` (as this module writes them)
+/// back by `shift(track_id)`, in place: a clip starts at time zero without a byte of
+/// it changing size.
+pub fn rebase(fragments: &mut [u8], shift: impl Fn(u32) -> u64) {
+    let mut patches: Vec<(usize, u64)> = Vec::new();
+    let mut track = 0u32;
+    for (kind, body, end) in boxes_in(fragments, 0, fragments.len()) {
+        match &kind {
+            // prft: version/flags, track, NTP time, media time (v1: 64 bits).
+            b"prft" => {
+                track = u32_at(fragments, body + 4).unwrap_or(0);
+                if let Some(t) = u64_at(fragments, body + 16) {
+                    patches.push((body + 16, t.saturating_sub(shift(track))));
+                }
+            }
+            b"moof" => {
+                for (kind, tb, te) in boxes_in(fragments, body, end) {
+                    if &kind != b"traf" {
+                        continue;
+                    }
+                    for (kind, b2, _) in boxes_in(fragments, tb, te) {
+                        match &kind {
+                            b"tfhd" => track = u32_at(fragments, b2 + 4).unwrap_or(track),
+                            b"tfdt" if fragments.get(b2) == Some(&1) => {
+                                if let Some(t) = u64_at(fragments, b2 + 4) {
+                                    patches.push((b2 + 4, t.saturating_sub(shift(track))));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (at, v) in patches {
+        fragments[at..at + 8].copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// An init segment with its total duration stated (`mvhd` and a new `mehd`), as a
+/// finished clip has: players then show its length before reading it all.
+pub fn with_duration(init: &[u8], duration: Duration90k) -> BytesMut {
+    let ms = (duration.0.max(0) / 90) as u64;
+    let mut out = BytesMut::with_capacity(init.len() + 32);
+    for (kind, body, end) in boxes_in(init, 0, init.len()) {
+        if &kind != b"moov" {
+            out.put_slice(&init[body - 8..end]);
+            continue;
+        }
+        boxed(&mut out, b"moov", |o| {
+            for (kind, b2, e2) in boxes_in(init, body, end) {
+                match &kind {
+                    b"mvhd" if init.get(b2) == Some(&0) => {
+                        let start = o.len();
+                        o.put_slice(&init[b2 - 8..e2]);
+                        // v0 mvhd: version/flags, creation, modification, timescale, duration.
+                        let at = start + 8 + 16;
+                        o[at..at + 4].copy_from_slice(&(ms.min(u32::MAX as u64) as u32).to_be_bytes());
+                    }
+                    b"mvex" => boxed(o, b"mvex", |o| {
+                        full(o, b"mehd", 1, 0, |o| o.put_u64(ms));
+                        for (kind, b3, e3) in boxes_in(init, b2, e2) {
+                            if &kind != b"mehd" {
+                                o.put_slice(&init[b3 - 8..e3]);
+                            }
+                        }
+                    }),
+                    _ => o.put_slice(&init[b2 - 8..e2]),
+                }
+            }
+        });
+    }
+    out
+}
+
 /// The timescale of each track of an init segment: (track id, timescale).
 pub fn timescales(init: &[u8]) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
@@ -646,6 +741,36 @@ mod tests {
         assert_eq!(torn.len(), 2);
         assert_eq!(torn[1].size, torn[1].video_len);
         assert!(scan(b"garbage that is not a box").is_empty());
+    }
+
+    #[test]
+    fn rebase_moves_every_decode_time_and_nothing_else() {
+        let (out, frags) = mux();
+        let init_len = out.len() - frags.iter().map(|f| f.bytes.len()).sum::<usize>();
+        let mut chunk = out[init_len..].to_vec();
+        let before = scan(&chunk);
+        let first_video = frags[0].utc.0 as u64;
+        rebase(&mut chunk, |t| if t == VIDEO_TRACK_ID { first_video } else { 1000 });
+        assert_eq!(chunk.len(), out.len() - init_len);
+        let after = scan(&chunk);
+        assert_eq!(after.len(), before.len(), "still two whole fragments");
+        // The video tfdt sits after prft (32), moof + mfhd (24), traf + tfhd (24) and tfdt's own header (12).
+        let tfdt = u64::from_be_bytes(chunk[92..100].try_into().unwrap());
+        assert_eq!(tfdt, 0, "the clip's first video frame is at zero");
+        let v = frags[0].video_len as usize;
+        assert!(chunk[100..v] == out[init_len + 100..init_len + v], "only decode times change");
+    }
+
+    #[test]
+    fn with_duration_states_the_length() {
+        let (out, _) = mux();
+        let frames = crate::mux::flv::test_frames();
+        let v = frames.iter().find(|f| f.track == Track::Video).unwrap().codec.clone();
+        let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().codec.clone();
+        let init = init_segment(Some(&v), Some(&a), None);
+        let want = init_segment(Some(&v), Some(&a), Some(Duration90k::from_secs(2)));
+        assert_eq!(with_duration(&init, Duration90k::from_secs(2)), want);
+        assert!(out.starts_with(&init));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/streams/{domain}/{app}/{stream}/availableMedia", get(timeline::available_media))
         .route("/streams/{domain}/{app}/{stream}/manifest.m3u8", get(timeline::hls))
         .route("/streams/{domain}/{app}/{stream}/manifest.mpd", get(timeline::dash))
+        .route("/streams/{domain}/{app}/{stream}/clip.mp4", get(timeline::clip))
         .route("/streams/{domain}/{app}/{stream}/timeline/init/{file}", get(timeline::init))
         .route("/streams/{domain}/{app}/{stream}/timeline/chunks/{file}", get(timeline::chunk))
         .route("/locators", post(locators::create))

@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::server::Services;
 use crate::stream_id::StreamId;
 use crate::timeline::locator::Locator;
-use crate::timeline::{available, index, playlist, select, window};
+use crate::timeline::{available, clip, index, playlist, select, window};
 use crate::wire_time::rfc3339_ms;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -207,4 +207,49 @@ pub async fn chunk_for(svc: &Services, id: &StreamId, file: &str, req: Request) 
     let cache = if row.sealed { "public, max-age=31536000, immutable" } else { "no-cache" };
     parts.headers.insert("cache-control", HeaderValue::from_static(cache));
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// `GET /v1/streams/{sid}/clip.mp4?startTime=&endTime=` (Range supported).
+pub async fn clip(
+    State(svc): Svc,
+    Path(p): StreamPath,
+    Query(q): Query<TimeQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response> {
+    let id = sid(p)?;
+    let stream_id = id.to_string();
+    let sel = select::select(&svc, &stream_id, q.window()?).await?;
+    let clip = std::sync::Arc::new(clip::plan(&svc, &stream_id, &sel).await?);
+    let range = clip::parse_range(headers.get("range").and_then(|v| v.to_str().ok()), clip.total)?;
+    let (from, to) = range.unwrap_or((0, clip.total - 1));
+    let parts = clip.cover(from, to);
+    let c = clip.clone();
+    // One fragment in memory at a time, whatever the clip's length.
+    let body = futures_util::stream::unfold(parts.into_iter(), move |mut parts| {
+        let c = c.clone();
+        async move {
+            let (piece, a, b) = parts.next()?;
+            let bytes = match piece {
+                None => Ok(c.init.slice(a as usize..=b as usize)),
+                Some(i) => c.fragment(i).await.map(|f| f.slice(a as usize..=b as usize)),
+            };
+            Some((bytes, parts))
+        }
+    });
+    let (start, end) = sel.media_span();
+    let mut r = Response::new(Body::from_stream(body));
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("video/mp4"));
+    h.insert("accept-ranges", HeaderValue::from_static("bytes"));
+    h.insert("content-length", HeaderValue::from(to - from + 1));
+    let name = format!("attachment; filename=\"{}_{}.mp4\"", id.stream, rfc3339_ms(start).replace(':', "-"));
+    h.insert("content-disposition", name.parse().map_err(Error::internal)?);
+    h.insert("x-media-start", rfc3339_ms(start).parse().map_err(Error::internal)?);
+    h.insert("x-media-end", rfc3339_ms(end).parse().map_err(Error::internal)?);
+    if range.is_some() {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let cr = format!("bytes {from}-{to}/{}", clip.total);
+        r.headers_mut().insert("content-range", cr.parse().map_err(Error::internal)?);
+    }
+    Ok(r)
 }

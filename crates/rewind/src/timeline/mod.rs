@@ -2,6 +2,7 @@
 
 pub mod available;
 pub mod chunk_table;
+pub mod clip;
 pub mod index;
 pub mod live;
 pub mod locator;
