@@ -63,6 +63,8 @@ pub struct Metrics {
     pub recording_failures_total: AtomicU64,
     /// Timeline chunks sealed and indexed.
     pub timeline_chunks_total: AtomicU64,
+    /// Timeline chunks deleted by retention.
+    pub timeline_chunks_deleted_total: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -81,6 +83,7 @@ impl Default for Metrics {
             recording_files_total: AtomicU64::new(0),
             recording_failures_total: AtomicU64::new(0),
             timeline_chunks_total: AtomicU64::new(0),
+            timeline_chunks_deleted_total: AtomicU64::new(0),
         }
     }
 }
@@ -177,6 +180,13 @@ impl Metrics {
             "counter",
             "Timeline chunks sealed and indexed.",
             self.timeline_chunks_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_timeline_chunks_deleted_total",
+            "counter",
+            "Timeline chunks deleted by retention.",
+            self.timeline_chunks_deleted_total.load(Relaxed),
         );
         o
     }

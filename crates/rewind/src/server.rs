@@ -113,6 +113,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     let http_addr = http.local_addr()?;
     let tracker = TaskTracker::new();
     tracker.spawn(ingest::rtmp_server::serve(services.clone(), rtmp, tracker.clone()));
+    tracker.spawn(crate::timeline::retention::run(services.clone()));
     let router = api::router(services.clone());
     let token = services.shutdown.clone();
     let http = tokio::spawn(async move {

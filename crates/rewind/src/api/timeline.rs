@@ -67,16 +67,16 @@ pub async fn available_for(
     }
     let from = query.start.unwrap_or(Time90k(i64::MIN / 2));
     let to = query.end.unwrap_or(Time90k(i64::MAX / 2));
-    let mut runs: Vec<(Time90k, Time90k)> =
-        index::runs_in(&svc.db, stream_id, from, to).await?.into_iter().map(|r| (r.start, r.end)).collect();
-    // The live run is in the index only up to its last sealed chunk.
+    let mut runs: Vec<index::Run> = index::runs_in(&svc.db, stream_id, from, to).await?;
+    // The live run is in the index only up to its last sealed chunk (or not yet).
     if let Some(live) = svc.timelines.get(stream_id).and_then(|t| t.run) {
-        match runs.iter_mut().find(|r| r.0 == live.start) {
-            Some(r) => r.1 = r.1.max(live.end),
-            None if live.start < to && live.end > from => runs.push((live.start, live.end)),
+        match runs.iter_mut().find(|r| r.start == live.start) {
+            Some(r) => r.end = r.end.max(live.end),
+            None if live.start < to && live.end > from => runs.push(live),
             None => {}
         }
     }
+    let mut runs: Vec<(Time90k, Time90k)> = runs.into_iter().map(|r| (r.kept_from, r.end)).collect();
     if let Some(l) = locator {
         l.clip_runs(&mut runs);
     }

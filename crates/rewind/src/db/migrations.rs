@@ -122,10 +122,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     -- Runs: continuous media between gaps; what availableMedia reads.
     CREATE TABLE timeline_run (
         stream_id TEXT NOT NULL,
-        start_90k BIGINT NOT NULL,      -- UTC
+        start_90k BIGINT NOT NULL,      -- UTC; the run's identity (chunks name it)
+        kept_from_90k BIGINT NOT NULL,  -- UTC of its first media still kept (retention)
         end_90k BIGINT NOT NULL,        -- UTC, exclusive
         run_seq BIGINT NOT NULL,        -- 0, 1, 2… per stream: HLS discontinuity sequence
         PRIMARY KEY (stream_id, start_90k)
+    );
+    -- How long each stream's timeline is kept (as its last recording said).
+    CREATE TABLE timeline_stream (
+        stream_id TEXT PRIMARY KEY,
+        retention_secs BIGINT NOT NULL  -- 0: forever
     );
     -- Streaming locators: unguessable ids that map to a stream (and maybe a window).
     CREATE TABLE locator (

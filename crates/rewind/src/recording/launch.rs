@@ -47,13 +47,13 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
 /// Starts the timeline recorder when the template or the config asks for one.
 fn start_timeline(svc: &Arc<Services>, live: &Arc<LiveStream>, template: Option<&Template>) {
     let cfg = &svc.config.timeline;
-    let segment_length = match template.map(|t| &t.timeline) {
-        Some(t) if t.enable => t.segment_length,
-        _ if cfg.record_all => cfg.segment_length,
+    let (segment_length, retention_secs) = match template.map(|t| &t.timeline) {
+        Some(t) if t.enable => (t.segment_length, t.retention),
+        _ if cfg.record_all => (cfg.segment_length, cfg.retention),
         _ => return,
     };
     let secs = if cfg.test_segment_length_secs > 0 { cfg.test_segment_length_secs } else { segment_length };
-    let plan = TimelinePlan { segment_length: Duration90k::from_secs(secs as i64) };
+    let plan = TimelinePlan { segment_length: Duration90k::from_secs(secs as i64), retention_secs };
     // A fragment is a GOP (~2 s): waking twice a second adds at most half a second to
     // the live edge and saves most wake-ups.
     let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(500));

@@ -42,8 +42,10 @@ pub struct Chunk {
 /// A run: continuous media between gaps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
-    /// UTC start.
+    /// UTC start: the run's identity.
     pub start: Time90k,
+    /// UTC of its first media still kept (retention deletes from the front).
+    pub kept_from: Time90k,
     /// UTC end (exclusive).
     pub end: Time90k,
     /// 0, 1, 2… per stream.
@@ -165,7 +167,7 @@ pub async fn seal_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
     .await?;
     if updated.rows_affected() == 0 {
         sqlx::query(
-            "INSERT INTO timeline_run (stream_id, start_90k, end_90k, run_seq) VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, start_90k) DO NOTHING",
+            "INSERT INTO timeline_run (stream_id, start_90k, kept_from_90k, end_90k, run_seq) VALUES ($1, $2, $2, $3, $4) ON CONFLICT (stream_id, start_90k) DO NOTHING",
         )
         .bind(&c.stream_id)
         .bind(c.run_start.0)
@@ -241,6 +243,7 @@ pub async fn unsealed_chunks(db: &Db) -> sqlx::Result<Vec<Chunk>> {
 fn run_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Run> {
     Ok(Run {
         start: Time90k(r.try_get("start_90k")?),
+        kept_from: Time90k(r.try_get("kept_from_90k")?),
         end: Time90k(r.try_get("end_90k")?),
         seq: r.try_get("run_seq")?,
     })
@@ -249,7 +252,7 @@ fn run_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Run> {
 /// Runs of a stream that overlap `[from, to)`, in time order.
 pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sqlx::Result<Vec<Run>> {
     let rows = sqlx::query(
-        "SELECT start_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 AND start_90k < $2 AND end_90k > $3 ORDER BY start_90k",
+        "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 AND kept_from_90k < $2 AND end_90k > $3 ORDER BY start_90k",
     )
     .bind(stream_id)
     .bind(to.0)
@@ -262,7 +265,7 @@ pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sq
 /// The stream's last run in the index.
 pub async fn last_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
     let row = sqlx::query(
-        "SELECT start_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
+        "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
     )
     .bind(stream_id)
     .fetch_optional(&db.pool)
@@ -273,7 +276,7 @@ pub async fn last_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
 /// The stream's first run in the index.
 pub async fn first_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
     let row = sqlx::query(
-        "SELECT start_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k LIMIT 1",
+        "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k LIMIT 1",
     )
     .bind(stream_id)
     .fetch_optional(&db.pool)
@@ -297,4 +300,16 @@ pub async fn next_numbers(db: &Db, stream_id: &str) -> sqlx::Result<(i64, i64)> 
     };
     let run = last_run(db, stream_id).await?.map_or(0, |r| r.seq + 1);
     Ok((seq, run))
+}
+
+/// Records how long a stream's timeline is kept (0: forever).
+pub async fn set_retention(db: &Db, stream_id: &str, retention_secs: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO timeline_stream (stream_id, retention_secs) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET retention_secs = $2",
+    )
+    .bind(stream_id)
+    .bind(retention_secs as i64)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }

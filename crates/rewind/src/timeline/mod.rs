@@ -9,5 +9,6 @@ pub mod locator;
 pub mod playlist;
 pub mod recorder;
 pub mod recovery;
+pub mod retention;
 pub mod select;
 pub mod window;

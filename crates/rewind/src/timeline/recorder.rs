@@ -21,6 +21,8 @@ use std::sync::atomic::Ordering::Relaxed;
 pub struct TimelinePlan {
     /// A chunk seals once it holds this much media.
     pub segment_length: Duration90k,
+    /// Seconds of timeline kept (0: forever).
+    pub retention_secs: u64,
 }
 
 /// A run's wall clock may drift this far from the ingest's before the run is cut (a
@@ -75,6 +77,9 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
         }
     };
     let floor = index::last_run(&svc.db, &stream_id).await.ok().flatten().map(|r| r.end);
+    if let Err(e) = index::set_retention(&svc.db, &stream_id, plan.retention_secs).await {
+        tracing::warn!(stream = %stream_id, error = %e, "could not record the timeline's retention; the previous setting stays");
+    }
     let mut rec = Recorder {
         dir: svc.timeline_root().join(&live.id.domain).join(&live.id.app).join(&live.id.stream),
         svc: svc.clone(),
@@ -184,7 +189,7 @@ impl Recorder {
         self.run = Some(RunState {
             frag: Fragmenter::new(video.is_some(), audio.as_deref(), self.next_seq as u32),
             // The start is set by the first fragment.
-            run: Run { start: Time90k(i64::MIN), end: Time90k(i64::MIN), seq },
+            run: Run { start: Time90k(i64::MIN), kept_from: Time90k(i64::MIN), end: Time90k(i64::MIN), seq },
             init_id,
             video,
             audio,
@@ -230,6 +235,7 @@ impl Recorder {
         let r = self.run.as_mut().expect("fragments come from a run");
         if r.run.start.0 == i64::MIN {
             r.run.start = frag.utc;
+            r.run.kept_from = frag.utc;
         }
         if self.chunk.is_none() {
             let row = Chunk {

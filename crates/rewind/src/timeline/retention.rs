@@ -1,0 +1,265 @@
+//! Timeline retention (issue 4 point 7): whole chunks older than their stream's
+//! `retention` are deleted, and runs are trimmed (or removed) with them in the same
+//! transaction, so availableMedia never shows deleted media.
+//!
+//! Crash safety: rows go first, files after. A kill in between leaves files no row
+//! names; the next sweep removes every chunk file that must be older than the cutoff
+//! (its name is its start), so nothing is left that a sweep cannot repair.
+
+use crate::db::Db;
+use crate::server::Services;
+use crate::timeline::index::MAX_CHUNK_SPAN;
+use crate::timeline::recorder::chunk_file_name;
+use rewind_media::{Duration90k, Time90k};
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How often the sweeper looks.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Chunks deleted per transaction: bounds how long a sweep holds the database.
+const BATCH: i64 = 500;
+
+/// What a sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Chunks deleted (rows and files).
+    pub chunks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Files no row named (left by a crash mid-sweep) removed.
+    pub orphans: u64,
+}
+
+fn stream_dir(root: &Path, stream_id: &str) -> PathBuf {
+    let mut p = root.to_path_buf();
+    for part in stream_id.split('/') {
+        p.push(part);
+    }
+    p
+}
+
+/// Deletes what every stream's retention no longer keeps, as of `now`.
+pub async fn sweep(db: &Db, root: &Path, now: Time90k) -> anyhow::Result<Swept> {
+    let mut swept = Swept::default();
+    let streams =
+        sqlx::query("SELECT stream_id, retention_secs FROM timeline_stream WHERE retention_secs > 0")
+            .fetch_all(&db.pool)
+            .await?;
+    for s in streams {
+        let stream_id: String = s.try_get("stream_id")?;
+        let retention: i64 = s.try_get("retention_secs")?;
+        let cutoff = now - Duration90k::from_secs(retention);
+        let dir = stream_dir(root, &stream_id);
+        loop {
+            let n = sweep_batch(db, &stream_id, cutoff, &dir, &mut swept).await?;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
+        swept.orphans += remove_orphans(dir, cutoff).await?;
+    }
+    Ok(swept)
+}
+
+/// One transaction: up to `BATCH` chunks ending at or before `cutoff`, and their runs.
+async fn sweep_batch(
+    db: &Db,
+    stream_id: &str,
+    cutoff: Time90k,
+    dir: &Path,
+    swept: &mut Swept,
+) -> anyhow::Result<u64> {
+    let old = sqlx::query(
+        "SELECT start_90k, run_start_90k, bytes FROM timeline_chunk WHERE stream_id = $1 AND sealed = 1 AND end_90k <= $2 ORDER BY start_90k LIMIT $3",
+    )
+    .bind(stream_id)
+    .bind(cutoff.0)
+    .bind(BATCH)
+    .fetch_all(&db.pool)
+    .await?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    let mut starts: Vec<i64> = Vec::with_capacity(old.len());
+    let mut runs: Vec<i64> = Vec::new();
+    let mut bytes = 0u64;
+    for r in &old {
+        starts.push(r.try_get("start_90k")?);
+        let run: i64 = r.try_get("run_start_90k")?;
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+        bytes += r.try_get::<i64, _>("bytes")? as u64;
+    }
+    let mut tx = db.pool.begin().await?;
+    for s in &starts {
+        sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
+            .bind(stream_id)
+            .bind(s)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for run in &runs {
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(start_90k) FROM timeline_chunk WHERE stream_id = $1 AND run_start_90k = $2",
+        )
+        .bind(stream_id)
+        .bind(run)
+        .fetch_one(&mut *tx)
+        .await?;
+        match first {
+            Some(f) => {
+                sqlx::query(
+                    "UPDATE timeline_run SET kept_from_90k = $3 WHERE stream_id = $1 AND start_90k = $2",
+                )
+                .bind(stream_id)
+                .bind(run)
+                .bind(f)
+                .execute(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM timeline_run WHERE stream_id = $1 AND start_90k = $2")
+                    .bind(stream_id)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+    }
+    tx.commit().await?;
+    let paths: Vec<PathBuf> = starts.iter().map(|s| dir.join(chunk_file_name(Time90k(*s)))).collect();
+    tokio::task::spawn_blocking(move || {
+        for p in paths {
+            if let Err(e) = std::fs::remove_file(&p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %p.display(), error = %e, "timeline chunk no longer indexed but not removed; the next sweep retries");
+            }
+        }
+    })
+    .await?;
+    swept.chunks += starts.len() as u64;
+    swept.bytes += bytes;
+    Ok(starts.len() as u64)
+}
+
+/// Removes chunk files that must have ended by `cutoff` (every such row is gone).
+async fn remove_orphans(dir: PathBuf, cutoff: Time90k) -> anyhow::Result<u64> {
+    let n = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let mut n = 0;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for e in entries {
+            let e = e?;
+            let name = e.file_name();
+            let start =
+                name.to_str().and_then(|n| n.strip_suffix(".m4s")).and_then(|n| n.parse::<i64>().ok());
+            if let Some(start) = start
+                && Time90k(start) + MAX_CHUNK_SPAN <= cutoff
+            {
+                std::fs::remove_file(e.path())?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    })
+    .await??;
+    Ok(n)
+}
+
+/// Sweeps every minute until shutdown.
+pub async fn run(svc: Arc<Services>) {
+    loop {
+        tokio::select! {
+            _ = svc.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match sweep(&svc.db, &svc.timeline_root(), svc.clock.now()).await {
+            Ok(s) if s.chunks > 0 || s.orphans > 0 => {
+                svc.metrics
+                    .timeline_chunks_deleted_total
+                    .fetch_add(s.chunks, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(
+                    chunks = s.chunks,
+                    bytes = s.bytes,
+                    orphans = s.orphans,
+                    "timeline retention deleted old chunks"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "timeline retention sweep failed; it retries in a minute"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::chunk_table::FragmentRef;
+    use crate::timeline::index::{self, Chunk};
+
+    const S: &str = "d.example/live/cam";
+
+    async fn chunk(db: &Db, root: &Path, run: i64, start: i64, secs: i64) {
+        let start = Time90k::from_ms(start * 1000);
+        let d = Duration90k::from_secs(secs);
+        let c = Chunk {
+            stream_id: S.into(),
+            start,
+            end: start + d,
+            run_start: Time90k::from_ms(run * 1000),
+            run_seq: run,
+            init_id: 1,
+            first_seq: 0,
+            bytes: 10,
+            sealed: true,
+            fragments: vec![FragmentRef {
+                start,
+                duration: d,
+                offset: 0,
+                size: 10,
+                independent: true,
+                video_len: 10,
+            }],
+        };
+        index::open_chunk(db, &c).await.unwrap();
+        index::seal_chunk(db, &c).await.unwrap();
+        let dir = stream_dir(root, S);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(chunk_file_name(start)), b"0123456789").unwrap();
+    }
+
+    #[tokio::test]
+    async fn deletes_whole_old_chunks_and_trims_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        let root = dir.path().join("timeline");
+        // Run 100: chunks [100,130) [130,160); run 1000: [1000,1030) [1030,1060).
+        for (run, start) in [(100, 100), (100, 130), (1000, 1000), (1000, 1030)] {
+            chunk(&db, &root, run, start, 30).await;
+        }
+        index::set_retention(&db, S, 100).await.unwrap();
+        // An orphan a crashed sweep left behind.
+        std::fs::write(stream_dir(&root, S).join(chunk_file_name(Time90k::from_ms(10_000))), b"x").unwrap();
+        // now = 1135 s: the cutoff is 1035 s. Run 100 goes; run 1000 loses its first chunk only
+        // (the second ends at 1060, after the cutoff, so it stays whole).
+        let now = Time90k::from_ms(1_135_000);
+        let swept = sweep(&db, &root, now).await.unwrap();
+        assert_eq!(swept, Swept { chunks: 3, bytes: 30, orphans: 1 });
+        let runs = index::runs_in(&db, S, Time90k(0), Time90k(i64::MAX / 2)).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].start, Time90k::from_ms(1_000_000), "the run keeps its identity");
+        assert_eq!(runs[0].kept_from, Time90k::from_ms(1_030_000), "and shows only what is kept");
+        let files: Vec<_> = std::fs::read_dir(stream_dir(&root, S)).unwrap().collect();
+        assert_eq!(files.len(), 1, "only the kept chunk's file remains");
+        // Nothing more to do at the same time; a stream kept forever is never touched.
+        assert_eq!(sweep(&db, &root, now).await.unwrap(), Swept::default());
+        index::set_retention(&db, S, 0).await.unwrap();
+        assert_eq!(sweep(&db, &root, Time90k::from_ms(9_000_000)).await.unwrap(), Swept::default());
+    }
+}
