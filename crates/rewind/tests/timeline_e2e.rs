@@ -256,9 +256,25 @@ async fn kill_9_then_restart_reindexes_the_open_chunk() {
     assert_eq!(v["timeRanges"].as_array().unwrap().len(), 1, "{v}");
 }
 
+/// The timeline turned on by a rule's template (not for every stream).
+const TIMELINE_BY_TEMPLATE: &str = r#"
+[timeline]
+test_segment_length_secs = 3
+
+[[record_templates]]
+template_id = 1
+name = "archive"
+timeline = { enable = true, segment_length = 30, retention = 86400 }
+
+[[record_rules]]
+domain = "*"
+stream = "cam"
+template_id = 1
+"#;
+
 #[tokio::test]
 async fn locators_serve_the_seed_url_forms() {
-    let srv = TestServer::start(TIMELINE_ALL);
+    let srv = TestServer::start(TIMELINE_BY_TEMPLATE);
     push(&srv, 4);
     srv.wait_stream(SID, Duration::from_secs(10), |s, v| s == 200 && v["live"] == false).await;
     let (s, v) = srv.send("POST", "/v1/locators", Some(serde_json::json!({"stream": SID}))).await;

@@ -13,11 +13,10 @@ use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use rewind_media::Time90k;
 use serde::Deserialize;
 use std::collections::HashMap;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 /// Query parameters of manifests and availableMedia.
 #[derive(Debug, Default, Deserialize)]
@@ -195,18 +194,44 @@ pub async fn chunk_for(svc: &Services, id: &StreamId, file: &str, req: Request) 
         .join(&id.app)
         .join(&id.stream)
         .join(crate::timeline::recorder::chunk_file_name(row.start));
-    let served = ServeFile::new_with_mime(&path, &"video/mp4".parse().map_err(Error::internal)?)
-        .oneshot(req)
-        .await
-        .map_err(Error::internal)?;
-    if served.status() == StatusCode::NOT_FOUND {
-        return Err(Error::internal(format!("chunk file {} is missing", path.display())));
-    }
-    let (mut parts, body) = served.into_parts();
+    let range_header = req.headers().get("range").and_then(|v| v.to_str().ok()).map(String::from);
+    let sealed = row.sealed;
+    let p = path.clone();
+    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+        let f = std::fs::File::open(&p)?;
+        if sealed {
+            // SAFETY: a sealed chunk file is never written or truncated again (retention
+            // unlinks it, which leaves a mapping valid), so the mapping cannot change
+            // under us. Served bytes go from the page cache to the socket in one copy.
+            let map = unsafe { memmap2::Mmap::map(&f)? };
+            Ok(Bytes::from_owner(map))
+        } else {
+            // An open chunk still grows: copy what is there now.
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut &f, &mut v)?;
+            Ok(Bytes::from(v))
+        }
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(|e| Error::internal(format!("chunk file {}: {e}", path.display())))?;
+    let size = bytes.len() as u64;
+    let range = clip::parse_range(range_header.as_deref(), size)?;
+    let (from, to) = range.unwrap_or((0, size.saturating_sub(1)));
+    let body = if size == 0 { Bytes::new() } else { bytes.slice(from as usize..=to as usize) };
+    let mut r = Response::new(Body::from(body));
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("video/mp4"));
+    h.insert("accept-ranges", HeaderValue::from_static("bytes"));
     // A sealed chunk never changes; an open one only grows (its listed ranges are final).
     let cache = if row.sealed { "public, max-age=31536000, immutable" } else { "no-cache" };
-    parts.headers.insert("cache-control", HeaderValue::from_static(cache));
-    Ok(Response::from_parts(parts, Body::new(body)))
+    h.insert("cache-control", HeaderValue::from_static(cache));
+    if range.is_some() {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let cr = format!("bytes {from}-{to}/{size}");
+        r.headers_mut().insert("content-range", cr.parse().map_err(Error::internal)?);
+    }
+    Ok(r)
 }
 
 /// `GET /v1/streams/{sid}/clip.mp4?startTime=&endTime=` (Range supported).

@@ -193,10 +193,14 @@ const CHUNK_COLUMNS: &str =
     "stream_id, start_90k, end_90k, run_start_90k, run_seq, init_id, first_seq, bytes, sealed, fragments";
 
 fn chunk_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Chunk> {
+    chunk_of_stream(r, r.try_get("stream_id")?)
+}
+
+fn chunk_of_stream(r: &sqlx::any::AnyRow, stream_id: String) -> sqlx::Result<Chunk> {
     let start = Time90k(r.try_get("start_90k")?);
     let packed: Vec<u8> = r.try_get("fragments")?;
     Ok(Chunk {
-        stream_id: r.try_get("stream_id")?,
+        stream_id,
         start,
         end: Time90k(r.try_get("end_90k")?),
         run_start: Time90k(r.try_get("run_start_90k")?),
@@ -211,8 +215,10 @@ fn chunk_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Chunk> {
 
 /// Sealed chunks of a stream that overlap `[from, to)`, in time order.
 pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sqlx::Result<Vec<Chunk>> {
+    // The stream id is known: not reading it back saves a string per row.
     let sql = format!(
-        "SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE stream_id = $1 AND start_90k >= $2 AND start_90k < $3 AND end_90k > $4 AND sealed = 1 ORDER BY start_90k"
+        "SELECT {} FROM timeline_chunk WHERE stream_id = $1 AND start_90k >= $2 AND start_90k < $3 AND end_90k > $4 AND sealed = 1 ORDER BY start_90k",
+        &CHUNK_COLUMNS["stream_id, ".len()..]
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(stream_id)
@@ -221,7 +227,7 @@ pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> 
         .bind(from.0)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter().map(chunk_of).collect()
+    rows.iter().map(|r| chunk_of_stream(r, stream_id.to_string())).collect()
 }
 
 /// One chunk by its key.

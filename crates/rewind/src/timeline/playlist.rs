@@ -53,6 +53,7 @@ pub fn hls(segments: &[Segment], live: bool) -> String {
         o.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
     }
     let mut prev: Option<&Segment> = None;
+    let mut uri = String::new();
     for s in segments {
         let new_run = prev.is_none_or(|p| p.run_seq != s.run_seq);
         if prev.is_some() && new_run {
@@ -64,20 +65,62 @@ pub fn hls(segments: &[Segment], live: bool) -> String {
         if new_run {
             let _ = writeln!(o, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(s.frag.start));
         }
-        let _ = write!(
-            o,
-            "#EXTINF:{:.3},\n#EXT-X-BYTERANGE:{}@{}\n{}\n",
-            secs(s.frag.duration),
-            s.frag.size,
-            s.frag.offset,
-            chunk_uri(s.chunk_start)
-        );
+        // A 24-hour manifest has 43,200 of these: plain integer writes, no float
+        // formatting, the chunk's URI made once, and no offset where the range simply
+        // continues the previous one (RFC 8216 §4.3.2.2).
+        o.push_str("#EXTINF:");
+        push_millis(&mut o, s.frag.duration);
+        o.push_str(",\n#EXT-X-BYTERANGE:");
+        push_u64(&mut o, s.frag.size as u64);
+        let continues = prev.is_some_and(|p| {
+            p.chunk_start == s.chunk_start && p.frag.offset + p.frag.size as u64 == s.frag.offset
+        });
+        if !continues {
+            o.push('@');
+            push_u64(&mut o, s.frag.offset);
+        }
+        o.push('\n');
+        if prev.is_none_or(|p| p.chunk_start != s.chunk_start) {
+            uri = chunk_uri(s.chunk_start);
+        }
+        o.push_str(&uri);
+        o.push('\n');
         prev = Some(s);
     }
     if !live {
         o.push_str("#EXT-X-ENDLIST\n");
     }
     o
+}
+
+fn push_u64(o: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    o.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
+/// Seconds with three decimals, rounded to the millisecond.
+fn push_millis(o: &mut String, d: Duration90k) {
+    let ms = (d.0.max(0) as u64 + 45) / 90;
+    push_u64(o, ms / 1000);
+    o.push('.');
+    let frac = ms % 1000;
+    o.push_str(if frac < 10 {
+        "00"
+    } else if frac < 100 {
+        "0"
+    } else {
+        ""
+    });
+    push_u64(o, frac);
 }
 
 /// ISO 8601 duration in seconds with milliseconds.
@@ -264,6 +307,16 @@ mod tests {
         assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
         assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME").count(), 2, "one per run");
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn millis_are_rounded_like_floats() {
+        for ticks in [0i64, 1, 44, 45, 89, 90, 179_999, 180_000, 180_045, 2_089, 9_000_000_000] {
+            let mut o = String::new();
+            push_millis(&mut o, Duration90k(ticks));
+            let want = format!("{:.3}", (((ticks + 45) / 90) as f64) / 1000.0);
+            assert_eq!(o, want, "{ticks} ticks");
+        }
     }
 
     #[test]
