@@ -234,6 +234,10 @@ impl Config {
         if self.hub.reader_queue_frames < 16 {
             anyhow::bail!("hub.reader_queue_frames must be at least 16");
         }
+        let sl = self.timeline.segment_length;
+        if !(30..=300).contains(&sl) || !sl.is_multiple_of(30) {
+            anyhow::bail!("timeline.segment_length must be 30 to 300 seconds in steps of 30, not {sl}");
+        }
         Ok(())
     }
 

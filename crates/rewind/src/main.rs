@@ -23,7 +23,9 @@ environment variable: upper-case it, prefix REWIND_, and join nested keys with '
   REWIND_RTMP__MAX_CONNECTIONS, REWIND_RTMP__CHUNK_SIZE, REWIND_RTMP__MAX_MESSAGE_BYTES,
   REWIND_RTMP__SHUTDOWN_GRACE_SECS, REWIND_HUB__READER_QUEUE_FRAMES,
   REWIND_HUB__GOP_CACHE_MAX_BYTES, REWIND_RECORDING__MAX_TEMPLATES,
-  REWIND_RECORDING__MAX_RULES, REWIND_RECORDING__TEST_RECORD_INTERVAL_SECS.
+  REWIND_RECORDING__MAX_RULES, REWIND_RECORDING__TEST_RECORD_INTERVAL_SECS,
+  REWIND_TIMELINE__RECORD_ALL, REWIND_TIMELINE__SEGMENT_LENGTH, REWIND_TIMELINE__RETENTION,
+  REWIND_TIMELINE__TEST_SEGMENT_LENGTH_SECS.
 Lists ([[domains]], [[record_templates]], [[record_rules]]) are set in the file.
 `rewind config` prints every key with its default; docs/configuration.md explains each.
 SIGTERM or Ctrl-C stops accepting, closes publishers cleanly and exits 0.";

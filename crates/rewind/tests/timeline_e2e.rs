@@ -244,9 +244,12 @@ async fn kill_9_then_restart_reindexes_the_open_chunk() {
     assert!(secs >= pushed - 2.6 && secs <= pushed + 0.5, "{secs} s of ~{pushed} s pushed");
     // The index agrees with the bytes: every listed range lies inside its chunk file.
     let chunks = srv.dir.path().join("data/timeline/default/live/cam");
+    let mut end = 0u64;
     for line in text.lines().filter(|l| l.starts_with("#EXT-X-BYTERANGE:")) {
-        let (len, off) = line["#EXT-X-BYTERANGE:".len()..].split_once('@').unwrap();
-        let end: u64 = off.parse::<u64>().unwrap() + len.parse::<u64>().unwrap();
+        // Without "@offset" a range continues the previous one (RFC 8216 §4.3.2.2).
+        let spec = &line["#EXT-X-BYTERANGE:".len()..];
+        let (len, off) = spec.split_once('@').map_or((spec, end), |(l, o)| (l, o.parse().unwrap()));
+        end = off + len.parse::<u64>().unwrap();
         let total: u64 =
             std::fs::read_dir(&chunks).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).max().unwrap();
         assert!(end <= total);
@@ -300,6 +303,36 @@ async fn locators_serve_the_seed_url_forms() {
     let (s, v) = srv.get(&format!("/{id}/content.ism/availableMedia?precision=year")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["timeRanges"][0]["start"], now.year().to_string());
+    // A locator's window limits what it shows: one from the year 2000 has nothing to play,
+    // not even the chunks the other locator lists; one open-ended since then plays.
+    let chunk = text.lines().find(|l| l.starts_with("timeline/chunks/")).unwrap().to_string();
+    let (s, v) = srv
+        .send(
+            "POST",
+            "/v1/locators",
+            Some(serde_json::json!({"stream": SID, "start_time": "2000-01-01T00:00:00Z", "end_time": "2000-01-03T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let old = v["locator_id"].as_str().unwrap();
+    let (s, v) = srv.get(&format!("/{old}/content.ism/manifest(format=m3u8-aapl).m3u8")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("ResourceNotFound.NoMediaInRange")), "{v}");
+    let (s, _) = srv.get(&format!("/{old}/content.ism/{chunk}")).await;
+    assert_eq!(s, 404, "chunks outside the window are not served");
+    let (s, _) = srv.get(&format!("/{id}/content.ism/{chunk}")).await;
+    assert!(s == 200 || s == 206, "inside it they are: {s}");
+    let (_, v) = srv
+        .send(
+            "POST",
+            "/v1/locators",
+            Some(serde_json::json!({"stream": SID, "start_time": "2000-01-01T00:00:00Z"})),
+        )
+        .await;
+    let since = v["locator_id"].as_str().unwrap();
+    let (s, _, _) =
+        get_text(&srv.url(&format!("/{since}/content.ism/manifest(format=mpd-time-cmaf).mpd"))).await;
+    assert_eq!(s, 200, "an open-ended window plays the latest media");
+
     // Unknown or deleted locators: 404.
     let (s, _) =
         srv.get("/00000000-0000-4000-8000-000000000000/content.ism/manifest(format=m3u8-aapl).m3u8").await;

@@ -773,6 +773,30 @@ mod tests {
         assert!(out.starts_with(&init));
     }
 
+    /// Surveillance cameras send a key frame every 30 s or more: a fragment is then one
+    /// whole GOP; past 60 s a GOP is split (the later part starts without a key frame).
+    #[test]
+    fn long_gops_make_long_fragments_and_very_long_ones_split() {
+        let template = crate::mux::flv::test_frames().into_iter().find(|f| f.track == Track::Video).unwrap();
+        let frame = |i: i64, key: bool| Frame {
+            dts: Time90k(i * 3600),
+            pts: Time90k(i * 3600),
+            utc: Time90k(i * 3600),
+            keyframe: key,
+            ..template.clone()
+        };
+        // 25 fps: a key frame every 30 s (750 frames), then one GOP of 90 s.
+        let mut m = Fragmenter::new(true, None, 1);
+        let mut frags = Vec::new();
+        for i in 0..(750 * 2 + 2250) {
+            frags.extend(m.push(frame(i, i % 750 == 0 && i <= 1500)));
+        }
+        frags.extend(m.finish());
+        let secs: Vec<i64> = frags.iter().map(|f| f.duration.0 / 90_000).collect();
+        assert_eq!(secs, vec![30, 30, 60, 30], "30 s GOPs whole; the 90 s GOP split at 60 s");
+        assert_eq!(frags.iter().map(|f| f.independent).collect::<Vec<_>>(), vec![true, true, true, false]);
+    }
+
     #[test]
     fn ntp_round_trips() {
         let t = Time90k::from_unix_micros(1_576_900_868_123_000);

@@ -152,9 +152,11 @@ pub async fn content(
     let end = m.end.as_deref().or(q.end_time.as_deref());
     let w = l.clip(window::parse(start, end)?);
     match (m.format.as_deref(), m.ext.as_str()) {
-        (None | Some("m3u8-aapl" | "m3u8-cmaf"), "m3u8") => playback::hls_for(&svc, &l.stream_id, w).await,
+        (None | Some("m3u8-aapl" | "m3u8-cmaf"), "m3u8") => {
+            playback::hls_for(&svc, &l.stream_id, w, l.bounds()).await
+        }
         (None | Some("mpd-time-cmaf" | "mpd-time-csf"), "mpd") => {
-            playback::dash_for(&svc, &l.stream_id, w).await
+            playback::dash_for(&svc, &l.stream_id, w, l.bounds()).await
         }
         (f, ext) => Err(Error::new(
             ErrorCode::InvalidParameter,
@@ -179,7 +181,7 @@ pub async fn chunk(
     req: Request,
 ) -> Result<Response> {
     let l = locator::get(&svc.db, &id, svc.clock.now_unix()).await?;
-    playback::chunk_for(&svc, &stream_of(&l.stream_id)?, &file, req).await
+    playback::chunk_for(&svc, &stream_of(&l.stream_id)?, &file, req, l.bounds()).await
 }
 
 #[cfg(test)]

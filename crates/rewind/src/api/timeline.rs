@@ -88,24 +88,34 @@ pub async fn available_for(
 
 /// `GET /v1/streams/{sid}/manifest.m3u8`.
 pub async fn hls(State(svc): Svc, Path(p): StreamPath, Query(q): Query<TimeQuery>) -> Result<Response> {
-    hls_for(&svc, &sid(p)?.to_string(), q.window()?).await
+    hls_for(&svc, &sid(p)?.to_string(), q.window()?, (None, None)).await
 }
 
 /// `GET /v1/streams/{sid}/manifest.mpd`.
 pub async fn dash(State(svc): Svc, Path(p): StreamPath, Query(q): Query<TimeQuery>) -> Result<Response> {
-    dash_for(&svc, &sid(p)?.to_string(), q.window()?).await
+    dash_for(&svc, &sid(p)?.to_string(), q.window()?, (None, None)).await
 }
 
 /// An HLS manifest of a stream's timeline.
-pub async fn hls_for(svc: &Services, stream_id: &str, w: window::Window) -> Result<Response> {
-    let sel = select::select(svc, stream_id, w).await?;
+pub async fn hls_for(
+    svc: &Services,
+    stream_id: &str,
+    w: window::Window,
+    limits: select::Limits,
+) -> Result<Response> {
+    let sel = select::select_within(svc, stream_id, w, limits).await?;
     let text = playlist::hls(&sel.segments, sel.bounds.live);
     manifest(text, "application/vnd.apple.mpegurl", &sel)
 }
 
 /// A DASH manifest of a stream's timeline.
-pub async fn dash_for(svc: &Services, stream_id: &str, w: window::Window) -> Result<Response> {
-    let sel = select::select(svc, stream_id, w).await?;
+pub async fn dash_for(
+    svc: &Services,
+    stream_id: &str,
+    w: window::Window,
+    limits: select::Limits,
+) -> Result<Response> {
+    let sel = select::select_within(svc, stream_id, w, limits).await?;
     let mut codecs: HashMap<i64, String> = HashMap::new();
     for s in &sel.segments {
         if let std::collections::hash_map::Entry::Vacant(e) = codecs.entry(s.init_id) {
@@ -174,18 +184,26 @@ pub async fn chunk(
     req: Request,
 ) -> Result<Response> {
     let id = sid((d, a, s))?;
-    chunk_for(&svc, &id, &file, req).await
+    chunk_for(&svc, &id, &file, req, (None, None)).await
 }
 
-/// Bytes of a chunk the index knows; ranges within it as asked.
-pub async fn chunk_for(svc: &Services, id: &StreamId, file: &str, req: Request) -> Result<Response> {
+/// Bytes of a chunk the index knows (and that overlaps `limits`); ranges within it as asked.
+pub async fn chunk_for(
+    svc: &Services,
+    id: &StreamId,
+    file: &str,
+    req: Request,
+    limits: select::Limits,
+) -> Result<Response> {
     let stream_id = id.to_string();
     let start: Option<i64> = file.strip_suffix(".m4s").and_then(|n| n.parse().ok());
     let row = match start {
         Some(s) => index::chunk(&svc.db, &stream_id, Time90k(s)).await?,
         None => None,
     };
-    let Some(row) = row else {
+    let inside =
+        |c: &index::Chunk| limits.0.is_none_or(|lo| c.end > lo) && limits.1.is_none_or(|hi| c.start < hi);
+    let Some(row) = row.filter(inside) else {
         return Err(Error::new(ErrorCode::NotFound, format!("stream {stream_id} has no chunk {file}")));
     };
     let path = svc

@@ -3,7 +3,7 @@
 
 use crate::db::Db;
 use crate::error::{Error, ErrorCode, Result};
-use crate::timeline::window::Window;
+use crate::timeline::window::{LATEST_SPAN, Window};
 use rewind_media::Time90k;
 use sqlx::Row;
 
@@ -78,28 +78,26 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool> {
 }
 
 impl Locator {
-    /// A request's window narrowed to the locator's.
+    /// A request's window narrowed to the locator's. Without times, the latest media
+    /// before the locator's end (if it has one); `select` also keeps the result inside
+    /// `bounds()`.
     pub fn clip(&self, w: Window) -> Window {
-        let (s, e) = match w {
-            Window::Latest => (None, None),
-            Window::From(s) => (Some(s), None),
-            Window::Between(s, e) => (Some(s), Some(e)),
-        };
-        let s = match (s, self.start) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let e = match (e, self.end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match (s, e) {
-            (Some(s), Some(e)) => Window::Between(s, e.max(s)),
-            (Some(s), None) => Window::From(s),
-            // An end alone: the locator's end bounds the latest media.
-            (None, Some(e)) => Window::Between(e - crate::timeline::window::LATEST_SPAN, e),
-            (None, None) => Window::Latest,
+        let lo = |s: Time90k| self.start.map_or(s, |b| s.max(b));
+        match (w, self.end) {
+            (Window::Latest, None) => Window::Latest,
+            (Window::Latest, Some(e)) => Window::Between(lo(e - LATEST_SPAN), e),
+            (Window::From(s), None) => Window::From(lo(s)),
+            (Window::From(s), Some(e)) => Window::Between(lo(s), e.max(lo(s))),
+            (Window::Between(s, e), end) => {
+                let e = end.map_or(e, |b| e.min(b));
+                Window::Between(lo(s), e.max(lo(s)))
+            }
         }
+    }
+
+    /// The locator's window as (from, to) limits.
+    pub fn bounds(&self) -> (Option<Time90k>, Option<Time90k>) {
+        (self.start, self.end)
     }
 
     /// Runs narrowed to the locator's window.

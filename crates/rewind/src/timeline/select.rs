@@ -49,13 +49,28 @@ pub async fn latest(svc: &Services, stream_id: &str) -> Result<(Option<Run>, boo
     Ok((last, tail.is_some()))
 }
 
+/// Limits on a selection (a locator's window): (from, to).
+pub type Limits = (Option<rewind_media::Time90k>, Option<rewind_media::Time90k>);
+
 /// The segments of `w` for a stream.
 pub async fn select(svc: &Services, stream_id: &str, w: Window) -> Result<Selection> {
+    select_within(svc, stream_id, w, (None, None)).await
+}
+
+/// The segments of `w` for a stream, never outside `limits`.
+pub async fn select_within(svc: &Services, stream_id: &str, w: Window, limits: Limits) -> Result<Selection> {
     // The tail first: a chunk sealed meanwhile is then in both, and the index wins.
     let tail = svc.timelines.get(stream_id);
     let (last, recording) = latest(svc, stream_id).await?;
     let Some(last) = last else { return Err(no_timeline(stream_id)) };
-    let bounds = window::bounds(w, last.end, recording)?;
+    let mut bounds = window::bounds(w, last.end, recording)?;
+    if let Some(lo) = limits.0 {
+        bounds.from = bounds.from.max(lo);
+    }
+    if let Some(hi) = limits.1 {
+        bounds.to = bounds.to.min(hi);
+        bounds.live &= hi > last.end;
+    }
     let mut chunks = index::chunks_in(&svc.db, stream_id, bounds.from, bounds.to).await?;
     if let Some(open) = tail.as_ref().and_then(|t| t.chunk.as_ref())
         && !chunks.iter().any(|c| c.start == open.start)

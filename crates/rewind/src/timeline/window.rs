@@ -75,7 +75,15 @@ pub fn bounds(w: Window, latest_end: Time90k, recording: bool) -> Result<Bounds>
             }
             Ok(Bounds { from: s, to: latest_end.max(s), live: recording })
         }
-        Window::Between(s, e) => Ok(Bounds { from: s, to: e, live: false }),
+        Window::Between(s, e) => {
+            if e - s > MAX_SPAN {
+                return Err(invalid(format!(
+                    "the range spans {:.1} hours; the most is 24 hours",
+                    (e - s).as_secs_f64() / 3600.0
+                )));
+            }
+            Ok(Bounds { from: s, to: e, live: false })
+        }
     }
 }
 
