@@ -73,11 +73,18 @@ pub struct RecordingConfig {
     /// Testing only: when non-zero, every file splits after this many seconds instead of
     /// its template's `record_interval` (the API still validates 60 s and up).
     pub test_record_interval_secs: u32,
+    /// Most record tasks whose windows overlap on one stream.
+    pub max_running_tasks: usize,
 }
 
 impl Default for RecordingConfig {
     fn default() -> Self {
-        RecordingConfig { max_templates: 50, max_rules: 50, test_record_interval_secs: 0 }
+        RecordingConfig {
+            max_templates: 50,
+            max_rules: 50,
+            test_record_interval_secs: 0,
+            max_running_tasks: 3,
+        }
     }
 }
 

@@ -56,6 +56,12 @@ pub enum ErrorCode {
     NoTimeline,
     /// The timeline has no media in the requested range (it falls in a gap).
     NoMediaInRange,
+    /// No record task with that id.
+    TaskNotFound,
+    /// Too many record tasks on one stream at once.
+    MaximumRunningTask,
+    /// The task has started; it can only be stopped.
+    TaskStarted,
     /// No such locator, or it expired.
     LocatorNotFound,
     /// A byte range cannot be satisfied.
@@ -95,6 +101,9 @@ impl ErrorCode {
             ErrorCode::NoTimeline => "FailedOperation.NoTimeline",
             ErrorCode::NoMediaInRange => "ResourceNotFound.NoMediaInRange",
             ErrorCode::LocatorNotFound => "ResourceNotFound.Locator",
+            ErrorCode::TaskNotFound => "ResourceNotFound.TaskId",
+            ErrorCode::MaximumRunningTask => "LimitExceeded.MaximumRunningTask",
+            ErrorCode::TaskStarted => "FailedOperation.TaskStarted",
             ErrorCode::Internal => "InternalError",
         }
     }
@@ -114,13 +123,15 @@ impl ErrorCode {
             | ErrorCode::ConfOutLimit
             | ErrorCode::ConfNotFound
             | ErrorCode::BuiltinTemplate
-            | ErrorCode::NoTimeline => 400,
-            ErrorCode::ConfInUsed | ErrorCode::RuleAlreadyExist => 409,
+            | ErrorCode::NoTimeline
+            | ErrorCode::MaximumRunningTask => 400,
+            ErrorCode::ConfInUsed | ErrorCode::RuleAlreadyExist | ErrorCode::TaskStarted => 409,
             ErrorCode::TemplateNotFound
             | ErrorCode::RuleNotFound
             | ErrorCode::MediaNotFound
             | ErrorCode::NoMediaInRange
-            | ErrorCode::LocatorNotFound => 404,
+            | ErrorCode::LocatorNotFound
+            | ErrorCode::TaskNotFound => 404,
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::AuthFailure => 401,
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,

@@ -17,5 +17,6 @@ pub mod recording;
 pub mod registry;
 pub mod server;
 pub mod stream_id;
+pub mod tasks;
 pub mod timeline;
 pub mod wire_time;

@@ -33,6 +33,8 @@ pub struct Services {
     pub domains: Domains,
     /// Record templates and rules.
     pub catalog: Catalog,
+    /// Record tasks: the actor that starts and stops them.
+    pub record_tasks: crate::tasks::runner::TaskRunner,
     /// Unsealed ends of the timelines being recorded.
     pub timelines: crate::timeline::live::LiveTimelines,
     /// Cancelled when the server begins to shut down.
@@ -90,6 +92,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         registry: Registry::new(db.clone()),
         metrics: Metrics::default(),
         timelines: Default::default(),
+        record_tasks: Default::default(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         clock,
@@ -114,6 +117,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     let tracker = TaskTracker::new();
     tracker.spawn(ingest::rtmp_server::serve(services.clone(), rtmp, tracker.clone()));
     tracker.spawn(crate::timeline::retention::run(services.clone()));
+    tracker.spawn(crate::tasks::runner::run(services.clone()));
     let router = api::router(services.clone());
     let token = services.shutdown.clone();
     let http = tokio::spawn(async move {

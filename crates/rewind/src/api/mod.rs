@@ -6,6 +6,7 @@ mod media;
 mod respond;
 mod service;
 mod streams;
+mod tasks;
 mod templates;
 mod timeline;
 
@@ -35,6 +36,9 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/streams/{domain}/{app}/{stream}/clip.mp4", get(timeline::clip))
         .route("/streams/{domain}/{app}/{stream}/timeline/init/{file}", get(timeline::init))
         .route("/streams/{domain}/{app}/{stream}/timeline/chunks/{file}", get(timeline::chunk))
+        .route("/record-tasks", get(tasks::list).post(tasks::create))
+        .route("/record-tasks/{task_id}", get(tasks::get_one).delete(tasks::delete))
+        .route("/record-tasks/{task_id}/stop", post(tasks::stop))
         .route("/locators", post(locators::create))
         .route("/locators/{id}", get(locators::get_one).delete(locators::delete))
         .route("/domains", get(domains::list))

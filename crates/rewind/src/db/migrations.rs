@@ -144,6 +144,29 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        5,
+        "
+    -- Record tasks (SPEC 5): the truth about what API calls asked to record.
+    CREATE TABLE record_task (
+        task_id TEXT PRIMARY KEY,
+        domain TEXT NOT NULL,
+        app TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        start_unix BIGINT NOT NULL,     -- window start, Unix seconds
+        end_unix BIGINT NOT NULL,       -- window end (exclusive), Unix seconds
+        template_id BIGINT NOT NULL,
+        stream_type BIGINT NOT NULL,
+        extension TEXT,
+        state TEXT NOT NULL,            -- scheduled, recording, waiting, stopped, finished, expired
+        recorded INTEGER NOT NULL,      -- 1 once it started a recording
+        stopped_at_unix BIGINT,
+        created_at_unix BIGINT NOT NULL
+    );
+    CREATE INDEX record_task_by_stream ON record_task (domain, app, stream, start_unix);
+    CREATE INDEX record_task_by_state ON record_task (state);
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

@@ -9,18 +9,34 @@ use crate::server::Services;
 use crate::timeline::{self, recorder::TimelinePlan};
 use rewind_media::Duration90k;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// Starts the recorders a publish calls for.
 pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
+    svc.record_tasks.publish();
     let matched = svc.catalog.match_stream(&live.id);
     start_timeline(svc, live, matched.as_ref().map(|(_, t)| &**t));
-    let Some((rule, template)) = matched else { return };
+    let Some((_, template)) = matched else { return };
     let formats = template.enabled_formats();
     if formats.is_empty() {
         tracing::info!(stream = %live.id, template_id = template.template_id, "not recording: the rule's template enables no format");
         return;
     }
-    for format in formats {
+    start_recorders(svc, live, &template, "rule", None, CancellationToken::new());
+}
+
+/// Starts one recorder per format `template` enables, for `source` ("rule", "task",
+/// "event"), until the push ends or `stop` is cancelled. Returns how many started.
+pub fn start_recorders(
+    svc: &Arc<Services>,
+    live: &Arc<LiveStream>,
+    template: &Template,
+    source: &str,
+    task_id: Option<&str>,
+    stop: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut started = Vec::new();
+    for format in template.enabled_formats() {
         let param = template.param(format).clone();
         let test = svc.config.recording.test_record_interval_secs;
         let plan = Plan {
@@ -28,10 +44,11 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
             app: live.id.app.clone(),
             stream: live.id.stream.clone(),
             session_id: live.session_id.clone(),
-            stream_param: Some(live.stream_param.clone()),
-            source: "rule".into(),
-            template_id: rule.template_id,
-            task_id: None,
+            // Task recordings carry no push query (as the cloud service does).
+            stream_param: task_id.is_none().then(|| live.stream_param.clone()),
+            source: source.into(),
+            template_id: template.template_id,
+            task_id: task_id.map(String::from),
             format,
             interval_secs: if test > 0 { test } else { param.record_interval },
             param,
@@ -40,8 +57,9 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
         // is half full), not per socket read, is most of its CPU saved. The queued frames
         // are shared with the GOP cache, so this costs little memory.
         let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(500));
-        svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan));
+        started.push(svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan, stop.clone())));
     }
+    started
 }
 
 /// Starts the timeline recorder when the template or the config asks for one.

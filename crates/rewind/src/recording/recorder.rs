@@ -128,8 +128,15 @@ pub(super) fn ext(f: Format) -> &'static str {
     }
 }
 
-/// Runs until the publish session ends, writing one file per `interval_secs`.
-pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReader, plan: Plan) {
+/// Runs until the publish session ends or `stop` is cancelled, writing one file per
+/// `interval_secs`.
+pub async fn run(
+    svc: Arc<Services>,
+    live: Arc<LiveStream>,
+    mut reader: HubReader,
+    plan: Plan,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let id = live.id.clone();
     let interval = Duration90k::from_secs(plan.interval_secs as i64);
     let mut pending: Vec<Frame> = Vec::new();
@@ -137,7 +144,11 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
     let mut open: Option<Open> = None;
     svc.metrics.recorders_active.fetch_add(1, Relaxed);
     loop {
-        let f = match reader.next().await {
+        let event = tokio::select! {
+            e = reader.next() => e,
+            _ = stop.cancelled() => break,
+        };
+        let f = match event {
             HubEvent::Closed => break,
             HubEvent::Lagged { missed } => {
                 svc.metrics.hub_reader_lagged_frames_total.fetch_add(missed, Relaxed);

@@ -1,0 +1,265 @@
+//! The task runner: one actor that owns every decision about record tasks. Publishes,
+//! API calls and the clock's ticks are handled one at a time, in order, so a task
+//! starting and a publish arriving at the same instant never yields two recordings or
+//! none. The task table is written before memory changes.
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::recording::launch::start_recorders;
+use crate::registry::LiveStream;
+use crate::server::Services;
+use crate::stream_id::StreamId;
+use crate::tasks::model::{self, State, Step, Task};
+use crate::tasks::store;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// How often the runner looks at the clock.
+const TICK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A request to the runner.
+enum Cmd {
+    Publish,
+    Create(Task, oneshot::Sender<Result<Task>>),
+    Stop(String, oneshot::Sender<Result<(Task, Vec<tokio::task::JoinHandle<()>>)>>),
+    Delete(String, oneshot::Sender<Result<()>>),
+}
+
+/// The handle the rest of the server talks to.
+#[derive(Debug)]
+pub struct TaskRunner {
+    // Bounded; a full queue makes callers wait (API calls and publishes are rare).
+    tx: mpsc::Sender<Cmd>,
+    rx: std::sync::Mutex<Option<mpsc::Receiver<Cmd>>>,
+}
+
+impl Default for TaskRunner {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(256);
+        TaskRunner { tx, rx: std::sync::Mutex::new(Some(rx)) }
+    }
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+fn gone() -> Error {
+    Error::internal("the task runner has stopped")
+}
+
+impl TaskRunner {
+    /// A stream started publishing: tasks whose window is open start now.
+    pub fn publish(&self) {
+        let _ = self.tx.try_send(Cmd::Publish);
+    }
+
+    /// Creates a task (validated by the caller) and starts it at once if due.
+    pub async fn create(&self, t: Task) -> Result<Task> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Cmd::Create(t, tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Stops a task; returns it once its files are finished.
+    pub async fn stop(&self, id: String) -> Result<Task> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Cmd::Stop(id, tx)).await.map_err(|_| gone())?;
+        let (task, recorders) = rx.await.map_err(|_| gone())??;
+        for r in recorders {
+            let _ = r.await;
+        }
+        Ok(task)
+    }
+
+    /// Deletes a task that has not started.
+    pub async fn delete(&self, id: String) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Cmd::Delete(id, tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+struct Running {
+    session_id: String,
+    stop: CancellationToken,
+    recorders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    fn alive(&self) -> bool {
+        self.recorders.iter().any(|r| !r.is_finished())
+    }
+}
+
+struct Actor {
+    svc: Arc<Services>,
+    /// Tasks that may still record, with whether they recorded already.
+    tasks: HashMap<String, (Task, bool)>,
+    running: HashMap<String, Running>,
+}
+
+/// Runs the actor until shutdown. Tasks left `recording` by a crash wait for the next push.
+pub async fn run(svc: Arc<Services>) {
+    let Some(mut rx) = svc.record_tasks.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let mut actor = Actor { svc: svc.clone(), tasks: HashMap::new(), running: HashMap::new() };
+    match store::live_tasks(&svc.db).await {
+        Ok(list) => {
+            for (mut t, recorded) in list {
+                if t.state == State::Recording {
+                    // Its recorders died with the last process (their files were
+                    // finished by recording recovery); it resumes on the next push.
+                    t.state = State::Waiting;
+                    let _ = store::set_state(&svc.db, &t.task_id, State::Waiting, false, None).await;
+                }
+                actor.tasks.insert(t.task_id.clone(), (t, recorded));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "record tasks could not be loaded; scheduled tasks will not run")
+        }
+    }
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = svc.shutdown.cancelled() => return,
+            cmd = rx.recv() => match cmd {
+                None => return,
+                Some(Cmd::Publish) => {}
+                Some(Cmd::Create(t, reply)) => { let _ = reply.send(actor.create(t).await); }
+                Some(Cmd::Stop(id, reply)) => { let _ = reply.send(actor.stop(&id).await); }
+                Some(Cmd::Delete(id, reply)) => { let _ = reply.send(actor.delete(&id).await); }
+            },
+            _ = tick.tick() => {}
+        }
+        actor.step_all().await;
+    }
+}
+
+impl Actor {
+    fn live_stream(&self, t: &Task) -> Option<Arc<LiveStream>> {
+        let id = StreamId::new(&t.domain, &t.app, &t.stream).ok()?;
+        self.svc.registry.get(&id)
+    }
+
+    /// Applies `model::step` to every task.
+    async fn step_all(&mut self) {
+        let now = self.svc.clock.now_unix();
+        let ids: Vec<String> = self.tasks.keys().cloned().collect();
+        for id in ids {
+            let Some((t, recorded)) = self.tasks.get(&id).cloned() else { continue };
+            let live = self.live_stream(&t);
+            let running = match (self.running.get(&id), &live) {
+                (Some(r), Some(l)) => r.alive() && r.session_id == l.session_id,
+                _ => false,
+            };
+            match model::step(&t, now, live.is_some(), running, recorded) {
+                Step::Keep => {}
+                Step::Start => {
+                    if let Some(live) = live {
+                        self.start(&t, &live).await;
+                    }
+                }
+                Step::Wait => self.set(&id, State::Waiting, None).await,
+                Step::End(state) => {
+                    if let Some(r) = self.running.remove(&id) {
+                        r.stop.cancel();
+                    }
+                    self.set(&id, state, None).await;
+                    self.tasks.remove(&id);
+                    tracing::info!(task_id = %id, state = state.as_str(), "record task ended");
+                }
+            }
+        }
+    }
+
+    async fn set(&mut self, id: &str, state: State, stopped_at: Option<i64>) {
+        let recorded = state == State::Recording;
+        if let Err(e) = store::set_state(&self.svc.db, id, state, recorded, stopped_at).await {
+            tracing::error!(task_id = %id, error = %e, "could not save a record task's state");
+            return;
+        }
+        if let Some((t, r)) = self.tasks.get_mut(id) {
+            t.state = state;
+            *r |= recorded;
+        }
+    }
+
+    async fn start(&mut self, t: &Task, live: &Arc<LiveStream>) {
+        if let Some(old) = self.running.remove(&t.task_id) {
+            old.stop.cancel();
+        }
+        // A missing or deleted template records HLS kept forever, as the cloud service does.
+        let template = self.svc.catalog.template(t.template_id).or_else(|| self.svc.catalog.template(0));
+        let Some(template) = template else { return };
+        self.set(&t.task_id, State::Recording, None).await;
+        let stop = CancellationToken::new();
+        let recorders = start_recorders(&self.svc, live, &template, "task", Some(&t.task_id), stop.clone());
+        tracing::info!(task_id = %t.task_id, stream = %live.id, formats = recorders.len(), "record task recording");
+        self.running
+            .insert(t.task_id.clone(), Running { session_id: live.session_id.clone(), stop, recorders });
+    }
+
+    async fn create(&mut self, t: Task) -> Result<Task> {
+        let now = self.svc.clock.now_unix();
+        let limit = self.svc.config.recording.max_running_tasks;
+        let overlapping = self
+            .tasks
+            .values()
+            .filter(|(o, _)| {
+                o.stream_id() == t.stream_id() && o.start_time < t.end_time && t.start_time < o.end_time
+            })
+            .count();
+        if overlapping >= limit {
+            return Err(Error::new(
+                ErrorCode::MaximumRunningTask,
+                format!(
+                    "stream {} already has {overlapping} tasks in that window; the most is {limit}",
+                    t.stream_id()
+                ),
+            ));
+        }
+        store::insert(&self.svc.db, &t, now).await?;
+        tracing::info!(task_id = %t.task_id, stream = %t.stream_id(), start = t.start_time, end = t.end_time, "record task created");
+        self.tasks.insert(t.task_id.clone(), (t.clone(), false));
+        self.step_all().await;
+        Ok(self.tasks.get(&t.task_id).map_or(t, |(t, _)| t.clone()))
+    }
+
+    async fn stop(&mut self, id: &str) -> Result<(Task, Vec<tokio::task::JoinHandle<()>>)> {
+        let task = store::get(&self.svc.db, id).await?;
+        if !task.state.is_live() {
+            return Ok((task, Vec::new()));
+        }
+        let now = self.svc.clock.now_unix();
+        self.set(id, State::Stopped, Some(now)).await;
+        self.tasks.remove(id);
+        let recorders = match self.running.remove(id) {
+            Some(r) => {
+                r.stop.cancel();
+                r.recorders
+            }
+            None => Vec::new(),
+        };
+        tracing::info!(task_id = %id, "record task stopped");
+        Ok((store::get(&self.svc.db, id).await?, recorders))
+    }
+
+    async fn delete(&mut self, id: &str) -> Result<()> {
+        let task = store::get(&self.svc.db, id).await?;
+        let now = self.svc.clock.now_unix();
+        if task.state != State::Scheduled || task.start_time <= now {
+            return Err(Error::new(
+                ErrorCode::TaskStarted,
+                format!("task {id} has started (it is {}); stop it instead", task.state.as_str()),
+            ));
+        }
+        store::delete(&self.svc.db, id).await?;
+        self.tasks.remove(id);
+        tracing::info!(task_id = %id, "record task deleted");
+        Ok(())
+    }
+}

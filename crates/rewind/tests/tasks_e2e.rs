@@ -1,0 +1,197 @@
+//! Record tasks end to end: scheduled windows, highlights, stop, delete, limits,
+//! overlap with a rule, and a restart inside a window — with real pushes and real files.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn task_body(stream: &str, start: Option<i64>, end: i64) -> serde_json::Value {
+    let mut b = json!({"domain": "default", "app": "live", "stream": stream, "end_time": end});
+    if let Some(s) = start {
+        b["start_time"] = json!(s);
+    }
+    b
+}
+
+async fn wait_state(srv: &TestServer, id: &str, state: &str, timeout: Duration) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let (s, v) = srv.get(&format!("/v1/record-tasks/{id}")).await;
+        assert_eq!(s, 200, "{v}");
+        if v["state"] == state {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "task {id} never became {state}: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_window_records_only_inside_it_and_each_push_in_it() {
+    let srv = TestServer::start("");
+    let t0 = now();
+    let (s, task) = srv.send("POST", "/v1/record-tasks", Some(task_body("win", Some(t0 + 3), t0 + 12))).await;
+    assert_eq!(s, 201, "{task}");
+    assert_eq!(task["state"], "scheduled");
+    let id = task["task_id"].as_str().unwrap().to_string();
+    // One push across the window's start, a drop, and a second push inside it.
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 6), &srv.push_url("live/win?k=v")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 2), &srv.push_url("live/win")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let media = wait_media(&srv, &format!("task_id={id}"), 2, Duration::from_secs(20)).await;
+    for m in &media {
+        assert_eq!(m["source"], "task");
+        assert_eq!(m["format"], "hls", "template 0: HLS");
+        assert!(m["stream_param"].is_null(), "task recordings carry no push query: {m}");
+        assert_eq!(decode_errors(&media_path(&srv, m)), "");
+    }
+    let first = media.iter().map(|m| m["duration"].as_f64().unwrap()).fold(f64::MAX, f64::min);
+    let second = media.iter().map(|m| m["duration"].as_f64().unwrap()).fold(0.0, f64::max);
+    assert!(first < 5.0, "the first push is recorded from the window's start only (~3 s of 6): {media:?}");
+    assert!(second > 1.0, "{media:?}");
+    let v = wait_state(&srv, &id, "finished", Duration::from_secs(15)).await;
+    assert!(v["stopped_at"].is_null());
+    // Only the task recorded: there is no rule.
+    let (_, all) = srv.get("/v1/media?stream=win").await;
+    assert_eq!(all["total"], 2);
+}
+
+#[tokio::test]
+async fn no_push_no_file_and_the_task_expires() {
+    let srv = TestServer::start("");
+    let t0 = now();
+    let (s, task) = srv.send("POST", "/v1/record-tasks", Some(task_body("idle", Some(t0), t0 + 2))).await;
+    assert_eq!(s, 201, "{task}");
+    wait_state(&srv, task["task_id"].as_str().unwrap(), "expired", Duration::from_secs(10)).await;
+    let (_, v) = srv.get("/v1/media?stream=idle").await;
+    assert_eq!(v["total"], 0);
+}
+
+#[tokio::test]
+async fn a_highlight_needs_a_live_stream_and_stop_finishes_it_at_once() {
+    let srv = TestServer::start("");
+    let (s, v) = srv.send("POST", "/v1/record-tasks", Some(task_body("hl", None, now() + 60))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("ResourceUnavailable.StreamNotExist")), "{v}");
+    let pusher = ffmpeg_push(&fixture("av", 12), &srv.push_url("live/hl"));
+    srv.wait_stream("default/live/hl", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (s, task) = srv.send("POST", "/v1/record-tasks", Some(task_body("hl", None, now() + 60))).await;
+    assert_eq!(s, 201, "{task}");
+    let id = task["task_id"].as_str().unwrap().to_string();
+    wait_state(&srv, &id, "recording", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (s, v) = srv.send("POST", &format!("/v1/record-tasks/{id}/stop"), None).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("stopped")), "{v}");
+    assert!(v["stopped_at"].as_i64().is_some());
+    // Finished and in the library when stop returns.
+    let (_, media) = srv.get(&format!("/v1/media?task_id={id}")).await;
+    assert_eq!(media["total"], 1, "{media}");
+    let m = &media["media"][0];
+    let d = m["duration"].as_f64().unwrap();
+    assert!(d >= 2.5, "from the GOP held at creation, not only from the next key frame: {d}");
+    assert_eq!(decode_errors(&media_path(&srv, m)), "");
+    // Stopped never restarts, even while the push goes on; it cannot be deleted.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(srv.get(&format!("/v1/record-tasks/{id}")).await.1["state"], "stopped");
+    let (s, v) = srv.send("DELETE", &format!("/v1/record-tasks/{id}"), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("FailedOperation.TaskStarted")), "{v}");
+    let _ = wait_child(pusher, Duration::from_secs(30));
+    let (_, media) = srv.get(&format!("/v1/media?task_id={id}")).await;
+    assert_eq!(media["total"], 1, "no second file after the stop");
+}
+
+#[tokio::test]
+async fn validation_delete_limits_and_listing() {
+    let srv = TestServer::start("");
+    let t0 = now();
+    for (body, what) in [
+        (task_body("v", Some(t0 + 10), t0 - 1), "end in the past"),
+        (task_body("v", Some(t0 + 10), t0 + 5), "end before start"),
+        (task_body("v", Some(t0 + 100), t0 + 100 + 86_401), "over 24 h"),
+        (task_body("v", Some(t0 + 6 * 86_400 + 80_000), t0 + 7 * 86_400 + 10), "7 days ahead"),
+        (
+            json!({"domain": "default", "app": "live", "stream": "bad/name", "end_time": t0 + 10}),
+            "a bad stream name",
+        ),
+    ] {
+        let (s, v) = srv.send("POST", "/v1/record-tasks", Some(body)).await;
+        assert_eq!(s, 400, "{what}: {v}");
+        assert!(v["error"]["code"].as_str().unwrap().starts_with("InvalidParameter"), "{what}: {v}");
+    }
+    // Three overlapping tasks on one stream at most.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (s, v) =
+            srv.send("POST", "/v1/record-tasks", Some(task_body("v", Some(t0 + 3600 + i), t0 + 7200))).await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["task_id"].as_str().unwrap().to_string());
+    }
+    let (s, v) = srv.send("POST", "/v1/record-tasks", Some(task_body("v", Some(t0 + 5000), t0 + 6000))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("LimitExceeded.MaximumRunningTask")), "{v}");
+    let (s, _) = srv.send("POST", "/v1/record-tasks", Some(task_body("v", Some(t0 + 8000), t0 + 9000))).await;
+    assert_eq!(s, 201, "a window that overlaps none is fine");
+    // Listing by stream, paged.
+    let (s, page) = srv.get("/v1/record-tasks?domain=default&app=live&stream=v&page_size=2").await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["tasks"].as_array().unwrap().len(), 2);
+    let token = page["next_page_token"].as_str().unwrap();
+    let (_, page2) = srv.get(&format!("/v1/record-tasks?stream=v&page_size=2&page_token={token}")).await;
+    assert_eq!(page2["tasks"].as_array().unwrap().len(), 2);
+    assert!(page2["next_page_token"].is_null());
+    let (_, window) =
+        srv.get(&format!("/v1/record-tasks?stream=v&start_time={}&end_time={}", t0 + 7500, t0 + 8500)).await;
+    assert_eq!(window["tasks"].as_array().unwrap().len(), 1, "window filter: {window}");
+    // Delete one that has not started.
+    let (s, _) = srv.send("DELETE", &format!("/v1/record-tasks/{}", ids[0]), None).await;
+    assert_eq!(s, 204);
+    let (s, v) = srv.get(&format!("/v1/record-tasks/{}", ids[0])).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("ResourceNotFound.TaskId")));
+}
+
+const FLV_RULE: &str = r#"
+[[record_templates]]
+template_id = 1
+name = "flv"
+flv = { enable = true }
+
+[[record_rules]]
+domain = "*"
+template_id = 1
+"#;
+
+#[tokio::test]
+async fn a_task_overlaps_a_rule_and_survives_a_restart() {
+    let mut srv = TestServer::start(FLV_RULE);
+    let t0 = now();
+    let (s, task) = srv.send("POST", "/v1/record-tasks", Some(task_body("both", Some(t0), t0 + 120))).await;
+    assert_eq!(s, 201, "{task}");
+    let id = task["task_id"].as_str().unwrap().to_string();
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 3), &srv.push_url("live/both?x=1")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let media = wait_media(&srv, "stream=both", 2, Duration::from_secs(20)).await;
+    let rule = media.iter().find(|m| m["source"] == "rule").expect("the rule's FLV");
+    let tasked = media.iter().find(|m| m["source"] == "task").expect("the task's HLS");
+    assert_eq!(rule["stream_param"], "x=1");
+    assert_eq!(tasked["task_id"], id.as_str());
+    wait_state(&srv, &id, "waiting", Duration::from_secs(5)).await;
+    // Restart inside the window: the task resumes on the next push.
+    assert_eq!(srv.terminate(), Some(0));
+    let dir = std::mem::replace(&mut srv.dir, tempfile::tempdir().unwrap());
+    drop(srv);
+    let srv = TestServer::start_in(dir, FLV_RULE);
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 3), &srv.push_url("live/both")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let media = wait_media(&srv, &format!("task_id={id}"), 2, Duration::from_secs(20)).await;
+    assert_eq!(media.len(), 2, "one file per push in the window, across the restart");
+}
