@@ -115,6 +115,12 @@ pub struct HubConfig {
     /// Most bytes of the current GOP kept for new readers; past it new readers wait
     /// for the next keyframe.
     pub gop_cache_max_bytes: usize,
+    /// Seconds of every live stream kept in memory for event clips' pre-roll (0: off;
+    /// at most 60). Whole GOPs: at least this much is kept from a key frame.
+    pub pre_roll_secs: u32,
+    /// Most bytes all streams' pre-roll may hold together; past it a stream's pre-roll
+    /// shrinks to its current GOP.
+    pub pre_roll_budget_bytes: usize,
 }
 
 /// A domain declared in the configuration file.
@@ -189,7 +195,12 @@ impl Default for RtmpConfig {
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { reader_queue_frames: 512, gop_cache_max_bytes: 32 << 20 }
+        HubConfig {
+            reader_queue_frames: 512,
+            gop_cache_max_bytes: 32 << 20,
+            pre_roll_secs: 0,
+            pre_roll_budget_bytes: 512 << 20,
+        }
     }
 }
 
@@ -240,6 +251,9 @@ impl Config {
         }
         if self.hub.reader_queue_frames < 16 {
             anyhow::bail!("hub.reader_queue_frames must be at least 16");
+        }
+        if self.hub.pre_roll_secs > 60 {
+            anyhow::bail!("hub.pre_roll_secs must be 0 to 60");
         }
         let sl = self.timeline.segment_length;
         if !(30..=300).contains(&sl) || !sl.is_multiple_of(30) {

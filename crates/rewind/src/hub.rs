@@ -5,8 +5,9 @@
 //! Frames are shared (`Frame` clones are two reference counts), never copied per reader.
 
 use crate::config::HubConfig;
-use rewind_media::{Frame, Track};
+use rewind_media::{Duration90k, Frame, Time90k, Track};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -61,6 +62,18 @@ struct State {
     closed: bool,
     /// Readers given frames since the last `flush`.
     pending_wake: bool,
+    /// The last `pre_roll` of frames, from a key frame (event clips start in the past).
+    preroll: VecDeque<Frame>,
+    preroll_bytes: usize,
+}
+
+/// Bytes held in every hub's pre-roll, against `pre_roll_budget_bytes` (one budget per
+/// process).
+static PREROLL_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes all streams hold for pre-roll now.
+pub fn preroll_bytes() -> usize {
+    PREROLL_BYTES.load(Relaxed)
 }
 
 /// The fan-out of one live stream.
@@ -77,6 +90,8 @@ pub struct Hub {
     state: Mutex<State>,
     queue_cap: usize,
     gop_cache_max_bytes: usize,
+    preroll: Duration90k,
+    preroll_budget: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -95,9 +110,37 @@ impl Hub {
                 has_video: false,
                 closed: false,
                 pending_wake: false,
+                preroll: VecDeque::new(),
+                preroll_bytes: 0,
             }),
             queue_cap: cfg.reader_queue_frames,
             gop_cache_max_bytes: cfg.gop_cache_max_bytes,
+            preroll: Duration90k::from_secs(cfg.pre_roll_secs as i64),
+            preroll_budget: cfg.pre_roll_budget_bytes,
+        }
+    }
+
+    /// Keeps `frame` in the pre-roll and drops what is older than needed: everything
+    /// before the last key frame at or before `pre_roll` ago, or, past the budget,
+    /// everything before the current GOP.
+    fn keep_preroll(&self, s: &mut State, frame: &Frame) {
+        if self.preroll.0 == 0 {
+            return;
+        }
+        s.preroll.push_back(frame.clone());
+        s.preroll_bytes += frame.data.len();
+        PREROLL_BYTES.fetch_add(frame.data.len(), Relaxed);
+        let starts = |f: &Frame, has_video: bool| f.keyframe && (f.track == Track::Video || !has_video);
+        if !starts(frame, s.has_video) {
+            return;
+        }
+        let over = PREROLL_BYTES.load(Relaxed) > self.preroll_budget;
+        let cutoff = if over { frame.dts } else { frame.dts - self.preroll };
+        let has_video = s.has_video;
+        let keep_from = s.preroll.iter().rposition(|f| starts(f, has_video) && f.dts <= cutoff).unwrap_or(0);
+        for f in s.preroll.drain(..keep_from) {
+            s.preroll_bytes -= f.data.len();
+            PREROLL_BYTES.fetch_sub(f.data.len(), Relaxed);
         }
     }
 
@@ -118,6 +161,7 @@ impl Hub {
             Track::Video => s.has_video = true,
             Track::Audio => {}
         }
+        self.keep_preroll(&mut s, &frame);
         if s.has_video && s.gop_complete {
             if s.gop_bytes + frame.data.len() > self.gop_cache_max_bytes {
                 s.gop.clear();
@@ -209,7 +253,26 @@ impl Hub {
             last_wake: Mutex::new(None),
         });
         s.readers.push(Arc::downgrade(&slot));
-        HubReader { slot }
+        HubReader { slot, backlog: VecDeque::new() }
+    }
+
+    /// A reader that starts in the past: at the last key frame at or before wall-clock
+    /// `from` still held in the pre-roll (or the oldest held), then goes on live. The
+    /// past frames are its own backlog, outside its bounded queue.
+    pub fn subscribe_from(&self, from: Time90k, coalesce: Duration) -> HubReader {
+        let mut reader = self.subscribe_coalesced(coalesce);
+        let s = lock(&self.state);
+        let has_video = s.has_video;
+        let starts = |f: &Frame| f.keyframe && (f.track == Track::Video || !has_video);
+        let first = s.preroll.iter().position(starts);
+        let start = s.preroll.iter().rposition(|f| starts(f) && f.utc <= from).or(first);
+        if let Some(start) = start {
+            // The tail of the pre-roll is the GOP the queue already starts with.
+            let queued = lock(&reader.slot.queue).frames.len();
+            let end = s.preroll.len().saturating_sub(queued).max(start);
+            reader.backlog = s.preroll.range(start..end).cloned().collect();
+        }
+        reader
     }
 
     /// Ends the stream: readers drain what they have, then get `Closed`.
@@ -218,6 +281,9 @@ impl Hub {
         s.closed = true;
         s.gop.clear();
         s.gop_bytes = 0;
+        PREROLL_BYTES.fetch_sub(s.preroll_bytes, Relaxed);
+        s.preroll.clear();
+        s.preroll_bytes = 0;
         for r in s.readers.drain(..).filter_map(|r| r.upgrade()) {
             lock(&r.queue).closed = true;
             r.notify.notify_one();
@@ -234,11 +300,16 @@ impl Hub {
 #[derive(Debug)]
 pub struct HubReader {
     slot: Arc<Slot>,
+    /// Past frames it starts with (`subscribe_from`), before its queue.
+    backlog: VecDeque<Frame>,
 }
 
 impl HubReader {
     /// The next event. Cancel-safe.
     pub async fn next(&mut self) -> HubEvent {
+        if let Some(f) = self.backlog.pop_front() {
+            return HubEvent::Frame(f);
+        }
         loop {
             {
                 let mut q = lock(&self.slot.queue);
@@ -279,7 +350,7 @@ mod tests {
     }
 
     fn cfg(q: usize) -> HubConfig {
-        HubConfig { reader_queue_frames: q, gop_cache_max_bytes: 1 << 20 }
+        HubConfig { reader_queue_frames: q, gop_cache_max_bytes: 1 << 20, ..HubConfig::default() }
     }
 
     #[tokio::test]
@@ -297,6 +368,31 @@ mod tests {
             got.push(f.dts.0);
         }
         assert_eq!(got, vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_reader_can_start_in_the_pre_roll_with_nothing_lost_or_repeated() {
+        let hub = Hub::new(&HubConfig { pre_roll_secs: 2, ..cfg(64) });
+        // 10 frames a second (9000 ticks apart), a key frame every second, for 5 s.
+        for i in 0..50 {
+            hub.publish(frame(Track::Video, i * 9000, i % 10 == 0));
+        }
+        // Ask for 2.5 s ago: the key frame at or before it is at 2 s (frame 20).
+        let mut r = hub.subscribe_from(Time90k(49 * 9000 - 225_000), Duration::ZERO);
+        for i in 50..55 {
+            hub.publish(frame(Track::Video, i * 9000, i % 10 == 0));
+        }
+        hub.close();
+        let mut got = Vec::new();
+        while let HubEvent::Frame(f) = r.next().await {
+            got.push(f.dts.0 / 9000);
+        }
+        assert_eq!(
+            got,
+            (20..55).collect::<Vec<i64>>(),
+            "from the key frame before the asked time, then live"
+        );
+        assert_eq!(preroll_bytes(), 0, "a closed hub gives its pre-roll back");
     }
 
     #[tokio::test]

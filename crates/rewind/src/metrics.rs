@@ -188,6 +188,13 @@ impl Metrics {
             "Timeline chunks deleted by retention.",
             self.timeline_chunks_deleted_total.load(Relaxed),
         );
+        scalar(
+            &mut o,
+            "rewind_preroll_bytes",
+            "gauge",
+            "Bytes held in memory for event clips' pre-roll, all streams.",
+            crate::hub::preroll_bytes(),
+        );
         o
     }
 }

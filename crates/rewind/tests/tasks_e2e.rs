@@ -22,7 +22,7 @@ async fn wait_state(srv: &TestServer, id: &str, state: &str, timeout: Duration) 
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let (s, v) = srv.get(&format!("/v1/record-tasks/{id}")).await;
-        assert_eq!(s, 200, "{v}");
+        assert_eq!(s, 200, "{v}\n{}", srv.log());
         if v["state"] == state {
             return v;
         }
@@ -194,4 +194,72 @@ async fn a_task_overlaps_a_rule_and_survives_a_restart() {
     assert!(ok, "{err}");
     let media = wait_media(&srv, &format!("task_id={id}"), 2, Duration::from_secs(20)).await;
     assert_eq!(media.len(), 2, "one file per push in the window, across the restart");
+}
+
+#[tokio::test]
+async fn an_event_clip_starts_pre_roll_before_the_event_and_a_second_event_extends_it() {
+    let srv = TestServer::start("[hub]\npre_roll_secs = 10\n");
+    let (s, v) = srv
+        .send(
+            "POST",
+            "/v1/streams/default/live/ev/events",
+            Some(json!({"pre_roll": 5, "post_roll": 2, "max_duration": 30})),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("ResourceUnavailable.StreamNotExist")), "{v}");
+    let pusher = ffmpeg_push(&fixture("av", 20), &srv.push_url("live/ev"));
+    srv.wait_stream("default/live/ev", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (s, v) = srv
+        .send(
+            "POST",
+            "/v1/streams/default/live/ev/events",
+            Some(json!({"pre_roll": 61, "post_roll": 2, "max_duration": 30})),
+        )
+        .await;
+    assert_eq!(s, 400, "pre_roll is at most 60: {v}");
+    assert!(srv.metric("rewind_preroll_bytes").await > 100_000, "about 10 s of the stream is held");
+    let event_at = time::OffsetDateTime::now_utc();
+    let (s, first) = srv
+        .send(
+            "POST",
+            "/v1/streams/default/live/ev/events",
+            Some(json!({"pre_roll": 5, "post_roll": 2, "max_duration": 30, "label": "door"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{first}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (s, second) = srv
+        .send(
+            "POST",
+            "/v1/streams/default/live/ev/events",
+            Some(json!({"pre_roll": 5, "post_roll": 2, "max_duration": 30})),
+        )
+        .await;
+    assert_eq!(s, 201, "{second}");
+    assert_eq!(
+        first["task_id"],
+        second["task_id"],
+        "a second event while the clip is open extends it: {}",
+        srv.log()
+    );
+    assert_ne!(first["event_id"], second["event_id"]);
+    let id = first["task_id"].as_str().unwrap();
+    let media = wait_media(&srv, &format!("task_id={id}"), 1, Duration::from_secs(20)).await;
+    let m = &media[0];
+    assert_eq!(m["source"], "event");
+    assert_eq!(decode_errors(&media_path(&srv, m)), "");
+    let start = time::OffsetDateTime::parse(
+        m["start_time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let lead = (event_at - start).as_seconds_f64();
+    // From the key frame at or before 5 s earlier (1 s GOPs), out of memory.
+    assert!((4.5..=6.6).contains(&lead), "the clip's first frame is {lead} s before the event");
+    let d = m["duration"].as_f64().unwrap();
+    // 5 s before (from a key frame: up to 1 s more) + 1.5 s between the events + 2 s after
+    // (ends are whole seconds, rounded up, and the runner looks twice a second).
+    assert!((8.0..=11.8).contains(&d), "{d}");
+    let _ = wait_child(pusher, Duration::from_secs(30));
 }

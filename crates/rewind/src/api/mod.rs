@@ -36,6 +36,7 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/streams/{domain}/{app}/{stream}/clip.mp4", get(timeline::clip))
         .route("/streams/{domain}/{app}/{stream}/timeline/init/{file}", get(timeline::init))
         .route("/streams/{domain}/{app}/{stream}/timeline/chunks/{file}", get(timeline::chunk))
+        .route("/streams/{domain}/{app}/{stream}/events", post(tasks::event))
         .route("/record-tasks", get(tasks::list).post(tasks::create))
         .route("/record-tasks/{task_id}", get(tasks::get_one).delete(tasks::delete))
         .route("/record-tasks/{task_id}/stop", post(tasks::stop))

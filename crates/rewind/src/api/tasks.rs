@@ -51,6 +51,8 @@ pub async fn create(AxState(svc): Svc, JsonBody(b): JsonBody<TaskBody>) -> Resul
         extension: b.extension,
         state: State::Scheduled,
         stopped_at: None,
+        source: "task".into(),
+        max_end_time: end,
     };
     Ok((StatusCode::CREATED, Json(svc.record_tasks.create(task).await?)))
 }
@@ -75,4 +77,39 @@ pub async fn stop(AxState(svc): Svc, Path(id): Path<String>) -> Result<Json<Task
 pub async fn delete(AxState(svc): Svc, Path(id): Path<String>) -> Result<StatusCode> {
     svc.record_tasks.delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /v1/streams/{sid}/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    pre_roll: i64,
+    post_roll: i64,
+    max_duration: i64,
+    template_id: Option<i64>,
+    label: Option<String>,
+}
+
+/// `POST /v1/streams/{domain}/{app}/{stream}/events`: an event clip with pre-roll.
+pub async fn event(
+    AxState(svc): Svc,
+    Path((d, a, st)): Path<(String, String, String)>,
+    JsonBody(b): JsonBody<EventBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let stream = StreamId::new(&d, &a, &st)?;
+    model::check_event(b.pre_roll, b.post_roll, b.max_duration)?;
+    let event_id = crate::timeline::locator::new_id();
+    let e = crate::tasks::runner::Event {
+        stream,
+        pre_roll: b.pre_roll,
+        post_roll: b.post_roll,
+        max_duration: b.max_duration,
+        template_id: b.template_id.unwrap_or(0),
+    };
+    let task = svc.record_tasks.event(e).await?;
+    tracing::info!(%event_id, task_id = %task.task_id, label = b.label.as_deref().unwrap_or(""), "event");
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"event_id": event_id, "task_id": task.task_id, "task": task})),
+    ))
 }

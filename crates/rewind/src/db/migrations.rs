@@ -161,7 +161,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
         state TEXT NOT NULL,            -- scheduled, recording, waiting, stopped, finished, expired
         recorded INTEGER NOT NULL,      -- 1 once it started a recording
         stopped_at_unix BIGINT,
-        created_at_unix BIGINT NOT NULL
+        created_at_unix BIGINT NOT NULL,
+        source TEXT NOT NULL,           -- task (API) or event (event clip with pre-roll)
+        max_end_unix BIGINT NOT NULL    -- an event clip is never extended past this
     );
     CREATE INDEX record_task_by_stream ON record_task (domain, app, stream, start_unix);
     CREATE INDEX record_task_by_state ON record_task (state);

@@ -22,17 +22,19 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
         tracing::info!(stream = %live.id, template_id = template.template_id, "not recording: the rule's template enables no format");
         return;
     }
-    start_recorders(svc, live, &template, "rule", None, CancellationToken::new());
+    start_recorders(svc, live, &template, "rule", None, None, CancellationToken::new());
 }
 
 /// Starts one recorder per format `template` enables, for `source` ("rule", "task",
-/// "event"), until the push ends or `stop` is cancelled. Returns how many started.
+/// "event"), from the current GOP or (`from`) the pre-roll, until the push ends or
+/// `stop` is cancelled. Returns the recorders.
 pub fn start_recorders(
     svc: &Arc<Services>,
     live: &Arc<LiveStream>,
     template: &Template,
     source: &str,
     task_id: Option<&str>,
+    from: Option<rewind_media::Time90k>,
     stop: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut started = Vec::new();
@@ -56,7 +58,11 @@ pub fn start_recorders(
         // Files need no low latency: waking a recorder twice a second (or when its queue
         // is half full), not per socket read, is most of its CPU saved. The queued frames
         // are shared with the GOP cache, so this costs little memory.
-        let reader = live.hub.subscribe_coalesced(std::time::Duration::from_millis(500));
+        let coalesce = std::time::Duration::from_millis(500);
+        let reader = match from {
+            Some(t) => live.hub.subscribe_from(t, coalesce),
+            None => live.hub.subscribe_coalesced(coalesce),
+        };
         started.push(svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan, stop.clone())));
     }
     started

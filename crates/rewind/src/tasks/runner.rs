@@ -24,6 +24,23 @@ enum Cmd {
     Create(Task, oneshot::Sender<Result<Task>>),
     Stop(String, oneshot::Sender<Result<(Task, Vec<tokio::task::JoinHandle<()>>)>>),
     Delete(String, oneshot::Sender<Result<()>>),
+    Event(Event, oneshot::Sender<Result<Task>>),
+}
+
+/// An event on a live stream: record from `pre_roll` before now to `post_roll` after
+/// (seconds), as one clip per stream that later events extend up to `max_duration`.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The stream.
+    pub stream: StreamId,
+    /// Seconds before the event.
+    pub pre_roll: i64,
+    /// Seconds after the (last) event.
+    pub post_roll: i64,
+    /// Longest clip.
+    pub max_duration: i64,
+    /// Template of the clip's files (default 0: HLS).
+    pub template_id: i64,
 }
 
 /// The handle the rest of the server talks to.
@@ -73,6 +90,13 @@ impl TaskRunner {
             let _ = r.await;
         }
         Ok(task)
+    }
+
+    /// Records an event clip (or extends the open one); returns its task.
+    pub async fn event(&self, e: Event) -> Result<Task> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Cmd::Event(e, tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
     }
 
     /// Deletes a task that has not started.
@@ -132,6 +156,7 @@ pub async fn run(svc: Arc<Services>) {
                 Some(Cmd::Create(t, reply)) => { let _ = reply.send(actor.create(t).await); }
                 Some(Cmd::Stop(id, reply)) => { let _ = reply.send(actor.stop(&id).await); }
                 Some(Cmd::Delete(id, reply)) => { let _ = reply.send(actor.delete(&id).await); }
+                Some(Cmd::Event(e, reply)) => { let _ = reply.send(actor.event(e).await); }
             },
             _ = tick.tick() => {}
         }
@@ -160,7 +185,7 @@ impl Actor {
                 Step::Keep => {}
                 Step::Start => {
                     if let Some(live) = live {
-                        self.start(&t, &live).await;
+                        self.start(&t, &live, None).await;
                     }
                 }
                 Step::Wait => self.set(&id, State::Waiting, None).await,
@@ -188,7 +213,8 @@ impl Actor {
         }
     }
 
-    async fn start(&mut self, t: &Task, live: &Arc<LiveStream>) {
+    /// Starts a task's recorders on `live`, from `from` in the pre-roll if given.
+    async fn start(&mut self, t: &Task, live: &Arc<LiveStream>, from: Option<rewind_media::Time90k>) {
         if let Some(old) = self.running.remove(&t.task_id) {
             old.stop.cancel();
         }
@@ -197,14 +223,67 @@ impl Actor {
         let Some(template) = template else { return };
         self.set(&t.task_id, State::Recording, None).await;
         let stop = CancellationToken::new();
-        let recorders = start_recorders(&self.svc, live, &template, "task", Some(&t.task_id), stop.clone());
+        let recorders =
+            start_recorders(&self.svc, live, &template, &t.source, Some(&t.task_id), from, stop.clone());
         tracing::info!(task_id = %t.task_id, stream = %live.id, formats = recorders.len(), "record task recording");
         self.running
             .insert(t.task_id.clone(), Running { session_id: live.session_id.clone(), stop, recorders });
     }
 
-    async fn create(&mut self, t: Task) -> Result<Task> {
+    async fn event(&mut self, e: Event) -> Result<Task> {
+        let Some(live) = self.svc.registry.get(&e.stream) else {
+            return Err(Error::new(ErrorCode::StreamNotLive, format!("stream {} is not live", e.stream)));
+        };
         let now = self.svc.clock.now_unix();
+        // Task times are whole seconds: a clip's end rounds up, so it never ends early.
+        let end_after = |secs: i64| (self.svc.clock.now().as_ms() + secs * 1000 + 999).div_euclid(1000);
+        let sid = e.stream.to_string();
+        // A clip already open on this stream grows instead (Azure's signal gate).
+        let open = self.tasks.iter().find(|(id, (t, _))| {
+            t.source == "event"
+                && t.stream_id() == sid
+                && t.open_at(now)
+                && self.running.get(*id).is_some_and(Running::alive)
+        });
+        if let Some((id, (t, _))) = open {
+            let (id, mut t) = (id.clone(), t.clone());
+            let end = end_after(e.post_roll).min(t.max_end_time);
+            if end > t.end_time {
+                store::set_end(&self.svc.db, &id, end).await?;
+                t.end_time = end;
+                if let Some((m, _)) = self.tasks.get_mut(&id) {
+                    m.end_time = end;
+                }
+                tracing::info!(task_id = %id, end, "event clip extended");
+            }
+            return Ok(t);
+        }
+        let start = now - e.pre_roll;
+        let t = Task {
+            task_id: crate::timeline::locator::new_id(),
+            domain: e.stream.domain.clone(),
+            app: e.stream.app.clone(),
+            stream: e.stream.stream.clone(),
+            start_time: start,
+            end_time: end_after(e.post_roll),
+            template_id: e.template_id,
+            stream_type: 0,
+            extension: None,
+            state: State::Scheduled,
+            stopped_at: None,
+            source: "event".into(),
+            max_end_time: start + e.max_duration,
+        };
+        self.check_limit(&t)?;
+        store::insert(&self.svc.db, &t, now).await?;
+        self.tasks.insert(t.task_id.clone(), (t.clone(), false));
+        let from = self.svc.clock.now() - rewind_media::Duration90k::from_secs(e.pre_roll);
+        self.start(&t, &live, Some(from)).await;
+        tracing::info!(task_id = %t.task_id, stream = %sid, pre_roll = e.pre_roll, post_roll = e.post_roll, "event clip recording");
+        Ok(self.tasks.get(&t.task_id).map_or(t, |(t, _)| t.clone()))
+    }
+
+    fn check_limit(&self, t: &Task) -> Result<()> {
         let limit = self.svc.config.recording.max_running_tasks;
         let overlapping = self
             .tasks
@@ -222,6 +301,12 @@ impl Actor {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    async fn create(&mut self, t: Task) -> Result<Task> {
+        let now = self.svc.clock.now_unix();
+        self.check_limit(&t)?;
         store::insert(&self.svc.db, &t, now).await?;
         tracing::info!(task_id = %t.task_id, stream = %t.stream_id(), start = t.start_time, end = t.end_time, "record task created");
         self.tasks.insert(t.task_id.clone(), (t.clone(), false));

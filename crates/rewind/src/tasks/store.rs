@@ -5,7 +5,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::tasks::model::{State, Task};
 use sqlx::Row;
 
-const COLUMNS: &str = "task_id, domain, app, stream, start_unix, end_unix, template_id, stream_type, extension, state, stopped_at_unix";
+const COLUMNS: &str = "task_id, domain, app, stream, start_unix, end_unix, template_id, stream_type, extension, state, stopped_at_unix, source, max_end_unix";
 
 fn task_of(r: &sqlx::any::AnyRow) -> Result<Task> {
     let state: String = r.try_get("state")?;
@@ -21,13 +21,15 @@ fn task_of(r: &sqlx::any::AnyRow) -> Result<Task> {
         extension: r.try_get("extension")?,
         state: State::parse(&state).ok_or_else(|| Error::internal(format!("task state {state:?}")))?,
         stopped_at: r.try_get("stopped_at_unix")?,
+        source: r.try_get("source")?,
+        max_end_time: r.try_get("max_end_unix")?,
     })
 }
 
 /// Stores a new task.
 pub async fn insert(db: &Db, t: &Task, now: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO record_task (task_id, domain, app, stream, start_unix, end_unix, template_id, stream_type, extension, state, recorded, stopped_at_unix, created_at_unix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL, $11)",
+        "INSERT INTO record_task (task_id, domain, app, stream, start_unix, end_unix, template_id, stream_type, extension, state, recorded, stopped_at_unix, created_at_unix, source, max_end_unix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL, $11, $12, $13)",
     )
     .bind(&t.task_id)
     .bind(&t.domain)
@@ -40,6 +42,8 @@ pub async fn insert(db: &Db, t: &Task, now: i64) -> Result<()> {
     .bind(&t.extension)
     .bind(t.state.as_str())
     .bind(now)
+    .bind(&t.source)
+    .bind(t.max_end_time)
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -71,6 +75,16 @@ pub async fn set_state(
     .bind(stopped_at)
     .execute(&db.pool)
     .await?;
+    Ok(())
+}
+
+/// Moves a task's end (an event clip extended by a new event).
+pub async fn set_end(db: &Db, id: &str, end: i64) -> Result<()> {
+    sqlx::query("UPDATE record_task SET end_unix = $2 WHERE task_id = $1")
+        .bind(id)
+        .bind(end)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
