@@ -164,6 +164,24 @@ pub fn step(t: &Task, now: i64, stream_live: bool, running: bool, recorded: bool
     }
 }
 
+/// Checks an event's parameters (seconds): pre-roll at most 60, a post-roll, and a
+/// longest clip that holds both and stays within a task's 24 h.
+pub fn check_event(pre_roll: i64, post_roll: i64, max_duration: i64) -> Result<()> {
+    if !(0..=60).contains(&pre_roll) {
+        return Err(invalid(format!("pre_roll must be 0 to 60 seconds, not {pre_roll}")));
+    }
+    if !(1..=MAX_SPAN_SECS).contains(&post_roll) {
+        return Err(invalid(format!("post_roll must be 1 to 86400 seconds, not {post_roll}")));
+    }
+    if max_duration < pre_roll + post_roll || max_duration > MAX_SPAN_SECS {
+        return Err(invalid(format!(
+            "max_duration must hold pre_roll + post_roll ({}) and be at most 86400 seconds, not {max_duration}",
+            pre_roll + post_roll
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,22 +241,4 @@ mod tests {
             "never restarts"
         );
     }
-}
-
-/// Checks an event's parameters (seconds): pre-roll at most 60, a post-roll, and a
-/// longest clip that holds both and stays within a task's 24 h.
-pub fn check_event(pre_roll: i64, post_roll: i64, max_duration: i64) -> Result<()> {
-    if !(0..=60).contains(&pre_roll) {
-        return Err(invalid(format!("pre_roll must be 0 to 60 seconds, not {pre_roll}")));
-    }
-    if !(1..=MAX_SPAN_SECS).contains(&post_roll) {
-        return Err(invalid(format!("post_roll must be 1 to 86400 seconds, not {post_roll}")));
-    }
-    if max_duration < pre_roll + post_roll || max_duration > MAX_SPAN_SECS {
-        return Err(invalid(format!(
-            "max_duration must hold pre_roll + post_roll ({}) and be at most 86400 seconds, not {max_duration}",
-            pre_roll + post_roll
-        )));
-    }
-    Ok(())
 }
