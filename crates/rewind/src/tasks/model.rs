@@ -241,4 +241,12 @@ mod tests {
             "never restarts"
         );
     }
+
+    #[test]
+    fn event_parameters() {
+        assert!(check_event(5, 2, 30).is_ok());
+        assert!(check_event(61, 2, 100).unwrap_err().message.contains("pre_roll"));
+        assert!(check_event(5, 0, 30).unwrap_err().message.contains("post_roll"));
+        assert!(check_event(5, 2, 6).unwrap_err().message.contains("max_duration"));
+    }
 }
