@@ -150,6 +150,12 @@ async fn validation_delete_limits_and_listing() {
     let (_, window) =
         srv.get(&format!("/v1/record-tasks?stream=v&start_time={}&end_time={}", t0 + 7500, t0 + 8500)).await;
     assert_eq!(window["tasks"].as_array().unwrap().len(), 1, "window filter: {window}");
+    let (s, v) = srv.get("/v1/record-tasks?page_size=many").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("InvalidParameter")),
+        "a bad query in our error shape: {v}"
+    );
     // Delete one that has not started.
     let (s, _) = srv.send("DELETE", &format!("/v1/record-tasks/{}", ids[0]), None).await;
     assert_eq!(s, 204);

@@ -3,6 +3,7 @@
 //! `/{locator}/content.ism/availableMedia?…`. Playback URLs need no API key: the
 //! unguessable id is the credential.
 
+use super::respond::QueryParams;
 use super::timeline::{self as playback, TimeQuery};
 use super::{JsonBody, Svc};
 use crate::error::{Error, ErrorCode, Result};
@@ -12,7 +13,7 @@ use crate::timeline::locator::{self, Locator};
 use crate::timeline::window;
 use crate::wire_time::rfc3339_ms;
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use rewind_media::Time90k;
@@ -133,7 +134,7 @@ fn parse_manifest_name(file: &str) -> Option<ManifestName> {
 pub async fn content(
     State(svc): Svc,
     Path((id, file)): Path<(String, String)>,
-    Query(q): Query<TimeQuery>,
+    QueryParams(q): QueryParams<TimeQuery>,
 ) -> Result<Response> {
     let l = locator::get(&svc.db, &id, svc.clock.now_unix()).await?;
     if file == "availableMedia" {

@@ -1,18 +1,19 @@
 //! `/v1/media`: the media library — search, one record, delete, and the bytes.
 
 use super::Svc;
+use super::respond::QueryParams;
 use crate::error::{Error, ErrorCode, Result};
 use crate::library::media::{self, Search};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 /// `GET /v1/media?…`.
-pub async fn search(State(svc): Svc, Query(q): Query<Search>) -> Result<Json<serde_json::Value>> {
+pub async fn search(State(svc): Svc, QueryParams(q): QueryParams<Search>) -> Result<Json<serde_json::Value>> {
     let page = media::search(&svc.db, &q).await?;
     Ok(Json(serde_json::json!({
         "media": page.media.iter().map(|m| m.to_json()).collect::<Vec<_>>(),

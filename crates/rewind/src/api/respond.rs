@@ -32,3 +32,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         })
     }
 }
+
+/// Query-string parameters; malformed ones are a 400 `InvalidParameter` saying which,
+/// in our error shape (axum's own rejection is plain text).
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Error> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(QueryParams)
+            .map_err(|e| Error::new(ErrorCode::InvalidParameter, format!("query parameters: {e}")))
+    }
+}

@@ -1,12 +1,13 @@
 //! `/v1/streams`: live streams (and known idle ones), drop a publisher.
 
 use super::Svc;
+use super::respond::QueryParams;
 use crate::error::{Error, ErrorCode, Result};
 use crate::registry::{KnownStream, LiveStream, MediaInfo};
 use crate::stream_id::StreamId;
 use crate::wire_time::rfc3339_ms;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rewind_media::Time90k;
 use serde::{Deserialize, Serialize};
@@ -79,7 +80,10 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/streams[?all=true]`.
-pub async fn list(State(svc): Svc, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>> {
+pub async fn list(
+    State(svc): Svc,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<Json<serde_json::Value>> {
     let live = svc.registry.list();
     let mut views: Vec<StreamView> = live.iter().map(|s| live_view(s)).collect();
     if q.all {

@@ -1,12 +1,13 @@
 //! `/v1/record-tasks`: create (scheduled or highlight), list, get, stop, delete.
 
+use super::respond::QueryParams;
 use super::{JsonBody, Svc};
 use crate::error::{Error, ErrorCode, Result};
 use crate::stream_id::StreamId;
 use crate::tasks::model::{self, State, Task};
 use crate::tasks::store::{self, Filter};
 use axum::Json;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
@@ -58,7 +59,7 @@ pub async fn create(AxState(svc): Svc, JsonBody(b): JsonBody<TaskBody>) -> Resul
 }
 
 /// `GET /v1/record-tasks`.
-pub async fn list(AxState(svc): Svc, Query(f): Query<Filter>) -> Result<Json<serde_json::Value>> {
+pub async fn list(AxState(svc): Svc, QueryParams(f): QueryParams<Filter>) -> Result<Json<serde_json::Value>> {
     let page = store::list(&svc.db, &f).await?;
     Ok(Json(serde_json::json!({"tasks": page.tasks, "next_page_token": page.next_page_token})))
 }

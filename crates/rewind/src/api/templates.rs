@@ -1,12 +1,13 @@
 //! `/v1/record-templates` and `/v1/record-rules`.
 
+use super::respond::QueryParams;
 use super::{JsonBody, Svc};
 use crate::error::{Error, ErrorCode, Result};
 use crate::recording::catalog::{Rule, Source};
 use crate::recording::template::Template;
 use crate::wire_time::rfc3339_ms;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rewind_media::Time90k;
 use serde::{Deserialize, Serialize};
@@ -166,7 +167,7 @@ pub struct RuleKey {
 }
 
 /// `DELETE /v1/record-rules?domain=&app=&stream=` (the exact triple).
-pub async fn delete_rule(State(svc): Svc, Query(k): Query<RuleKey>) -> Result<StatusCode> {
+pub async fn delete_rule(State(svc): Svc, QueryParams(k): QueryParams<RuleKey>) -> Result<StatusCode> {
     let domain = k.domain.ok_or_else(|| Error::new(ErrorCode::InvalidParameter, "domain is required"))?;
     svc.catalog.delete_rule(&domain, &k.app, &k.stream).await?;
     tracing::info!(%domain, app = %k.app, stream = %k.stream, "record rule deleted");

@@ -3,6 +3,7 @@
 //! forms (`/{locator}/content.ism/…`).
 
 use super::Svc;
+use super::respond::QueryParams;
 use crate::error::{Error, ErrorCode, Result};
 use crate::server::Services;
 use crate::stream_id::StreamId;
@@ -10,7 +11,7 @@ use crate::timeline::locator::Locator;
 use crate::timeline::{available, clip, index, playlist, select, window};
 use crate::wire_time::rfc3339_ms;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -47,7 +48,7 @@ fn sid(p: (String, String, String)) -> Result<StreamId> {
 pub async fn available_media(
     State(svc): Svc,
     Path(p): StreamPath,
-    Query(q): Query<TimeQuery>,
+    QueryParams(q): QueryParams<TimeQuery>,
 ) -> Result<Response> {
     available_for(&svc, &sid(p)?.to_string(), &q, None).await
 }
@@ -87,12 +88,20 @@ pub async fn available_for(
 }
 
 /// `GET /v1/streams/{sid}/manifest.m3u8`.
-pub async fn hls(State(svc): Svc, Path(p): StreamPath, Query(q): Query<TimeQuery>) -> Result<Response> {
+pub async fn hls(
+    State(svc): Svc,
+    Path(p): StreamPath,
+    QueryParams(q): QueryParams<TimeQuery>,
+) -> Result<Response> {
     hls_for(&svc, &sid(p)?.to_string(), q.window()?, (None, None)).await
 }
 
 /// `GET /v1/streams/{sid}/manifest.mpd`.
-pub async fn dash(State(svc): Svc, Path(p): StreamPath, Query(q): Query<TimeQuery>) -> Result<Response> {
+pub async fn dash(
+    State(svc): Svc,
+    Path(p): StreamPath,
+    QueryParams(q): QueryParams<TimeQuery>,
+) -> Result<Response> {
     dash_for(&svc, &sid(p)?.to_string(), q.window()?, (None, None)).await
 }
 
@@ -256,7 +265,7 @@ pub async fn chunk_for(
 pub async fn clip(
     State(svc): Svc,
     Path(p): StreamPath,
-    Query(q): Query<TimeQuery>,
+    QueryParams(q): QueryParams<TimeQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response> {
     let id = sid(p)?;
