@@ -5,7 +5,7 @@
 //! Frames are shared (`Frame` clones are two reference counts), never copied per reader.
 
 use crate::config::HubConfig;
-use rewind_media::{Duration90k, Frame, Time90k, Track};
+use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
@@ -62,6 +62,8 @@ struct State {
     closed: bool,
     /// Readers given frames since the last `flush`.
     pending_wake: bool,
+    /// The codec configuration of the last frame of each track (video, audio).
+    codecs: [Option<Arc<CodecConfig>>; 2],
     /// The last `pre_roll` of frames, from a key frame (event clips start in the past).
     preroll: VecDeque<Frame>,
     preroll_bytes: usize,
@@ -110,6 +112,7 @@ impl Hub {
                 has_video: false,
                 closed: false,
                 pending_wake: false,
+                codecs: [None, None],
                 preroll: VecDeque::new(),
                 preroll_bytes: 0,
             }),
@@ -160,6 +163,10 @@ impl Hub {
             }
             Track::Video => s.has_video = true,
             Track::Audio => {}
+        }
+        let t = (frame.track == Track::Audio) as usize;
+        if s.codecs[t].as_ref().is_none_or(|c| !Arc::ptr_eq(c, &frame.codec)) {
+            s.codecs[t] = Some(frame.codec.clone());
         }
         self.keep_preroll(&mut s, &frame);
         if s.has_video && s.gop_complete {
@@ -273,6 +280,31 @@ impl Hub {
             reader.backlog = s.preroll.range(start..end).cloned().collect();
         }
         reader
+    }
+
+    /// A reader that starts with `backlog` (past frames from elsewhere, such as the
+    /// timeline), then the current GOP and live frames.
+    pub fn subscribe_with_backlog(&self, backlog: Vec<Frame>, coalesce: Duration) -> HubReader {
+        let mut reader = self.subscribe_coalesced(coalesce);
+        reader.backlog = backlog.into();
+        reader
+    }
+
+    /// Whether the pre-roll reaches back to wall-clock `from`.
+    pub fn preroll_covers(&self, from: Time90k) -> bool {
+        lock(&self.state).preroll.front().is_some_and(|f| f.utc <= from)
+    }
+
+    /// The codec configurations in use now: (video, audio).
+    pub fn codecs(&self) -> (Option<Arc<CodecConfig>>, Option<Arc<CodecConfig>>) {
+        let s = lock(&self.state);
+        (s.codecs[0].clone(), s.codecs[1].clone())
+    }
+
+    /// Decode and wall-clock time of the current GOP's first frame, when it is held.
+    pub fn gop_head(&self) -> Option<(Time90k, Time90k)> {
+        let s = lock(&self.state);
+        s.gop.first().filter(|_| s.gop_complete).map(|f| (f.dts, f.utc))
     }
 
     /// Ends the stream: readers drain what they have, then get `Closed`.

@@ -269,3 +269,41 @@ async fn an_event_clip_starts_pre_roll_before_the_event_and_a_second_event_exten
     assert!((8.0..=11.8).contains(&d), "{d}");
     let _ = wait_child(pusher, Duration::from_secs(30));
 }
+
+#[tokio::test]
+async fn without_memory_pre_roll_an_event_clip_reads_its_past_from_the_timeline() {
+    let srv = TestServer::start("[timeline]\nrecord_all = true\ntest_segment_length_secs = 3\n");
+    let pusher = ffmpeg_push(&fixture("av", 16), &srv.push_url("live/tl"));
+    srv.wait_stream("default/live/tl", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(srv.metric("rewind_preroll_bytes").await, 0, "nothing is kept in memory");
+    let event_at = time::OffsetDateTime::now_utc();
+    let (s, v) = srv
+        .send(
+            "POST",
+            "/v1/streams/default/live/tl/events",
+            Some(json!({"pre_roll": 5, "post_roll": 2, "max_duration": 30})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let media =
+        wait_media(&srv, &format!("task_id={}", v["task_id"].as_str().unwrap()), 1, Duration::from_secs(20))
+            .await;
+    let m = &media[0];
+    let path = media_path(&srv, m);
+    assert_eq!(decode_errors(&path), "", "timeline frames and live frames join cleanly");
+    let start = time::OffsetDateTime::parse(
+        m["start_time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let lead = (event_at - start).as_seconds_f64();
+    assert!((4.5..=6.6).contains(&lead), "the clip's first frame is {lead} s before the event");
+    let probed = media_span(&path, "");
+    let d = m["duration"].as_f64().unwrap();
+    assert!(
+        (probed - d).abs() < 0.3,
+        "no hole at the junction: the file holds {probed} s, the record says {d} s"
+    );
+    let _ = wait_child(pusher, Duration::from_secs(30));
+}

@@ -601,6 +601,93 @@ pub fn with_duration(init: &[u8], duration: Duration90k) -> BytesMut {
     out
 }
 
+/// One sample read back from a fragment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadSample {
+    /// Its track.
+    pub track_id: u32,
+    /// Decode time in its track's timescale (this module's: wall-clock on the run's clock).
+    pub decode_time: u64,
+    /// Composition offset, same timescale.
+    pub cts: i32,
+    /// A sync sample.
+    pub key: bool,
+    /// Where its bytes are in the fragment.
+    pub data: std::ops::Range<usize>,
+}
+
+/// Every sample of `fragment` (parts as this module writes them), in order. Parts that
+/// do not parse end the list.
+pub fn read_samples(fragment: &[u8]) -> Vec<ReadSample> {
+    let mut out = Vec::new();
+    for (kind, body, end) in boxes_in(fragment, 0, fragment.len()) {
+        if &kind != b"moof" {
+            continue;
+        }
+        let moof_start = body - 8;
+        for (kind, tb, te) in boxes_in(fragment, body, end) {
+            if &kind != b"traf" {
+                continue;
+            }
+            let (mut track_id, mut time) = (0u32, 0u64);
+            for (kind, b, e) in boxes_in(fragment, tb, te) {
+                match &kind {
+                    b"tfhd" => track_id = u32_at(fragment, b + 4).unwrap_or(0),
+                    b"tfdt" => {
+                        time = if fragment.get(b) == Some(&1) {
+                            u64_at(fragment, b + 4).unwrap_or(0)
+                        } else {
+                            u32_at(fragment, b + 4).unwrap_or(0) as u64
+                        }
+                    }
+                    b"trun" => {
+                        let Some(flags) = u32_at(fragment, b).map(|f| f & 0x00ff_ffff) else { return out };
+                        let count = u32_at(fragment, b + 4).unwrap_or(0) as usize;
+                        let mut p = b + 8;
+                        let mut data = moof_start;
+                        if flags & 0x1 != 0 {
+                            data = (moof_start as i64 + u32_at(fragment, p).unwrap_or(0) as i32 as i64).max(0)
+                                as usize;
+                            p += 4;
+                        }
+                        if flags & 0x4 != 0 {
+                            p += 4;
+                        }
+                        for _ in 0..count {
+                            let mut field = |bit: u32| -> Option<u32> {
+                                if flags & bit == 0 {
+                                    return None;
+                                }
+                                let v = u32_at(fragment, p);
+                                p += 4;
+                                v
+                            };
+                            let duration = field(0x100).unwrap_or(0);
+                            let size = field(0x200).unwrap_or(0) as usize;
+                            let sflags = field(0x400).unwrap_or(0);
+                            let cts = field(0x800).unwrap_or(0) as i32;
+                            if p > e || data + size > fragment.len() {
+                                return out;
+                            }
+                            out.push(ReadSample {
+                                track_id,
+                                decode_time: time,
+                                cts,
+                                key: sflags & 0x0001_0000 == 0,
+                                data: data..data + size,
+                            });
+                            time += duration as u64;
+                            data += size;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The timescale of each track of an init segment: (track id, timescale).
 pub fn timescales(init: &[u8]) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
@@ -795,6 +882,27 @@ mod tests {
         let secs: Vec<i64> = frags.iter().map(|f| f.duration.0 / 90_000).collect();
         assert_eq!(secs, vec![30, 30, 60, 30], "30 s GOPs whole; the 90 s GOP split at 60 s");
         assert_eq!(frags.iter().map(|f| f.independent).collect::<Vec<_>>(), vec![true, true, true, false]);
+    }
+
+    #[test]
+    fn samples_read_back_as_written() {
+        let frames = crate::mux::flv::test_frames();
+        let (out, frags) = mux();
+        let init_len = out.len() - frags.iter().map(|f| f.bytes.len()).sum::<usize>();
+        let mut back = Vec::new();
+        let mut at = init_len;
+        for f in &frags {
+            let bytes = &out[at..at + f.bytes.len()];
+            back.extend(read_samples(bytes).into_iter().map(|s| (s.track_id, bytes[s.data].to_vec(), s.key)));
+            at += f.bytes.len();
+        }
+        assert_eq!(back.len(), frames.len(), "every frame");
+        let video: Vec<_> = back.iter().filter(|s| s.0 == VIDEO_TRACK_ID).collect();
+        let want: Vec<_> = frames.iter().filter(|f| f.track == Track::Video).collect();
+        for (got, want) in video.iter().zip(&want) {
+            assert_eq!(got.1, want.data.to_vec());
+            assert_eq!(got.2, want.keyframe);
+        }
     }
 
     #[test]

@@ -22,19 +22,30 @@ pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
         tracing::info!(stream = %live.id, template_id = template.template_id, "not recording: the rule's template enables no format");
         return;
     }
-    start_recorders(svc, live, &template, "rule", None, None, CancellationToken::new());
+    start_recorders(svc, live, &template, "rule", None, StartAt::Gop, CancellationToken::new());
+}
+
+/// Where new recorders start.
+#[derive(Clone, Debug)]
+pub enum StartAt {
+    /// At the current GOP (what the hub holds).
+    Gop,
+    /// At the last key frame at or before this wall-clock time in the hub's pre-roll.
+    PreRoll(rewind_media::Time90k),
+    /// With these past frames (from the timeline), then the current GOP.
+    Backlog(Vec<rewind_media::Frame>),
 }
 
 /// Starts one recorder per format `template` enables, for `source` ("rule", "task",
-/// "event"), from the current GOP or (`from`) the pre-roll, until the push ends or
-/// `stop` is cancelled. Returns the recorders.
+/// "event"), from `start`, until the push ends or `stop` is cancelled. Returns the
+/// recorders.
 pub fn start_recorders(
     svc: &Arc<Services>,
     live: &Arc<LiveStream>,
     template: &Template,
     source: &str,
     task_id: Option<&str>,
-    from: Option<rewind_media::Time90k>,
+    start: StartAt,
     stop: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut started = Vec::new();
@@ -59,9 +70,10 @@ pub fn start_recorders(
         // is half full), not per socket read, is most of its CPU saved. The queued frames
         // are shared with the GOP cache, so this costs little memory.
         let coalesce = std::time::Duration::from_millis(500);
-        let reader = match from {
-            Some(t) => live.hub.subscribe_from(t, coalesce),
-            None => live.hub.subscribe_coalesced(coalesce),
+        let reader = match &start {
+            StartAt::Gop => live.hub.subscribe_coalesced(coalesce),
+            StartAt::PreRoll(t) => live.hub.subscribe_from(*t, coalesce),
+            StartAt::Backlog(frames) => live.hub.subscribe_with_backlog(frames.clone(), coalesce),
         };
         started.push(svc.tasks.spawn(recorder::run(svc.clone(), live.clone(), reader, plan, stop.clone())));
     }

@@ -4,7 +4,7 @@
 //! none. The task table is written before memory changes.
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::recording::launch::start_recorders;
+use crate::recording::launch::{StartAt, start_recorders};
 use crate::registry::LiveStream;
 use crate::server::Services;
 use crate::stream_id::StreamId;
@@ -185,7 +185,7 @@ impl Actor {
                 Step::Keep => {}
                 Step::Start => {
                     if let Some(live) = live {
-                        self.start(&t, &live, None).await;
+                        self.start(&t, &live, StartAt::Gop).await;
                     }
                 }
                 Step::Wait => self.set(&id, State::Waiting, None).await,
@@ -214,7 +214,7 @@ impl Actor {
     }
 
     /// Starts a task's recorders on `live`, from `from` in the pre-roll if given.
-    async fn start(&mut self, t: &Task, live: &Arc<LiveStream>, from: Option<rewind_media::Time90k>) {
+    async fn start(&mut self, t: &Task, live: &Arc<LiveStream>, from: StartAt) {
         if let Some(old) = self.running.remove(&t.task_id) {
             old.stop.cancel();
         }
@@ -277,8 +277,17 @@ impl Actor {
         self.check_limit(&t)?;
         store::insert(&self.svc.db, &t, now).await?;
         self.tasks.insert(t.task_id.clone(), (t.clone(), false));
+        // The pre-roll comes from memory when it reaches back that far, else from the
+        // stream's timeline when it has one, else the clip starts at the current GOP.
         let from = self.svc.clock.now() - rewind_media::Duration90k::from_secs(e.pre_roll);
-        self.start(&t, &live, Some(from)).await;
+        let start =
+            if e.pre_roll > 0 && !live.hub.preroll_covers(from) && self.svc.timelines.get(&sid).is_some() {
+                let frames = crate::timeline::preroll::frames_since(&self.svc, &live, from).await;
+                if frames.is_empty() { StartAt::PreRoll(from) } else { StartAt::Backlog(frames) }
+            } else {
+                StartAt::PreRoll(from)
+            };
+        self.start(&t, &live, start).await;
         tracing::info!(task_id = %t.task_id, stream = %sid, pre_roll = e.pre_roll, post_roll = e.post_roll, "event clip recording");
         Ok(self.tasks.get(&t.task_id).map_or(t, |(t, _)| t.clone()))
     }

@@ -7,6 +7,7 @@ pub mod index;
 pub mod live;
 pub mod locator;
 pub mod playlist;
+pub mod preroll;
 pub mod recorder;
 pub mod recovery;
 pub mod retention;
