@@ -35,10 +35,23 @@ pub struct Config {
     pub recording: RecordingConfig,
     /// Timeline archiving for every stream (templates can also turn it on per rule).
     pub timeline: TimelineConfig,
+    /// The media library's disk budget.
+    pub retention: RetentionConfig,
     /// Templates declared in the file (read-only; each needs a `template_id` ≥ 1).
     pub record_templates: Vec<crate::recording::template::Template>,
     /// Rules declared in the file (read-only); `domain = "*"` matches every domain.
     pub record_rules: Vec<crate::recording::catalog::Rule>,
+}
+
+/// The media library's disk budget (B-M5). Files also expire by their template's
+/// `storage_time`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Most bytes the library may hold; past it the oldest files are deleted (0: none).
+    pub disk_budget_bytes: u64,
+    /// Or: most percent of the data volume's size (0: none). Bytes win when both are set.
+    pub disk_budget_percent: f64,
 }
 
 /// Timeline settings (SPEC §8).
@@ -174,6 +187,7 @@ impl Default for Config {
             domains: Vec::new(),
             recording: RecordingConfig::default(),
             timeline: TimelineConfig::default(),
+            retention: RetentionConfig::default(),
             record_templates: Vec::new(),
             record_rules: Vec::new(),
         }
@@ -251,6 +265,9 @@ impl Config {
         }
         if self.hub.reader_queue_frames < 16 {
             anyhow::bail!("hub.reader_queue_frames must be at least 16");
+        }
+        if !(0.0..=100.0).contains(&self.retention.disk_budget_percent) {
+            anyhow::bail!("retention.disk_budget_percent must be 0 to 100");
         }
         if self.hub.pre_roll_secs > 60 {
             anyhow::bail!("hub.pre_roll_secs must be 0 to 60");

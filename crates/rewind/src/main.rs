@@ -26,7 +26,8 @@ environment variable: upper-case it, prefix REWIND_, and join nested keys with '
   REWIND_RECORDING__MAX_TEMPLATES, REWIND_RECORDING__MAX_RULES,
   REWIND_RECORDING__MAX_RUNNING_TASKS, REWIND_RECORDING__TEST_RECORD_INTERVAL_SECS,
   REWIND_TIMELINE__RECORD_ALL, REWIND_TIMELINE__SEGMENT_LENGTH, REWIND_TIMELINE__RETENTION,
-  REWIND_TIMELINE__TEST_SEGMENT_LENGTH_SECS.
+  REWIND_TIMELINE__TEST_SEGMENT_LENGTH_SECS, REWIND_RETENTION__DISK_BUDGET_BYTES,
+  REWIND_RETENTION__DISK_BUDGET_PERCENT.
 Lists ([[domains]], [[record_templates]], [[record_rules]]) are set in the file.
 `rewind config` prints every key with its default; docs/configuration.md explains each.
 SIGTERM or Ctrl-C stops accepting, closes publishers cleanly and exits 0.";

@@ -65,6 +65,12 @@ pub struct Metrics {
     pub timeline_chunks_total: AtomicU64,
     /// Timeline chunks deleted by retention.
     pub timeline_chunks_deleted_total: AtomicU64,
+    /// Library files deleted because their storage time passed.
+    pub media_deleted_expired_total: AtomicU64,
+    /// Library files deleted to get back under the disk budget.
+    pub media_deleted_budget_total: AtomicU64,
+    /// Bytes of the media library (as of the last sweep).
+    pub media_bytes: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -84,6 +90,9 @@ impl Default for Metrics {
             recording_failures_total: AtomicU64::new(0),
             timeline_chunks_total: AtomicU64::new(0),
             timeline_chunks_deleted_total: AtomicU64::new(0),
+            media_deleted_expired_total: AtomicU64::new(0),
+            media_deleted_budget_total: AtomicU64::new(0),
+            media_bytes: AtomicU64::new(0),
         }
     }
 }
@@ -187,6 +196,27 @@ impl Metrics {
             "counter",
             "Timeline chunks deleted by retention.",
             self.timeline_chunks_deleted_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_media_deleted_expired_total",
+            "counter",
+            "Library files deleted because their storage time passed.",
+            self.media_deleted_expired_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_media_deleted_over_budget_total",
+            "counter",
+            "Library files deleted, oldest first, to get back under the disk budget.",
+            self.media_deleted_budget_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_media_bytes",
+            "gauge",
+            "Bytes of the media library as of the last retention sweep.",
+            self.media_bytes.load(Relaxed),
         );
         scalar(
             &mut o,

@@ -118,6 +118,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(ingest::rtmp_server::serve(services.clone(), rtmp, tracker.clone()));
     tracker.spawn(crate::timeline::retention::run(services.clone()));
     tracker.spawn(crate::tasks::runner::run(services.clone()));
+    tracker.spawn(crate::library::retention::run(services.clone()));
     let router = api::router(services.clone());
     let token = services.shutdown.clone();
     let http = tokio::spawn(async move {

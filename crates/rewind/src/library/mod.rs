@@ -3,6 +3,9 @@
 //!
 //! Architecture invariant: the library is the truth about what exists; storage only
 //! holds bytes. A file becomes visible by its record being inserted after its bytes
-//! are complete and synced, and is deleted record-first.
+//! are complete and synced. The API deletes record-first (the caller sees it gone at
+//! once); retention deletes bytes-first, so a crash leaves only a record that the next
+//! sweep finishes.
 
 pub mod media;
+pub mod retention;

@@ -1,0 +1,236 @@
+//! Media retention (R-M4, B-M5): files whose `storage_time` has passed are deleted, and
+//! an optional disk budget deletes the oldest files first once the library outgrows it.
+//!
+//! Crash safety: bytes go first, then the record. A kill in between leaves a record
+//! whose bytes are gone; the next sweep finds it (still expired, or still over budget),
+//! finds nothing to remove on disk, and drops the record. Nothing is left that a sweep
+//! cannot repair.
+
+use crate::db::Db;
+use crate::server::Services;
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// How often the sweeper looks.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Files deleted per query: bounds each step.
+const BATCH: i64 = 200;
+
+/// What a sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Files whose storage time passed.
+    pub expired: u64,
+    /// Files deleted to get back under the disk budget (oldest first).
+    pub over_budget: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Removes one library file's bytes (an HLS recording: its playlist and segment folder).
+async fn remove_bytes(root: &Path, rel_path: &str, format: &str) -> std::io::Result<()> {
+    let path = root.join(rel_path);
+    let folder: Option<PathBuf> = (format == "hls").then(|| path.with_extension(""));
+    tokio::task::spawn_blocking(move || {
+        let gone = |r: std::io::Result<()>| match r {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+        if let Some(f) = folder {
+            gone(std::fs::remove_dir_all(f))?;
+        }
+        gone(std::fs::remove_file(&path))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+async fn delete_rows(db: &Db, root: &Path, rows: Vec<sqlx::any::AnyRow>) -> anyhow::Result<(u64, u64)> {
+    let (mut n, mut bytes) = (0, 0);
+    for r in rows {
+        let id: String = r.try_get("file_id")?;
+        let rel: String = r.try_get("rel_path")?;
+        let format: String = r.try_get("format")?;
+        if let Err(e) = remove_bytes(root, &rel, &format).await {
+            tracing::warn!(file = %rel, error = %e, "an expired file could not be removed; its record stays and the next sweep retries");
+            continue;
+        }
+        sqlx::query("DELETE FROM media WHERE file_id = $1").bind(&id).execute(&db.pool).await?;
+        n += 1;
+        bytes += r.try_get::<i64, _>("file_size")?.max(0) as u64;
+        tracing::info!(file_id = %id, file = %rel, "media deleted by retention");
+    }
+    Ok((n, bytes))
+}
+
+/// Deletes what expired by `now_unix`, then the oldest files while the library holds
+/// more than `budget_bytes` (0: no budget).
+pub async fn sweep(db: &Db, root: &Path, now_unix: i64, budget_bytes: u64) -> anyhow::Result<Swept> {
+    let mut swept = Swept::default();
+    loop {
+        let rows = sqlx::query(
+            "SELECT file_id, rel_path, format, file_size FROM media WHERE expires_at_unix IS NOT NULL AND expires_at_unix <= $1 ORDER BY expires_at_unix LIMIT $2",
+        )
+        .bind(now_unix)
+        .bind(BATCH)
+        .fetch_all(&db.pool)
+        .await?;
+        let full = rows.len() as i64 == BATCH;
+        let (n, b) = delete_rows(db, root, rows).await?;
+        swept.expired += n;
+        swept.bytes += b;
+        if !full || n == 0 {
+            break;
+        }
+    }
+    if budget_bytes == 0 {
+        return Ok(swept);
+    }
+    let mut used = library_bytes(db).await?;
+    if used > budget_bytes {
+        tracing::warn!(
+            used,
+            budget = budget_bytes,
+            "the media library is over its disk budget: deleting the oldest files"
+        );
+    }
+    while used > budget_bytes {
+        let rows =
+            sqlx::query("SELECT file_id, rel_path, format, file_size FROM media ORDER BY start_90k LIMIT 1")
+                .fetch_all(&db.pool)
+                .await?;
+        if rows.is_empty() {
+            break;
+        }
+        let (n, b) = delete_rows(db, root, rows).await?;
+        if n == 0 {
+            break;
+        }
+        swept.over_budget += n;
+        swept.bytes += b;
+        used = used.saturating_sub(b);
+    }
+    Ok(swept)
+}
+
+/// Bytes of every file in the library.
+pub async fn library_bytes(db: &Db) -> anyhow::Result<u64> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT SUM(file_size) FROM media").fetch_one(&db.pool).await?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+/// The budget in force: bytes, or a percentage of the volume holding the library.
+pub fn budget_bytes(svc: &Services) -> u64 {
+    let r = &svc.config.retention;
+    if r.disk_budget_bytes > 0 {
+        return r.disk_budget_bytes;
+    }
+    if r.disk_budget_percent > 0.0 {
+        return volume_size(&svc.config.data_dir)
+            .map_or(0, |size| (size as f64 * r.disk_budget_percent / 100.0) as u64);
+    }
+    0
+}
+
+fn volume_size(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a NUL-terminated path and a zeroed statvfs for the call to fill.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_blocks as u64 * st.f_frsize as u64)
+}
+
+/// Sweeps every minute until shutdown.
+pub async fn run(svc: Arc<Services>) {
+    loop {
+        tokio::select! {
+            _ = svc.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match sweep(&svc.db, &svc.media_root(), svc.clock.now_unix(), budget_bytes(&svc)).await {
+            Ok(s) => {
+                svc.metrics.media_deleted_expired_total.fetch_add(s.expired, Relaxed);
+                svc.metrics.media_deleted_budget_total.fetch_add(s.over_budget, Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, "media retention sweep failed; it retries in a minute"),
+        }
+        if let Ok(b) = library_bytes(&svc.db).await {
+            svc.metrics.media_bytes.store(b, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::media::{self, MediaRecord};
+    use rewind_media::Time90k;
+
+    async fn add(db: &Db, root: &Path, id: &str, start_s: i64, expires: Option<i64>, format: &str) {
+        let name = if format == "hls" { format!("{id}.m3u8") } else { format!("{id}.flv") };
+        let rel = format!("d/a/s/{name}");
+        let m = MediaRecord {
+            file_id: id.into(),
+            domain: "d".into(),
+            app: "a".into(),
+            stream: "s".into(),
+            format: format.into(),
+            source: "rule".into(),
+            template_id: 1,
+            task_id: None,
+            session_ids: vec!["x".into()],
+            start: Time90k::from_ms(start_s * 1000),
+            end: Time90k::from_ms(start_s * 1000 + 1000),
+            duration_ms: 1000,
+            file_size: 100,
+            media_info: Default::default(),
+            file_name: name,
+            rel_path: rel.clone(),
+            stream_param: None,
+            expires_at_unix: expires,
+        };
+        let mut tx = db.pool.begin().await.unwrap();
+        media::insert(&mut tx, &m, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let path = root.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, [0u8; 100]).unwrap();
+        if format == "hls" {
+            std::fs::create_dir_all(path.with_extension("")).unwrap();
+            std::fs::write(path.with_extension("").join("000001.ts"), b"ts").unwrap();
+        }
+    }
+
+    async fn ids(db: &Db) -> Vec<String> {
+        sqlx::query_scalar("SELECT file_id FROM media ORDER BY start_90k").fetch_all(&db.pool).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn expired_files_go_then_the_oldest_past_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        let root = dir.path().join("media");
+        add(&db, &root, "a", 10, Some(1000), "hls").await;
+        add(&db, &root, "b", 20, Some(5000), "flv").await;
+        add(&db, &root, "c", 30, None, "flv").await;
+        add(&db, &root, "d", 40, None, "flv").await;
+        // A crash left a record whose bytes were already removed: it is repaired.
+        add(&db, &root, "e", 5, Some(900), "flv").await;
+        std::fs::remove_file(root.join("d/a/s/e.flv")).unwrap();
+
+        // Time 2000: a and e expired (and a's segment folder goes with it).
+        let s = sweep(&db, &root, 2000, 0).await.unwrap();
+        assert_eq!((s.expired, s.over_budget), (2, 0));
+        assert_eq!(ids(&db).await, ["b", "c", "d"]);
+        assert!(!root.join("d/a/s/a").exists() && !root.join("d/a/s/a.m3u8").exists());
+        // A 250-byte budget: the oldest (b) goes, though it has not expired.
+        let s = sweep(&db, &root, 2000, 250).await.unwrap();
+        assert_eq!((s.expired, s.over_budget, s.bytes), (0, 1, 100));
+        assert_eq!(ids(&db).await, ["c", "d"]);
+        assert!(!root.join("d/a/s/b.flv").exists() && root.join("d/a/s/c.flv").exists());
+        assert_eq!(sweep(&db, &root, 2000, 250).await.unwrap(), Swept::default(), "nothing more to do");
+    }
+}
