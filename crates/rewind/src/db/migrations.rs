@@ -169,6 +169,28 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX record_task_by_state ON record_task (state);
     ",
     ),
+    (
+        6,
+        "
+    -- Media search at scale: every filter has an index that also yields the sort order
+    -- (start, then file id as the keyset tie-break), so pages never sort in memory.
+    DROP INDEX media_by_start;
+    CREATE INDEX media_by_start ON media (start_90k, file_id);
+    DROP INDEX media_by_stream;
+    CREATE INDEX media_by_stream ON media (domain, app, stream, start_90k, file_id);
+    CREATE INDEX media_by_stream_name ON media (stream, start_90k, file_id);
+    CREATE INDEX media_by_task ON media (task_id, start_90k, file_id);
+    CREATE INDEX media_by_format ON media (format, start_90k, file_id);
+    CREATE INDEX media_by_source ON media (source, start_90k, file_id);
+    -- The longest file: a time-window search then reads only starts within that much
+    -- before the window (an end time alone cannot use an index).
+    CREATE TABLE media_stats (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        longest_90k BIGINT NOT NULL
+    );
+    INSERT INTO media_stats (id, longest_90k) SELECT 1, COALESCE(MAX(end_90k - start_90k), 0) FROM media;
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.
