@@ -374,6 +374,18 @@ mod tests {
     async fn every_filter_uses_an_index() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        // Plans depend on statistics: give the planner a table like a real one.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19999) \
+             INSERT INTO media (file_id, domain, app, stream, format, source, template_id, task_id, session_ids, start_90k, end_90k, duration_ms, file_size, media_info, file_name, rel_path, created_at_unix) \
+             SELECT printf('%016x', i), 'd' || (i % 10), 'live', 'cam' || (i % 100), CASE i % 4 WHEN 0 THEN 'mp4' ELSE 'flv' END, \
+             CASE i % 10 WHEN 0 THEN 'task' ELSE 'rule' END, 1, CASE i % 10 WHEN 0 THEN 't' || (i / 1000) END, '[]', \
+             139167072000000 + i * 2700000, 139167072000000 + i * 2700000 + 2700000, 30000, 1, '{}', 'f', 'f', 0 FROM n",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE").execute(&db.pool).await.unwrap();
         let day = |s: &str| Some(s.to_string());
         let cases = [
             Search { domain: day("d"), app: day("live"), stream: day("cam"), ..Default::default() },
