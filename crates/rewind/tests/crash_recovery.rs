@@ -28,14 +28,10 @@ async fn kill_9_then_restart_finishes_every_file() {
         .await;
     let pushed_from = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    srv.child.kill().unwrap(); // SIGKILL
-    srv.child.wait().unwrap();
+    srv.kill_9();
     let pushed = pushed_from.elapsed().as_secs_f64();
     let _ = wait_child(push, Duration::from_secs(30));
-    let dir = std::mem::replace(&mut srv.dir, tempfile::tempdir().unwrap());
-    drop(srv);
-
-    let srv = TestServer::start_in(dir, ALL_FORMATS);
+    let srv = srv.restart(ALL_FORMATS);
     assert!(
         srv.wait_log("recovered a recording interrupted by a crash", Duration::from_secs(20)),
         "{}",

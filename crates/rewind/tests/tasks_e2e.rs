@@ -192,9 +192,7 @@ async fn a_task_overlaps_a_rule_and_survives_a_restart() {
     wait_state(&srv, &id, "waiting", Duration::from_secs(5)).await;
     // Restart inside the window: the task resumes on the next push.
     assert_eq!(srv.terminate(), Some(0));
-    let dir = std::mem::replace(&mut srv.dir, tempfile::tempdir().unwrap());
-    drop(srv);
-    let srv = TestServer::start_in(dir, FLV_RULE);
+    let srv = srv.restart(FLV_RULE);
     let (ok, err) =
         wait_child(ffmpeg_push(&fixture("av", 3), &srv.push_url("live/both")), Duration::from_secs(30));
     assert!(ok, "{err}");

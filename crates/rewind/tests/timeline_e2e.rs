@@ -225,14 +225,10 @@ async fn kill_9_then_restart_reindexes_the_open_chunk() {
     srv.wait_stream(SID, Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
     let pushed_from = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    srv.child.kill().unwrap(); // SIGKILL
-    srv.child.wait().unwrap();
+    srv.kill_9();
     let pushed = pushed_from.elapsed().as_secs_f64();
     let _ = wait_child(push, Duration::from_secs(30));
-    let dir = std::mem::replace(&mut srv.dir, tempfile::tempdir().unwrap());
-    drop(srv);
-
-    let srv = TestServer::start_in(dir, cfg);
+    let srv = srv.restart(cfg);
     assert!(srv.wait_log("repaired a timeline chunk", Duration::from_secs(20)), "{}", srv.log());
     let url = srv.url(&format!("/v1/streams/{SID}/manifest.m3u8"));
     let (s, h, text) = get_text(&url).await;

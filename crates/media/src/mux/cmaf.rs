@@ -7,7 +7,7 @@
 //! ticks since the Unix epoch for video, samples since it for audio): a run plays as
 //! one continuous timeline, and time never goes back from one run to the next.
 
-use super::mp4::{boxed, full, put_matrix, sample_entry};
+use super::mp4::{boxed, full, mdia, put_matrix, sample_entry, tkhd};
 use crate::codec::CodecConfig;
 use crate::frame::{Frame, Track};
 use crate::time::{Duration90k, TICKS_PER_SECOND, Time90k};
@@ -95,59 +95,16 @@ fn trak(o: &mut BytesMut, id: u32, codec: &CodecConfig) {
     let (w, h) = codec.dimensions().unwrap_or((0, 0));
     let timescale = if video { VIDEO_TIMESCALE } else { audio_rate(codec) };
     boxed(o, b"trak", |o| {
-        full(o, b"tkhd", 0, 3, |o| {
-            o.put_u32(0);
-            o.put_u32(0);
-            o.put_u32(id);
-            o.put_u32(0);
-            o.put_u32(0);
-            o.put_bytes(0, 8);
-            o.put_u16(0);
-            o.put_u16(if video { 0 } else { 1 });
-            o.put_u16(if video { 0 } else { 0x0100 });
-            o.put_u16(0);
-            put_matrix(o);
-            o.put_u32(w << 16);
-            o.put_u32(h << 16);
-        });
-        boxed(o, b"mdia", |o| {
-            full(o, b"mdhd", 0, 0, |o| {
-                o.put_u32(0);
-                o.put_u32(0);
-                o.put_u32(timescale);
-                o.put_u32(0);
-                o.put_u16(0x55c4); // 'und'
-                o.put_u16(0);
+        tkhd(o, id, 0, video, (w, h));
+        mdia(o, video, timescale, 0, |o| {
+            full(o, b"stsd", 0, 0, |o| {
+                o.put_u32(1);
+                sample_entry(o, codec);
             });
-            full(o, b"hdlr", 0, 0, |o| {
-                o.put_u32(0);
-                o.put_slice(if video { b"vide" } else { b"soun" });
-                o.put_bytes(0, 12);
-                o.put_slice(if video { b"VideoHandler\0" } else { b"SoundHandler\0" });
-            });
-            boxed(o, b"minf", |o| {
-                if video {
-                    full(o, b"vmhd", 0, 1, |o| o.put_bytes(0, 8));
-                } else {
-                    full(o, b"smhd", 0, 0, |o| o.put_u32(0));
-                }
-                boxed(o, b"dinf", |o| {
-                    full(o, b"dref", 0, 0, |o| {
-                        o.put_u32(1);
-                        full(o, b"url ", 0, 1, |_| {});
-                    })
-                });
-                boxed(o, b"stbl", |o| {
-                    full(o, b"stsd", 0, 0, |o| {
-                        o.put_u32(1);
-                        sample_entry(o, codec);
-                    });
-                    for kind in [b"stts", b"stsc", b"stco"] {
-                        full(o, kind, 0, 0, |o| o.put_u32(0));
-                    }
-                    full(o, b"stsz", 0, 0, |o| o.put_u64(0));
-                });
-            });
+            for kind in [b"stts", b"stsc", b"stco"] {
+                full(o, kind, 0, 0, |o| o.put_u32(0));
+            }
+            full(o, b"stsz", 0, 0, |o| o.put_u64(0));
         });
     });
 }

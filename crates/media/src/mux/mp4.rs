@@ -205,21 +205,7 @@ impl TrackIndex {
         let video = !matches!(*self.codec, CodecConfig::Aac(_));
         let (w, h) = self.codec.dimensions().unwrap_or((0, 0));
         boxed(o, b"trak", |o| {
-            full(o, b"tkhd", 0, 3, |o| {
-                o.put_u32(0);
-                o.put_u32(0);
-                o.put_u32(id);
-                o.put_u32(0);
-                o.put_u32(to_movie(self.end() - movie_start) as u32);
-                o.put_bytes(0, 8);
-                o.put_u16(0);
-                o.put_u16(if video { 0 } else { 1 });
-                o.put_u16(if video { 0 } else { 0x0100 });
-                o.put_u16(0);
-                put_matrix(o);
-                o.put_u32(w << 16);
-                o.put_u32(h << 16);
-            });
+            tkhd(o, id, to_movie(self.end() - movie_start) as u32, video, (w, h));
             // A track that starts after the file does gets an empty edit first, so A/V
             // keep the offset they had on the wire.
             let delay = first - movie_start;
@@ -236,36 +222,7 @@ impl TrackIndex {
                     })
                 });
             }
-            boxed(o, b"mdia", |o| {
-                full(o, b"mdhd", 0, 0, |o| {
-                    o.put_u32(0);
-                    o.put_u32(0);
-                    o.put_u32(TIMESCALE);
-                    o.put_u32(media_duration.max(0) as u32);
-                    o.put_u16(0x55c4); // 'und'
-                    o.put_u16(0);
-                });
-                full(o, b"hdlr", 0, 0, |o| {
-                    o.put_u32(0);
-                    o.put_slice(if video { b"vide" } else { b"soun" });
-                    o.put_bytes(0, 12);
-                    o.put_slice(if video { b"VideoHandler\0" } else { b"SoundHandler\0" });
-                });
-                boxed(o, b"minf", |o| {
-                    if video {
-                        full(o, b"vmhd", 0, 1, |o| o.put_bytes(0, 8));
-                    } else {
-                        full(o, b"smhd", 0, 0, |o| o.put_u32(0));
-                    }
-                    boxed(o, b"dinf", |o| {
-                        full(o, b"dref", 0, 0, |o| {
-                            o.put_u32(1);
-                            full(o, b"url ", 0, 1, |_| {});
-                        })
-                    });
-                    boxed(o, b"stbl", |o| self.stbl(o, data_start));
-                });
-            });
+            mdia(o, video, TIMESCALE, media_duration.max(0) as u32, |o| self.stbl(o, data_start));
         });
     }
 
@@ -391,6 +348,66 @@ fn visual(o: &mut BytesMut, kind: &[u8; 4], config_kind: &[u8; 4], record: &[u8]
         o.put_u16(0x0018);
         o.put_i16(-1);
         boxed(o, config_kind, |o| o.put_slice(record));
+    });
+}
+
+/// A `tkhd` for track `id`: its duration (movie timescale), and for video its size.
+pub(crate) fn tkhd(o: &mut BytesMut, id: u32, duration: u32, video: bool, (w, h): (u32, u32)) {
+    full(o, b"tkhd", 0, 3, |o| {
+        o.put_u32(0);
+        o.put_u32(0);
+        o.put_u32(id);
+        o.put_u32(0);
+        o.put_u32(duration);
+        o.put_bytes(0, 8);
+        o.put_u16(0);
+        o.put_u16(if video { 0 } else { 1 });
+        o.put_u16(if video { 0 } else { 0x0100 });
+        o.put_u16(0);
+        put_matrix(o);
+        o.put_u32(w << 16);
+        o.put_u32(h << 16);
+    });
+}
+
+/// An `mdia`: `mdhd` (timescale, duration), `hdlr`, and `minf` with the media header,
+/// `dinf` and the `stbl` that `stbl` writes.
+pub(crate) fn mdia(
+    o: &mut BytesMut,
+    video: bool,
+    timescale: u32,
+    duration: u32,
+    stbl: impl FnOnce(&mut BytesMut),
+) {
+    boxed(o, b"mdia", |o| {
+        full(o, b"mdhd", 0, 0, |o| {
+            o.put_u32(0);
+            o.put_u32(0);
+            o.put_u32(timescale);
+            o.put_u32(duration);
+            o.put_u16(0x55c4); // 'und'
+            o.put_u16(0);
+        });
+        full(o, b"hdlr", 0, 0, |o| {
+            o.put_u32(0);
+            o.put_slice(if video { b"vide" } else { b"soun" });
+            o.put_bytes(0, 12);
+            o.put_slice(if video { b"VideoHandler\0" } else { b"SoundHandler\0" });
+        });
+        boxed(o, b"minf", |o| {
+            if video {
+                full(o, b"vmhd", 0, 1, |o| o.put_bytes(0, 8));
+            } else {
+                full(o, b"smhd", 0, 0, |o| o.put_u32(0));
+            }
+            boxed(o, b"dinf", |o| {
+                full(o, b"dref", 0, 0, |o| {
+                    o.put_u32(1);
+                    full(o, b"url ", 0, 1, |_| {});
+                })
+            });
+            boxed(o, b"stbl", stbl);
+        });
     });
 }
 

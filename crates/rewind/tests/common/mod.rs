@@ -129,6 +129,19 @@ impl TestServer {
         }
     }
 
+    /// Kills the process with SIGKILL (a crash) and waits for it.
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts a new server on this one's data folder (after it stopped or was killed).
+    pub fn restart(mut self, config: &str) -> TestServer {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        TestServer::start_in(dir, config)
+    }
+
     /// Sends SIGTERM and waits for the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
