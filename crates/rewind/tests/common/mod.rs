@@ -174,9 +174,15 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Fixtures live in cargo's temporary folder for tests: made once, shared by every test
+/// binary and run (test binaries run one after another), never left in /tmp.
 fn fixtures_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures-v1");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
 }
 
 fn ffmpeg(args: &[&str]) {
@@ -197,10 +203,12 @@ pub fn fixture(kind: &str, secs: u32) -> PathBuf {
     if path.exists() {
         return path;
     }
+    // Made under a temporary name and renamed: a run killed midway leaves no torn fixture.
+    let part = path.with_extension("part.flv");
     let t = secs.to_string();
     let v = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"];
     let venc = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-preset", "veryfast"];
-    let p = path.to_str().unwrap();
+    let p = part.to_str().unwrap();
     match kind {
         "av" => {
             let mut a: Vec<&str> = v.to_vec();
@@ -233,6 +241,7 @@ pub fn fixture(kind: &str, secs: u32) -> PathBuf {
         ]),
         k => panic!("unknown fixture {k}"),
     }
+    std::fs::rename(&part, &path).unwrap();
     path
 }
 
