@@ -700,12 +700,7 @@ mod tests {
     #[test]
     fn golden() {
         let (out, _) = mux();
-        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/av.cmaf.mp4");
-        if std::env::var("UPDATE_GOLDEN").is_ok() {
-            std::fs::write(golden, &out).unwrap();
-        }
-        let want = std::fs::read(golden).expect("golden file; run with UPDATE_GOLDEN=1 to create");
-        assert!(out[..] == want[..], "CMAF output differs from tests/golden/av.cmaf.mp4");
+        crate::mux::assert_golden("av.cmaf.mp4", &out);
     }
 
     #[test]

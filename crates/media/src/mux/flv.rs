@@ -271,13 +271,7 @@ mod tests {
     #[test]
     fn golden() {
         let out = mux();
-        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/av.flv");
-        if std::env::var("UPDATE_GOLDEN").is_ok() {
-            std::fs::create_dir_all(std::path::Path::new(golden).parent().unwrap()).unwrap();
-            std::fs::write(golden, &out).unwrap();
-        }
-        let want = std::fs::read(golden).expect("golden file; run with UPDATE_GOLDEN=1 to create");
-        assert!(out[..] == want[..], "FLV output differs from tests/golden/av.flv");
+        crate::mux::assert_golden("av.flv", &out);
     }
 
     #[test]

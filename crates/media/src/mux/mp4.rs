@@ -450,12 +450,7 @@ mod tests {
         out.put_slice(&m.moov(data_start));
         out.put_slice(&mdat_header(m.data_len()));
         out.put_slice(&data);
-        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/av.mp4");
-        if std::env::var("UPDATE_GOLDEN").is_ok() {
-            std::fs::write(golden, &out).unwrap();
-        }
-        let want = std::fs::read(golden).expect("golden file; run with UPDATE_GOLDEN=1 to create");
-        assert!(out[..] == want[..], "MP4 output differs from tests/golden/av.mp4");
+        crate::mux::assert_golden("av.mp4", &out);
     }
 
     #[test]

@@ -460,11 +460,6 @@ mod tests {
         }
         assert_eq!(out.len() % PACKET, 0);
         assert!(out.chunks(PACKET).all(|p| p[0] == 0x47));
-        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/av.ts");
-        if std::env::var("UPDATE_GOLDEN").is_ok() {
-            std::fs::write(golden, &out).unwrap();
-        }
-        let want = std::fs::read(golden).expect("golden file; run with UPDATE_GOLDEN=1 to create");
-        assert!(out[..] == want[..], "TS output differs from tests/golden/av.ts");
+        crate::mux::assert_golden("av.ts", &out);
     }
 }

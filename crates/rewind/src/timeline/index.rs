@@ -279,17 +279,6 @@ pub async fn last_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
     row.as_ref().map(run_of).transpose()
 }
 
-/// The stream's first run in the index.
-pub async fn first_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
-    let row = sqlx::query(
-        "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k LIMIT 1",
-    )
-    .bind(stream_id)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.as_ref().map(run_of).transpose()
-}
-
 /// Where a stream's numbering continues: (next media sequence number, next run seq).
 pub async fn next_numbers(db: &Db, stream_id: &str) -> sqlx::Result<(i64, i64)> {
     let row = sqlx::query(
