@@ -37,10 +37,54 @@ pub struct Config {
     pub timeline: TimelineConfig,
     /// The media library's disk budget.
     pub retention: RetentionConfig,
+    /// Record and status callbacks: the global target and delivery policy.
+    pub callbacks: CallbacksConfig,
     /// Templates declared in the file (read-only; each needs a `template_id` ≥ 1).
     pub record_templates: Vec<crate::recording::template::Template>,
     /// Rules declared in the file (read-only); `domain = "*"` matches every domain.
     pub record_rules: Vec<crate::recording::catalog::Rule>,
+}
+
+/// Callbacks (R-M3): where events go when a domain names no target of its own, and how
+/// hard delivery tries. The defaults try 15 times over about 50 minutes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbacksConfig {
+    /// Global callback URL for domains without their own (empty: none).
+    pub url: String,
+    /// Signing key of the global URL (`sign = MD5(key + t)`).
+    pub key: String,
+    /// `appid` field of every event (the cloud account id it stands in for).
+    pub appid: i64,
+    /// Base of `video_url` in record events, e.g. `https://rec.example.com` (empty: the
+    /// HTTP listen address).
+    pub public_url: String,
+    /// Tries before an event is given up and listed under `/v1/callbacks/failed`.
+    pub max_attempts: u32,
+    /// Wait after the first failure, milliseconds; each later wait doubles.
+    pub first_retry_ms: u64,
+    /// Longest wait between two tries, milliseconds.
+    pub max_retry_ms: u64,
+    /// A try with no answer within this many milliseconds failed.
+    pub timeout_ms: u64,
+    /// Most deliveries in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for CallbacksConfig {
+    fn default() -> Self {
+        CallbacksConfig {
+            url: String::new(),
+            key: String::new(),
+            appid: 0,
+            public_url: String::new(),
+            max_attempts: 15,
+            first_retry_ms: 10_000,
+            max_retry_ms: 300_000,
+            timeout_ms: 20_000,
+            concurrency: 8,
+        }
+    }
 }
 
 /// The media library's disk budget (B-M5). Files also expire by their template's
@@ -188,6 +232,7 @@ impl Default for Config {
             recording: RecordingConfig::default(),
             timeline: TimelineConfig::default(),
             retention: RetentionConfig::default(),
+            callbacks: CallbacksConfig::default(),
             record_templates: Vec::new(),
             record_rules: Vec::new(),
         }
@@ -271,6 +316,13 @@ impl Config {
         }
         if self.hub.pre_roll_secs > 60 {
             anyhow::bail!("hub.pre_roll_secs must be 0 to 60");
+        }
+        let cb = &self.callbacks;
+        if !cb.url.is_empty() && !(cb.url.starts_with("http://") || cb.url.starts_with("https://")) {
+            anyhow::bail!("callbacks.url must be an http:// or https:// URL");
+        }
+        if cb.max_attempts == 0 || cb.concurrency == 0 || cb.timeout_ms == 0 {
+            anyhow::bail!("callbacks.max_attempts, concurrency and timeout_ms must be at least 1");
         }
         let sl = self.timeline.segment_length;
         if !(30..=300).contains(&sl) || !sl.is_multiple_of(30) {

@@ -64,6 +64,8 @@ pub enum ErrorCode {
     TaskStarted,
     /// No such locator, or it expired.
     LocatorNotFound,
+    /// No callback event with that id waits or failed.
+    CallbackNotFound,
     /// A byte range cannot be satisfied.
     RangeNotSatisfiable,
     /// Our fault: a database or storage failure.
@@ -102,6 +104,7 @@ impl ErrorCode {
             ErrorCode::NoMediaInRange => "ResourceNotFound.NoMediaInRange",
             ErrorCode::LocatorNotFound => "ResourceNotFound.Locator",
             ErrorCode::TaskNotFound => "ResourceNotFound.TaskId",
+            ErrorCode::CallbackNotFound => "ResourceNotFound.CallbackEvent",
             ErrorCode::MaximumRunningTask => "LimitExceeded.MaximumRunningTask",
             ErrorCode::TaskStarted => "FailedOperation.TaskStarted",
             ErrorCode::Internal => "InternalError",
@@ -131,7 +134,8 @@ impl ErrorCode {
             | ErrorCode::MediaNotFound
             | ErrorCode::NoMediaInRange
             | ErrorCode::LocatorNotFound
-            | ErrorCode::TaskNotFound => 404,
+            | ErrorCode::TaskNotFound
+            | ErrorCode::CallbackNotFound => 404,
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::AuthFailure => 401,
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,

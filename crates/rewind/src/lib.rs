@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md at the repository root for the map of this crate.
 
 pub mod api;
+pub mod callbacks;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -71,6 +71,14 @@ pub struct Metrics {
     pub media_deleted_budget_total: AtomicU64,
     /// Bytes of the media library (as of the last sweep).
     pub media_bytes: AtomicU64,
+    /// Callback events the receiver took.
+    pub callbacks_delivered_total: AtomicU64,
+    /// Callback tries that failed (each is retried until its last).
+    pub callbacks_failed_tries_total: AtomicU64,
+    /// Callback events given up after their last try.
+    pub callbacks_given_up_total: AtomicU64,
+    /// Callback events waiting for delivery (as of the sender's last look).
+    pub callbacks_pending: AtomicI64,
 }
 
 impl Default for Metrics {
@@ -93,6 +101,10 @@ impl Default for Metrics {
             media_deleted_expired_total: AtomicU64::new(0),
             media_deleted_budget_total: AtomicU64::new(0),
             media_bytes: AtomicU64::new(0),
+            callbacks_delivered_total: AtomicU64::new(0),
+            callbacks_failed_tries_total: AtomicU64::new(0),
+            callbacks_given_up_total: AtomicU64::new(0),
+            callbacks_pending: AtomicI64::new(0),
         }
     }
 }
@@ -217,6 +229,34 @@ impl Metrics {
             "gauge",
             "Bytes of the media library as of the last retention sweep.",
             self.media_bytes.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_callbacks_delivered_total",
+            "counter",
+            "Callback events the receiver answered with 2xx.",
+            self.callbacks_delivered_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_callbacks_failed_tries_total",
+            "counter",
+            "Callback tries that failed (non-2xx, timeout, refused); retried until the last.",
+            self.callbacks_failed_tries_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_callbacks_given_up_total",
+            "counter",
+            "Callback events given up after their last try (see /v1/callbacks/failed).",
+            self.callbacks_given_up_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_callbacks_pending",
+            "gauge",
+            "Callback events waiting for delivery.",
+            self.callbacks_pending.load(Relaxed),
         );
         scalar(
             &mut o,

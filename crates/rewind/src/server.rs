@@ -37,6 +37,8 @@ pub struct Services {
     pub record_tasks: crate::tasks::runner::TaskRunner,
     /// Unsealed ends of the timelines being recorded.
     pub timelines: crate::timeline::live::LiveTimelines,
+    /// Wakes the callback sender.
+    pub callbacks: crate::callbacks::Outbox,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Background work (recorders) that shutdown waits for.
@@ -93,6 +95,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         metrics: Metrics::default(),
         timelines: Default::default(),
         record_tasks: Default::default(),
+        callbacks: Default::default(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         clock,
@@ -119,6 +122,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(crate::timeline::retention::run(services.clone()));
     tracker.spawn(crate::tasks::runner::run(services.clone()));
     tracker.spawn(crate::library::retention::run(services.clone()));
+    tracker.spawn(crate::callbacks::sender::run(services.clone()));
     let router = api::router(services.clone());
     let token = services.shutdown.clone();
     let http = tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! The HTTP API: routes, API-key check and the JSON error mapping.
 
+mod callbacks;
 mod domains;
 mod locators;
 mod media;
@@ -42,6 +43,11 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/record-tasks/{task_id}/stop", post(tasks::stop))
         .route("/locators", post(locators::create))
         .route("/locators/{id}", get(locators::get_one).delete(locators::delete))
+        .route("/callbacks", get(callbacks::list))
+        .route("/callbacks/failed", get(callbacks::failed))
+        .route("/callbacks/failed/resend", post(callbacks::resend_failed))
+        .route("/callbacks/{event_id}", get(callbacks::get_one).delete(callbacks::delete))
+        .route("/callbacks/{event_id}/resend", post(callbacks::resend_one))
         .route("/domains", get(domains::list))
         .route("/domains/{domain}", get(domains::get_one).put(domains::put).delete(domains::delete))
         .route("/record-templates", get(templates::list).post(templates::create))

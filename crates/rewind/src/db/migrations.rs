@@ -191,6 +191,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
     INSERT INTO media_stats (id, longest_90k) SELECT 1, COALESCE(MAX(end_90k - start_90k), 0) FROM media;
     ",
     ),
+    (
+        7,
+        "
+    -- Callback events waiting for delivery, and those given up (state 'failed').
+    -- Delivered events are deleted. The row is written in the same transaction as what
+    -- it reports (a media row), so no finished file goes unreported.
+    CREATE TABLE callback_outbox (
+        event_id TEXT PRIMARY KEY,      -- stable across retries: receivers de-duplicate on it
+        domain TEXT NOT NULL,
+        event_type BIGINT NOT NULL,     -- 100 record, 332 status
+        url TEXT NOT NULL,
+        sign_key TEXT NOT NULL,
+        body TEXT NOT NULL,             -- JSON without t and sign (added per try)
+        state TEXT NOT NULL,            -- pending | failed
+        attempts BIGINT NOT NULL,
+        next_attempt_ms BIGINT NOT NULL,
+        last_error TEXT,
+        created_at_unix BIGINT NOT NULL,
+        failed_at_unix BIGINT
+    );
+    CREATE INDEX callback_outbox_due ON callback_outbox (state, next_attempt_ms);
+    -- Auto-splice: an HLS recording whose push dropped waits (parked) for a re-push.
+    ALTER TABLE recording_file ADD COLUMN parked_until_unix BIGINT;
+    ALTER TABLE recording_file ADD COLUMN splice TEXT;   -- JSON: sessions and discontinuities
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

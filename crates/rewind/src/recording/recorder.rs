@@ -2,6 +2,7 @@
 //! later) for one publish session. It is a hub reader; the muxer is pure; the sink does
 //! the I/O on blocking threads.
 
+use crate::callbacks::{self, RecordStatus};
 use crate::hub::{HubEvent, HubReader};
 use crate::library::media::{self, MediaRecord};
 use crate::recording::file_name::{self, NameParts};
@@ -142,6 +143,8 @@ pub async fn run(
     let mut pending: Vec<Frame> = Vec::new();
     let mut saw_video = false;
     let mut open: Option<Open> = None;
+    // The file being or last written: what status events name.
+    let mut last_file_id = String::new();
     svc.metrics.recorders_active.fetch_add(1, Relaxed);
     loop {
         let event = tokio::select! {
@@ -182,9 +185,21 @@ pub async fn run(
             None => match start_frames(&f, &mut pending, saw_video, plan.format) {
                 Some(frames) => {
                     match open_file(&svc, &plan, &live, &frames[0], saw_video).await {
-                        Ok(o) => open = Some(o),
+                        Ok(o) => {
+                            if last_file_id.is_empty() {
+                                status(&svc, &plan, &o.file_id, RecordStatus::StartSucceeded, "").await;
+                            }
+                            last_file_id = o.file_id.clone();
+                            open = Some(o);
+                        }
                         Err(e) => {
                             fail(&svc, &id, &plan, &e);
+                            let st = if last_file_id.is_empty() {
+                                RecordStatus::StartFailed
+                            } else {
+                                RecordStatus::Error
+                            };
+                            status(&svc, &plan, &last_file_id, st, &e.to_string()).await;
                             break; // dropping the reader unsubscribes it
                         }
                     }
@@ -205,6 +220,7 @@ pub async fn run(
         }
         if let Err(e) = result.and(flush_if_due(o).await) {
             fail(&svc, &id, &plan, &e);
+            status(&svc, &plan, &last_file_id, RecordStatus::Error, &e.to_string()).await;
             // What was written stays; finish it as far as the disk lets us.
             let o = open.take().unwrap();
             finish(&svc, &plan, live.media(), o).await;
@@ -214,7 +230,25 @@ pub async fn run(
     if let Some(o) = open.take() {
         finish(&svc, &plan, live.media(), o).await;
     }
+    if !last_file_id.is_empty() {
+        status(&svc, &plan, &last_file_id, RecordStatus::Ended, "").await;
+    }
     svc.metrics.recorders_active.fetch_sub(1, Relaxed);
+}
+
+/// Queues a status event (332) about this recorder's recording.
+async fn status(svc: &Services, plan: &Plan, file_id: &str, st: RecordStatus, message: &str) {
+    let of = callbacks::event::StatusOf {
+        domain: &plan.domain,
+        app: &plan.app,
+        stream: &plan.stream,
+        file_id,
+        format: plan.format.as_str(),
+        task_id: plan.task_id.as_deref(),
+        session_id: &plan.session_id,
+    };
+    let body = callbacks::status_event(&of, st, svc.config.callbacks.appid, svc.clock.now_unix(), message);
+    callbacks::outbox::send(svc, &plan.domain, body).await;
 }
 
 fn fail(svc: &Services, id: &StreamId, plan: &Plan, e: &std::io::Error) {
@@ -489,7 +523,8 @@ pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o
         if plan.format == Format::Aac || !o.has_video {
             info.video = None;
         }
-        record_media(svc, plan, &file_id, o.first_utc, duration, size, file_name, info).await?;
+        record_media(svc, plan, &file_id, o.first_utc, duration, size, file_name, info, o.first_dts.as_ms())
+            .await?;
         if let Some(p) = &idx_path {
             let _ = tokio::fs::remove_file(p).await;
         }
@@ -530,6 +565,7 @@ pub(super) async fn record_media(
     size: u64,
     file_name: String,
     info: MediaInfo,
+    media_start_ms: i64,
 ) -> anyhow::Result<()> {
     let end = start + duration;
     let duration_ms = duration.0 / TICKS_PER_MS;
@@ -555,10 +591,22 @@ pub(super) async fn record_media(
         expires_at_unix: (plan.param.storage_time > 0)
             .then(|| end.0 / 90_000 + plan.param.storage_time as i64),
     };
+    let cb = &svc.config.callbacks;
+    let public_url = if cb.public_url.is_empty() {
+        format!("http://{}", svc.config.http_addr)
+    } else {
+        cb.public_url.clone()
+    };
+    let event = callbacks::event::record_event(&rec, cb.appid, &public_url, media_start_ms);
+    // The file, the end of its recording and its callback commit together.
     let mut tx = svc.db.pool.begin().await?;
     media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
     sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(&mut *tx).await?;
+    let queued = callbacks::outbox::enqueue(&mut *tx, svc, &plan.domain, event).await?;
     tx.commit().await?;
+    if queued.is_some() {
+        svc.callbacks.wake();
+    }
     svc.metrics.recording_files_total.fetch_add(1, Relaxed);
     tracing::info!(
         stream = %format!("{}/{}/{}", plan.domain, plan.app, plan.stream),

@@ -346,6 +346,6 @@ async fn recover_hls(
     let size = segments.iter().map(|s| s.3).sum::<u64>() + playlist_size;
     let id = StreamId { domain: plan.domain.clone(), app: plan.app.clone(), stream: plan.stream.clone() };
     let info = svc.registry.known_one(&id).await.ok().flatten().map(|k| k.last_info).unwrap_or_default();
-    record_media(svc, plan, file_id, start, duration, size, playlist, info).await?;
+    record_media(svc, plan, file_id, start, duration, size, playlist, info, Time90k(base).as_ms()).await?;
     Ok(true)
 }
