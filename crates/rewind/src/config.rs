@@ -318,7 +318,7 @@ impl Config {
             anyhow::bail!("hub.pre_roll_secs must be 0 to 60");
         }
         let cb = &self.callbacks;
-        if !cb.url.is_empty() && !(cb.url.starts_with("http://") || cb.url.starts_with("https://")) {
+        if !(cb.url.is_empty() || cb.url.starts_with("http://") || cb.url.starts_with("https://")) {
             anyhow::bail!("callbacks.url must be an http:// or https:// URL");
         }
         if cb.max_attempts == 0 || cb.concurrency == 0 || cb.timeout_ms == 0 {

@@ -18,14 +18,20 @@ pub fn backoff_ms(cfg: &CallbacksConfig, attempts: i64) -> u64 {
     cfg.first_retry_ms.saturating_mul(1u64 << doublings).min(cfg.max_retry_ms.max(cfg.first_retry_ms))
 }
 
-/// Runs until shutdown.
-pub async fn run(svc: Arc<Services>) {
-    let cfg = svc.config.callbacks.clone();
-    let client = match reqwest::Client::builder()
+/// The client of every try: HTTP, or HTTPS checked against the system's trust store.
+pub fn http_client(cfg: &CallbacksConfig) -> reqwest::Result<reqwest::Client> {
+    // One crypto provider for the process; a second install is a no-op error.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
         .timeout(Duration::from_millis(cfg.timeout_ms))
         .connect_timeout(Duration::from_millis(cfg.timeout_ms.min(10_000)))
         .build()
-    {
+}
+
+/// Runs until shutdown.
+pub async fn run(svc: Arc<Services>) {
+    let cfg = svc.config.callbacks.clone();
+    let client = match http_client(&cfg) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "no HTTP client: callbacks stay queued until the next start");
@@ -138,6 +144,14 @@ mod tests {
         assert_eq!(&waits[..6], &[10_000, 20_000, 40_000, 80_000, 160_000, 300_000]);
         assert!(cfg.max_attempts >= 12);
         assert!(waits.iter().sum::<u64>() >= 12 * 60_000, "{waits:?}");
+    }
+
+    #[tokio::test]
+    async fn https_targets_get_a_tls_client() {
+        let c = http_client(&CallbacksConfig::default()).expect("a client with TLS");
+        // Nothing listens on port 1: the error is the connection, not a missing TLS stack.
+        let e = c.post("https://127.0.0.1:1/cb").send().await.unwrap_err();
+        assert!(e.is_connect(), "{e:?}");
     }
 
     #[test]
