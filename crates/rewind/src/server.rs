@@ -37,6 +37,8 @@ pub struct Services {
     pub record_tasks: crate::tasks::runner::TaskRunner,
     /// Unsealed ends of the timelines being recorded.
     pub timelines: crate::timeline::live::LiveTimelines,
+    /// Auto-splice HLS recordings waiting for a re-push.
+    pub splices: crate::recording::splice::Splices,
     /// Wakes the callback sender.
     pub callbacks: crate::callbacks::Outbox,
     /// Cancelled when the server begins to shut down.
@@ -96,6 +98,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         timelines: Default::default(),
         record_tasks: Default::default(),
         callbacks: Default::default(),
+        splices: Default::default(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         clock,

@@ -254,13 +254,16 @@ pub struct ScanResult {
     pub first_dts: Option<i64>,
     /// DTS of the last PES kept.
     pub last_dts: Option<i64>,
+    /// Latest PTS among the kept PES (with B-frames it can pass the last DTS: the end
+    /// of what was presented).
+    pub max_pts: Option<i64>,
 }
 
 /// Scans a segment written by `TsMuxer` (PES are never interleaved, so every PES before
 /// the last payload-unit start is complete).
 pub fn scan(data: &[u8]) -> ScanResult {
     let whole = data.len() / PACKET * PACKET;
-    let mut starts: Vec<(usize, Option<i64>)> = Vec::new();
+    let mut starts: Vec<(usize, Option<(i64, i64)>)> = Vec::new();
     for (i, p) in data[..whole].chunks(PACKET).enumerate() {
         if p[0] != 0x47 || p[1] & 0x40 == 0 {
             continue;
@@ -276,18 +279,23 @@ pub fn scan(data: &[u8]) -> ScanResult {
             off += 1 + p[4] as usize;
         }
         let pes = &p[off.min(PACKET)..];
-        let dts = (pes.len() >= 19 && pes[..3] == [0, 0, 1]).then(|| {
+        let times = (pes.len() >= 19 && pes[..3] == [0, 0, 1]).then(|| {
             let flags = pes[7] >> 6;
             let at = if flags == 3 { 14 } else { 9 };
-            read_ts(&pes[at..at + 5])
+            (read_ts(&pes[at..at + 5]), read_ts(&pes[9..14]))
         });
-        starts.push((i * PACKET, dts));
+        starts.push((i * PACKET, times));
     }
     let Some(&(last_start, _)) = starts.last() else {
-        return ScanResult { complete_len: 0, first_dts: None, last_dts: None };
+        return ScanResult { complete_len: 0, first_dts: None, last_dts: None, max_pts: None };
     };
-    let kept: Vec<i64> = starts.iter().filter(|(at, _)| *at < last_start).filter_map(|(_, d)| *d).collect();
-    ScanResult { complete_len: last_start, first_dts: kept.first().copied(), last_dts: kept.last().copied() }
+    let kept: Vec<(i64, i64)> =
+        starts.iter().filter(|(at, _)| *at < last_start).filter_map(|(_, d)| *d).collect();
+    let first_dts = kept.first().map(|t| t.0);
+    // 33-bit clock: the latest PTS is the one furthest after the first DTS, modulo 2^33.
+    let max_pts =
+        first_dts.and_then(|f| kept.iter().map(|t| t.1).max_by_key(|p| (p - f).rem_euclid(1 << 33)));
+    ScanResult { complete_len: last_start, first_dts, last_dts: kept.last().map(|t| t.0), max_pts }
 }
 
 fn read_ts(b: &[u8]) -> i64 {
@@ -443,6 +451,7 @@ mod tests {
         assert!(whole.complete_len < out.len() && whole.complete_len.is_multiple_of(PACKET));
         assert_eq!(whole.first_dts, Some(frames[0].dts.0));
         assert_eq!(whole.last_dts, Some(frames[8].dts.0));
+        assert_eq!(whole.max_pts, frames[..9].iter().map(|f| f.pts.0).max());
         // Torn inside the last packet: that packet is dropped, and the PES before it
         // (which may be unfinished from the scanner's view) too.
         let torn = scan(&out[..out.len() - 100]);

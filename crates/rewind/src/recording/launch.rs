@@ -3,7 +3,7 @@
 //! format, each subscribed before the first frame so nothing is missed.
 
 use crate::recording::recorder::{self, Plan};
-use crate::recording::template::Template;
+use crate::recording::template::{Format, Template};
 use crate::registry::LiveStream;
 use crate::server::Services;
 use crate::timeline::{self, recorder::TimelinePlan};
@@ -64,6 +64,11 @@ pub fn start_recorders(
             task_id: task_id.map(String::from),
             format,
             interval_secs: if test > 0 { test } else { param.record_interval },
+            flow_continue_secs: if source == "rule" && format == Format::Hls {
+                template.hls_special.flow_continue_duration
+            } else {
+                0
+            },
             param,
         };
         // Files need no low latency: waking a recorder twice a second (or when its queue

@@ -3,9 +3,11 @@
 
 pub mod catalog;
 pub mod file_name;
+pub mod hls_file;
 pub mod launch;
 pub mod recorder;
 pub mod recovery;
 pub mod sink;
+pub mod splice;
 pub mod template;
 pub mod write_threads;

@@ -6,14 +6,14 @@ use crate::callbacks::{self, RecordStatus};
 use crate::hub::{HubEvent, HubReader};
 use crate::library::media::{self, MediaRecord};
 use crate::recording::file_name::{self, NameParts};
+use crate::recording::hls_file::{self, HlsState, segment_name};
 use crate::recording::sink::{FileSink, publish_file};
+use crate::recording::splice;
 use crate::recording::template::{Format, FormatParam};
 use crate::registry::{LiveStream, MediaInfo};
 use crate::server::Services;
 use crate::stream_id::StreamId;
-use crate::wire_time::rfc3339_ms;
 use bytes::{BufMut, BytesMut};
-use rewind_media::mux::hls::{MediaPlaylist, Segment};
 use rewind_media::mux::mp4::{self, Mp4Muxer};
 use rewind_media::mux::ts::TsMuxer;
 use rewind_media::mux::{adts, flv::FlvMuxer, flv::METADATA_OFFSET};
@@ -50,6 +50,9 @@ pub struct Plan {
     pub param: FormatParam,
     /// Split interval in seconds (the template's, or the test override).
     pub interval_secs: u32,
+    /// Auto-splice window in seconds (HLS rule recordings; 0: off).
+    #[serde(default)]
+    pub flow_continue_secs: u32,
 }
 
 /// Audio held while waiting for the first video key frame; past this, the stream is
@@ -68,31 +71,6 @@ pub(super) enum Mux {
     Mp4(Box<Mp4Muxer>),
 }
 
-/// An HLS recording: a folder of MPEG-TS segments and a playlist.
-pub(super) struct HlsState {
-    pub(super) ts: TsMuxer,
-    pub(super) dir: PathBuf,
-    pub(super) segments: Vec<(String, Time90k, Time90k, u64)>, // (file, first dts, first utc, bytes)
-    pub(super) seg_start_dts: Time90k,
-    pub(super) seg_start_utc: Time90k,
-}
-
-impl HlsState {
-    fn playlist(&self, uri_prefix: &str, end_dts: Option<Time90k>) -> MediaPlaylist {
-        let mut segments: Vec<Segment> = Vec::with_capacity(self.segments.len());
-        for (i, (file, dts, utc, _)) in self.segments.iter().enumerate() {
-            let next = self.segments.get(i + 1).map(|s| s.1).or(end_dts).unwrap_or(*dts);
-            segments.push(Segment {
-                uri: format!("{uri_prefix}{file}"),
-                duration_secs: (next - *dts).as_secs_f64(),
-                discontinuity: false,
-                program_date_time: (i == 0).then(|| rfc3339_ms(*utc)),
-            });
-        }
-        MediaPlaylist { segments, finished: end_dts.is_some() }
-    }
-}
-
 pub(super) struct Open {
     pub(super) file_id: String,
     pub(super) sink: FileSink,
@@ -109,15 +87,18 @@ pub(super) struct Open {
     idx: Option<FileSink>,
     idx_pending: BytesMut,
     idx_codecs: [Option<Arc<CodecConfig>>; 2],
+    /// Added to every frame's timestamps: a resumed HLS recording continues the earlier
+    /// pushes' timeline (each push starts near zero), so no track's decode time ever
+    /// goes back across the discontinuity.
+    shift: Duration90k,
+    /// Where presentation ends: the latest `pts` plus its frame's duration (with
+    /// B-frames, past the last `dts`).
+    end_pts: Time90k,
 }
 
 /// A new file id: milliseconds since the epoch then randomness, so ids sort by time.
 pub fn new_file_id(now: Time90k) -> String {
     format!("{:011x}{}", now.as_ms().max(0), hex::encode(rand::random::<[u8; 5]>()))
-}
-
-pub(super) fn segment_name(n: usize) -> String {
-    format!("{n:06}.ts")
 }
 
 pub(super) fn ext(f: Format) -> &'static str {
@@ -185,8 +166,10 @@ pub async fn run(
             None => match start_frames(&f, &mut pending, saw_video, plan.format) {
                 Some(frames) => {
                     match open_file(&svc, &plan, &live, &frames[0], saw_video).await {
-                        Ok(o) => {
-                            if last_file_id.is_empty() {
+                        Ok((o, resumed)) => {
+                            if resumed {
+                                status(&svc, &plan, &o.file_id, RecordStatus::Resumed, "").await;
+                            } else if last_file_id.is_empty() {
                                 status(&svc, &plan, &o.file_id, RecordStatus::StartSucceeded, "").await;
                             }
                             last_file_id = o.file_id.clone();
@@ -212,6 +195,13 @@ pub async fn run(
         let o = open.as_mut().expect("a file is open");
         let mut result = Ok(());
         for f in frames {
+            let shifted;
+            let f = if o.shift.0 == 0 {
+                f
+            } else {
+                shifted = Frame { dts: f.dts + o.shift, pts: f.pts + o.shift, ..f.clone() };
+                &shifted
+            };
             if let Err(e) = next_segment_if_due(o, f).await {
                 result = Err(e);
                 break;
@@ -227,17 +217,23 @@ pub async fn run(
             break; // dropping the reader unsubscribes it
         }
     }
+    let mut parked = false;
     if let Some(o) = open.take() {
-        finish(&svc, &plan, live.media(), o).await;
+        if splice::wanted(&plan) && !stop.is_cancelled() {
+            splice::park(&svc, &plan, id.clone(), live.media(), o).await;
+            parked = true;
+        } else {
+            finish(&svc, &plan, live.media(), o).await;
+        }
     }
-    if !last_file_id.is_empty() {
+    if !last_file_id.is_empty() && !parked {
         status(&svc, &plan, &last_file_id, RecordStatus::Ended, "").await;
     }
     svc.metrics.recorders_active.fetch_sub(1, Relaxed);
 }
 
 /// Queues a status event (332) about this recorder's recording.
-async fn status(svc: &Services, plan: &Plan, file_id: &str, st: RecordStatus, message: &str) {
+pub(super) async fn status(svc: &Services, plan: &Plan, file_id: &str, st: RecordStatus, message: &str) {
     let of = callbacks::event::StatusOf {
         domain: &plan.domain,
         app: &plan.app,
@@ -279,13 +275,29 @@ fn start_frames(f: &Frame, pending: &mut Vec<Frame>, saw_video: bool, format: Fo
     }
 }
 
+/// Opens the next file, or resumes the recording parked for this stream (auto-splice).
+/// True when it resumed one.
 async fn open_file(
     svc: &Services,
     plan: &Plan,
     live: &LiveStream,
     first: &Frame,
     saw_video: bool,
-) -> std::io::Result<Open> {
+) -> std::io::Result<(Open, bool)> {
+    let media = live.media();
+    let has_video = saw_video && media.video.is_some();
+    if splice::wanted(plan)
+        && let Some(p) = svc.splices.take(&live.id)
+    {
+        let file_id = p.file_id.clone();
+        let o =
+            resume_open(p.hls, file_id.clone(), first, has_video, media.audio.is_some(), &plan.session_id)
+                .await?;
+        let Mux::Hls(h) = &o.mux else { unreachable!("resume_open makes HLS") };
+        splice::mark_resumed(svc, plan, &file_id, h, media.clone()).await.map_err(std::io::Error::other)?;
+        tracing::info!(stream = %live.id, %file_id, sessions = h.session_ids.len(), "re-push within flow_continue_duration: HLS recording resumed");
+        return Ok((o, true));
+    }
     let file_id = new_file_id(svc.clock.now());
     let rel_tmp =
         format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
@@ -301,8 +313,6 @@ async fn open_file(
     .execute(&svc.db.pool)
     .await
     .map_err(std::io::Error::other)?;
-    let media = live.media();
-    let has_video = saw_video && media.video.is_some();
     let o = create_open(
         &svc.media_root().join(&rel_tmp),
         plan.format,
@@ -311,13 +321,55 @@ async fn open_file(
         has_video,
         media.audio.is_some(),
         plan.interval_secs,
+        &plan.session_id,
     )
     .await?;
     tracing::info!(stream = %live.id, format = plan.format.as_str(), file_id = %o.file_id, "recording started");
+    Ok((o, false))
+}
+
+/// Continues a parked HLS recording with a new push: its next segment starts with a
+/// discontinuity and a new muxer (codecs, resolution and timestamps may all change).
+async fn resume_open(
+    mut h: HlsState,
+    file_id: String,
+    first: &Frame,
+    has_video: bool,
+    has_audio: bool,
+    session_id: &str,
+) -> std::io::Result<Open> {
+    let start_utc = h.start_utc();
+    let shift = h.end_dts() - first.dts;
+    let first_dts = first.dts + shift;
+    h.ts = TsMuxer::new((first.track == Track::Video).then_some(&*first.codec), has_audio);
+    h.session_ids.push(session_id.to_string());
+    let name = h.open_segment(first_dts, first.utc, true);
+    let sink = FileSink::create(h.dir.join(name)).await?;
+    let mut o = Open {
+        file_id,
+        sink,
+        mux: Mux::Hls(Box::new(h)),
+        first_dts,
+        first_utc: start_utc,
+        last_dts: first_dts,
+        last_video_dts: None,
+        last_dur: Duration90k(0),
+        frames: 0,
+        has_video,
+        idx: None,
+        idx_pending: BytesMut::new(),
+        idx_codecs: [None, None],
+        shift,
+        end_pts: first_dts,
+    };
+    if let Mux::Hls(h) = &mut o.mux {
+        h.ts.tables(o.sink.buffer());
+    }
     Ok(o)
 }
 
 /// Creates the file(s) of a recording at `tmp` and writes the container's header.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn create_open(
     tmp: &std::path::Path,
     format: Format,
@@ -326,6 +378,7 @@ pub(super) async fn create_open(
     has_video: bool,
     has_audio: bool,
     interval_secs: u32,
+    session_id: &str,
 ) -> std::io::Result<Open> {
     let sink = match format {
         Format::Hls => FileSink::create(tmp.join(segment_name(1))).await?,
@@ -341,13 +394,12 @@ pub(super) async fn create_open(
         mux: match format {
             Format::Aac => Mux::Adts,
             Format::Mp4 => Mux::Mp4(Box::default()),
-            Format::Hls => Mux::Hls(Box::new(HlsState {
-                ts: TsMuxer::new((first.track == Track::Video).then_some(&*first.codec), has_audio),
-                dir: tmp.to_path_buf(),
-                segments: vec![(segment_name(1), first.dts, first.utc, 0)],
-                seg_start_dts: first.dts,
-                seg_start_utc: first.utc,
-            })),
+            Format::Hls => {
+                let ts = TsMuxer::new((first.track == Track::Video).then_some(&*first.codec), has_audio);
+                let mut h = HlsState::new(ts, tmp.to_path_buf(), Vec::new(), vec![session_id.to_string()]);
+                h.open_segment(first.dts, first.utc, false);
+                Mux::Hls(Box::new(h))
+            }
             Format::Flv => Mux::Flv(FlvMuxer::new(has_video, has_audio, interval_secs as usize + 16)),
         },
         first_dts: first.dts,
@@ -360,6 +412,8 @@ pub(super) async fn create_open(
         idx,
         idx_pending: BytesMut::new(),
         idx_codecs: [None, None],
+        shift: Duration90k(0),
+        end_pts: first.pts,
     };
     match &mut o.mux {
         Mux::Flv(m) => m.header(o.sink.buffer()),
@@ -416,24 +470,17 @@ fn idx_record(o: &mut Open, f: &Frame) {
 async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     let Mux::Hls(h) = &mut o.mux else { return Ok(()) };
     let cut = if o.has_video { f.track == Track::Video && f.keyframe } else { true };
-    if !cut || f.dts - h.seg_start_dts < HLS_MIN_SEGMENT {
+    if !cut || f.dts - h.open_start_dts() < HLS_MIN_SEGMENT {
         return Ok(());
     }
-    let name = segment_name(h.segments.len() + 1);
     // The EVENT playlist lists finished segments only: all but the new one.
-    let mut playlist = h.playlist("", None);
-    playlist.segments.last_mut().expect("a segment is open").duration_secs =
-        (f.dts - h.seg_start_dts).as_secs_f64();
-    let text = playlist.render().into_bytes();
+    h.close_segment(f.dts, o.sink.len());
+    let text = h.playlist("", false).render().into_bytes();
+    let name = segment_name(h.segments.len() + 1);
     // Segments are not synced one by one (the final close syncs): a kill loses nothing
     // the kernel has, and rotation stays one trip to the blocking pool.
-    let size = o.sink.rotate(h.dir.join(&name), Some((h.dir.join("index.m3u8"), text))).await?;
-    if let Some(last) = h.segments.last_mut() {
-        last.3 = size;
-    }
-    h.segments.push((name, f.dts, f.utc, 0));
-    h.seg_start_dts = f.dts;
-    h.seg_start_utc = f.utc;
+    o.sink.rotate(h.dir.join(&name), Some((h.dir.join("index.m3u8"), text))).await?;
+    h.open_segment(f.dts, f.utc, false);
     h.ts.tables(o.sink.buffer());
     Ok(())
 }
@@ -460,11 +507,15 @@ pub(super) fn write_frame(o: &mut Open, f: &Frame) {
         }
         _ => o.last_dur,
     };
+    o.end_pts = o.end_pts.max(f.pts + o.last_dur);
 }
 
+/// Closes the file and puts it in the library (or, for an auto-splice HLS recording
+/// whose push dropped, parks it to wait for a re-push: `park`).
 pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o: Open) {
     let tmp = o.sink.path().to_path_buf();
-    if o.frames == 0 {
+    let earlier_pushes = matches!(&o.mux, Mux::Hls(h) if h.segments.len() > 1);
+    if o.frames == 0 && !earlier_pushes {
         if let Some(idx) = &o.idx {
             let _ = tokio::fs::remove_file(idx.path()).await;
         }
@@ -478,55 +529,14 @@ pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o
             .await;
         return;
     }
-    let duration = (o.last_dts - o.first_dts) + o.last_dur;
-    let duration_ms = duration.0 / TICKS_PER_MS;
-    let patches = match &o.mux {
-        Mux::Flv(m) => vec![(METADATA_OFFSET, m.final_metadata(duration_ms as u64).freeze())],
-        Mux::Adts | Mux::Hls(_) | Mux::Mp4(_) => vec![],
-    };
-    let mut o = o;
-    // The side index is removed only once the file is in the library.
-    let idx_path = o.idx.take().map(|i| i.path().to_path_buf());
-    let (mut hls, mp4) = match std::mem::replace(&mut o.mux, Mux::Adts) {
-        Mux::Hls(h) => (Some(h), None),
-        Mux::Mp4(m) => (None, Some(m)),
-        _ => (None, None),
-    };
     let file_id = o.file_id.clone();
-    // A failed last write (disk full) drops what did not fit; the rest is finished.
-    if let Err(e) = o.sink.flush().await {
-        let id = StreamId { domain: plan.domain.clone(), app: plan.app.clone(), stream: plan.stream.clone() };
-        fail(svc, &id, plan, &e);
+    let mut info = media_info;
+    if plan.format == Format::Aac || !o.has_video {
+        info.video = None;
     }
     let result: anyhow::Result<()> = async {
-        let mut size = o.sink.finish(patches, true).await?;
-        let name = render_name(plan, &file_id, o.first_utc, o.first_utc + duration);
-        let file_name = match &mut hls {
-            None if mp4.is_some() => {
-                let m = mp4.as_deref().expect("checked");
-                let (final_tmp, final_size) = moov_first(&tmp, m).await?;
-                size = final_size;
-                publish_file(final_tmp, name, "mp4").await?
-            }
-            None => publish_file(tmp.clone(), name, ext(plan.format)).await?,
-            Some(h) => {
-                if let Some(last) = h.segments.last_mut() {
-                    last.3 = size;
-                }
-                size = h.segments.iter().map(|s| s.3).sum();
-                let (playlist_name, total) = publish_hls(h, name, o.last_dts + o.last_dur).await?;
-                size += total;
-                playlist_name
-            }
-        };
-        let mut info = media_info;
-        if plan.format == Format::Aac || !o.has_video {
-            info.video = None;
-        }
-        record_media(svc, plan, &file_id, o.first_utc, duration, size, file_name, info, o.first_dts.as_ms())
-            .await?;
-        if let Some(p) = &idx_path {
-            let _ = tokio::fs::remove_file(p).await;
+        if let Some(h) = close(svc, plan, o, info.clone()).await? {
+            return finish_hls(svc, plan, &file_id, &h, info).await;
         }
         Ok(())
     }
@@ -535,6 +545,108 @@ pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o
         svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
         tracing::error!(%file_id, tmp = %tmp.display(), error = %e, "could not finish a recording file; it is repaired at the next start");
     }
+}
+
+/// Writes out and closes the file. FLV, AAC and MP4 files are finished and put in the
+/// library here (their media info already settled by the caller); an HLS recording is
+/// given back with every segment closed, to be published or parked.
+pub(super) async fn close(
+    svc: &Services,
+    plan: &Plan,
+    mut o: Open,
+    info: MediaInfo,
+) -> anyhow::Result<Option<HlsState>> {
+    let tmp = o.sink.path().to_path_buf();
+    let duration = (o.last_dts - o.first_dts) + o.last_dur;
+    let duration_ms = duration.0 / TICKS_PER_MS;
+    let patches = match &o.mux {
+        Mux::Flv(m) => vec![(METADATA_OFFSET, m.final_metadata(duration_ms as u64).freeze())],
+        Mux::Adts | Mux::Hls(_) | Mux::Mp4(_) => vec![],
+    };
+    // The side index is removed only once the file is in the library.
+    let idx_path = o.idx.take().map(|i| i.path().to_path_buf());
+    let (hls, mp4) = match std::mem::replace(&mut o.mux, Mux::Adts) {
+        Mux::Hls(h) => (Some(h), None),
+        Mux::Mp4(m) => (None, Some(m)),
+        _ => (None, None),
+    };
+    // A failed last write (disk full) drops what did not fit; the rest is finished.
+    if let Err(e) = o.sink.flush().await {
+        let id = StreamId { domain: plan.domain.clone(), app: plan.app.clone(), stream: plan.stream.clone() };
+        fail(svc, &id, plan, &e);
+    }
+    let mut size = o.sink.finish(patches, true).await?;
+    if let Some(mut h) = hls {
+        h.close_segment((o.last_dts + o.last_dur).max(o.end_pts), size);
+        return Ok(Some(*h));
+    }
+    let name = render_name(plan, &o.file_id, o.first_utc, o.first_utc + duration);
+    let file_name = match &mp4 {
+        Some(m) => {
+            let (final_tmp, final_size) = moov_first(&tmp, m).await?;
+            size = final_size;
+            publish_file(final_tmp, name, "mp4").await?
+        }
+        None => publish_file(tmp.clone(), name, ext(plan.format)).await?,
+    };
+    let done = Finished {
+        file_id: o.file_id.clone(),
+        start: o.first_utc,
+        end: o.first_utc + duration,
+        duration,
+        size,
+        file_name,
+        info,
+        media_start_ms: o.first_dts.as_ms(),
+        session_ids: vec![plan.session_id.clone()],
+    };
+    record_media(svc, plan, done).await?;
+    if let Some(p) = &idx_path {
+        let _ = tokio::fs::remove_file(p).await;
+    }
+    Ok(None)
+}
+
+/// Publishes a closed HLS recording (folder and `VOD` playlist) and puts it in the
+/// library: one record for every push it spans.
+pub(super) async fn finish_hls(
+    svc: &Services,
+    plan: &Plan,
+    file_id: &str,
+    h: &HlsState,
+    info: MediaInfo,
+) -> anyhow::Result<()> {
+    let (start, end) = (h.start_utc(), h.end_utc());
+    let (file_name, playlist_size) = hls_file::publish(h, render_name(plan, file_id, start, end)).await?;
+    let done = Finished {
+        file_id: file_id.to_string(),
+        start,
+        end,
+        duration: h.media_duration(),
+        size: h.bytes() + playlist_size,
+        file_name,
+        info,
+        media_start_ms: h.segments.first().map_or(0, |s| Time90k(s.dts_90k).as_ms()),
+        session_ids: h.session_ids.clone(),
+    };
+    record_media(svc, plan, done).await
+}
+
+/// A finished file, as the library records it.
+pub(super) struct Finished {
+    pub(super) file_id: String,
+    /// UTC of the first frame.
+    pub(super) start: Time90k,
+    /// UTC where the last frame ends.
+    pub(super) end: Time90k,
+    /// Media time (less than `end - start` when a splice spans gaps).
+    pub(super) duration: Duration90k,
+    pub(super) size: u64,
+    pub(super) file_name: String,
+    pub(super) info: MediaInfo,
+    /// Stream timestamp of the first frame (callbacks' `media_start_time`).
+    pub(super) media_start_ms: i64,
+    pub(super) session_ids: Vec<String>,
 }
 
 /// The final file name (without extension) from the template's pattern.
@@ -555,19 +667,9 @@ pub(super) fn render_name(plan: &Plan, file_id: &str, start: Time90k, end: Time9
 
 /// Puts a finished file in the library and forgets its `recording_file` row, in one
 /// transaction: afterwards it is either still a recording to repair, or a media file.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn record_media(
-    svc: &Services,
-    plan: &Plan,
-    file_id: &str,
-    start: Time90k,
-    duration: Duration90k,
-    size: u64,
-    file_name: String,
-    info: MediaInfo,
-    media_start_ms: i64,
-) -> anyhow::Result<()> {
-    let end = start + duration;
+pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) -> anyhow::Result<()> {
+    let Finished { file_id, start, end, duration, size, file_name, info, media_start_ms, session_ids } = done;
+    let file_id = file_id.as_str();
     let duration_ms = duration.0 / TICKS_PER_MS;
     let rel_path = format!("{}/{}/{}/{file_name}", plan.domain, plan.app, plan.stream);
     let rec = MediaRecord {
@@ -579,7 +681,7 @@ pub(super) async fn record_media(
         source: plan.source.clone(),
         template_id: plan.template_id,
         task_id: plan.task_id.clone(),
-        session_ids: vec![plan.session_id.clone()],
+        session_ids,
         start,
         end,
         duration_ms,
@@ -645,54 +747,6 @@ async fn moov_first(part: &std::path::Path, m: &Mp4Muxer) -> std::io::Result<(Pa
         dst.sync_all()?;
         std::fs::remove_file(&part)?;
         Ok((out, data_start + data_len))
-    })
-    .await
-    .map_err(std::io::Error::other)?
-}
-
-/// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
-/// writes its `VOD` playlist `name.m3u8` beside it. Returns the playlist's file name
-/// and size.
-pub(super) async fn publish_hls(
-    h: &HlsState,
-    name: String,
-    end_dts: Time90k,
-) -> std::io::Result<(String, u64)> {
-    let dir = h.dir.clone();
-    let parent = dir.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
-    let segments = h.segments.clone();
-    let hls = HlsState {
-        ts: TsMuxer::new(None, false),
-        dir: dir.clone(),
-        segments,
-        seg_start_dts: h.seg_start_dts,
-        seg_start_utc: h.seg_start_utc,
-    };
-    tokio::task::spawn_blocking(move || {
-        for i in 0..10_000 {
-            let candidate = if i == 0 { name.clone() } else { format!("{name}_{i}") };
-            let playlist = format!("{candidate}.m3u8");
-            if parent.join(&playlist).exists() {
-                continue;
-            }
-            // Reserve the folder name; renaming onto our own empty folder then replaces it.
-            match std::fs::create_dir(parent.join(&candidate)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-            let _ = std::fs::remove_file(dir.join("index.m3u8"));
-            std::fs::rename(&dir, parent.join(&candidate))?;
-            let text = hls.playlist(&format!("{candidate}/"), Some(end_dts)).render();
-            let mut f = std::fs::File::options().write(true).create_new(true).open(parent.join(&playlist))?;
-            std::io::Write::write_all(&mut f, text.as_bytes())?;
-            f.sync_all()?;
-            if let Ok(d) = std::fs::File::open(&parent) {
-                let _ = d.sync_all();
-            }
-            return Ok((playlist, text.len() as u64));
-        }
-        Err(std::io::Error::other("no free file name"))
     })
     .await
     .map_err(std::io::Error::other)?

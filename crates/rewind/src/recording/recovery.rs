@@ -8,11 +8,13 @@
 //! torn original is removed only after the new file is in the library. HLS segments are
 //! kept in place; the last one is cut before its last (possibly torn) PES.
 
+use crate::callbacks::RecordStatus;
 use crate::ingest::frames::{FrameAssembler, Produced};
+use crate::recording::hls_file::{HlsSegment, HlsState};
 use crate::recording::recorder::{
-    HlsState, IDX_CODEC, IDX_SAMPLE, Plan, create_open, ext, finish, flush_if_due, publish_hls, record_media,
-    render_name, write_frame,
+    self, IDX_CODEC, IDX_SAMPLE, Plan, create_open, ext, finish, finish_hls, flush_if_due, write_frame,
 };
+use crate::recording::splice::{self, Parked, SpliceState};
 use crate::recording::template::Format;
 use crate::registry::{AudioInfo, MediaInfo};
 use crate::server::Services;
@@ -20,19 +22,18 @@ use crate::stream_id::StreamId;
 use bytes::Bytes;
 use rewind_media::flv::{self, TAG_AUDIO, TAG_VIDEO};
 use rewind_media::mux::{adts, mp4, ts};
-use rewind_media::{
-    CodecConfig, Duration90k, Frame, Time90k, Track, aac::AacConfig, avc::AvcConfig, hevc::HevcConfig,
-};
+use rewind_media::{CodecConfig, Frame, Time90k, Track, aac::AacConfig, avc::AvcConfig, hevc::HevcConfig};
 use sqlx::Row;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Repairs and finishes every interrupted recording. Returns how many files were kept.
 pub async fn recover_all(svc: &Arc<Services>) -> anyhow::Result<usize> {
-    let rows =
-        sqlx::query("SELECT file_id, format, tmp_path, plan, start_90k FROM recording_file ORDER BY file_id")
-            .fetch_all(&svc.db.pool)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT file_id, format, tmp_path, plan, start_90k, parked_until_unix, splice FROM recording_file ORDER BY file_id",
+    )
+    .fetch_all(&svc.db.pool)
+    .await?;
     let mut kept = 0;
     for r in rows {
         let file_id: String = r.try_get(0)?;
@@ -45,7 +46,15 @@ pub async fn recover_all(svc: &Arc<Services>) -> anyhow::Result<usize> {
             }
         };
         let start = Time90k(r.try_get(4)?);
-        match recover_one(svc, &file_id, &tmp, &plan, start).await {
+        let parked_until: Option<i64> = r.try_get(5)?;
+        let spliced: Option<SpliceState> =
+            r.try_get::<Option<String>, _>(6)?.and_then(|s| serde_json::from_str(&s).ok());
+        let result = if plan.format == Format::Hls {
+            recover_hls(svc, &file_id, &tmp, &plan, start, parked_until, spliced).await
+        } else {
+            recover_one(svc, &file_id, &tmp, &plan, start).await
+        };
+        match result {
             Ok(true) => {
                 kept += 1;
                 tracing::warn!(%file_id, format = plan.format.as_str(), "recovered a recording interrupted by a crash");
@@ -71,9 +80,6 @@ async fn recover_one(
     plan: &Plan,
     start: Time90k,
 ) -> anyhow::Result<bool> {
-    if plan.format == Format::Hls {
-        return recover_hls(svc, file_id, tmp, plan, start).await;
-    }
     let (path, fmt) = (tmp.to_path_buf(), plan.format);
     let frames = tokio::task::spawn_blocking(move || read_frames(&path, fmt, start)).await??;
     if frames.is_empty() {
@@ -95,6 +101,7 @@ async fn recover_one(
         has_video,
         has_audio,
         plan.interval_secs,
+        &plan.session_id,
     )
     .await?;
     for f in &frames {
@@ -280,72 +287,116 @@ fn mp4_frames(data: &Bytes, idx: &[u8]) -> anyhow::Result<Vec<Frame>> {
     Ok(out)
 }
 
+/// An HLS recording: its segments stay where they are; the last is cut after its last
+/// complete packet. One that may still be spliced (its window has not passed: counted
+/// from the park, or from its last write when the crash ended its push) is parked
+/// again, so a re-push after the restart continues it (B-S4); the others are finished.
+/// Duration given to the last frame of a recovered HLS push (90 kHz ticks, 40 ms).
+const LAST_FRAME_GUESS: i64 = 3_600;
+
 async fn recover_hls(
     svc: &Arc<Services>,
     file_id: &str,
     dir: &Path,
     plan: &Plan,
     start: Time90k,
+    parked_until: Option<i64>,
+    spliced: Option<SpliceState>,
 ) -> anyhow::Result<bool> {
+    let state = spliced.unwrap_or_else(|| SpliceState {
+        session_ids: vec![plan.session_id.clone()],
+        resumed_at_utc_90k: Some(start.0),
+        ..Default::default()
+    });
+    let known: Vec<String> = state.segments.iter().map(|s| s.file.clone()).collect();
     let d = dir.to_path_buf();
-    let segments = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(String, i64, i64, u64)>> {
-        let mut names: Vec<String> = match std::fs::read_dir(&d) {
-            Ok(rd) => rd
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .filter(|n| n.ends_with(".ts"))
-                .collect(),
-            Err(_) => return Ok(Vec::new()),
-        };
-        names.sort();
-        let mut out = Vec::new();
-        let last = names.len().saturating_sub(1);
-        for (i, n) in names.iter().enumerate() {
-            let path = d.join(n);
-            let data = std::fs::read(&path)?;
-            // Finished segments are whole; the last may be torn: cut it.
-            let scan = ts::scan(&data);
-            let keep = if i == last { scan.complete_len } else { data.len() };
-            let (Some(first), Some(end)) = (scan.first_dts, scan.last_dts) else {
-                std::fs::remove_file(&path)?;
-                continue;
-            };
-            if keep < data.len() {
-                std::fs::OpenOptions::new().write(true).open(&path)?.set_len(keep as u64)?;
-            }
-            out.push((n.clone(), first, end, keep as u64));
+    let (scanned, last_write) = tokio::task::spawn_blocking(move || scan_segments(&d, &known)).await??;
+    let mut segments = state.segments.clone();
+    if let (Some(first), Some(utc)) = (scanned.first(), state.resumed_at_utc_90k) {
+        // 33-bit timestamps: differences are taken modulo 2^33.
+        let wrap = |a: i64, b: i64| (b - a).rem_euclid(1 << 33);
+        let base = first.1;
+        let pushes_before = !segments.is_empty();
+        for (i, (file, first_dts, last_dts, bytes)) in scanned.iter().enumerate() {
+            // The last frame's own duration is not in the scan: one 25 fps frame stands
+            // in for it, so a push that resumes this recording starts after every track.
+            let end = scanned.get(i + 1).map_or(*last_dts + LAST_FRAME_GUESS, |n| n.1);
+            segments.push(HlsSegment {
+                file: file.clone(),
+                dts_90k: base + wrap(base, *first_dts),
+                utc_90k: utc + wrap(base, *first_dts),
+                bytes: *bytes,
+                duration_90k: Some(wrap(*first_dts, end)),
+                discontinuity: i == 0 && pushes_before,
+            });
         }
-        Ok(out)
-    })
-    .await??;
+    }
     if segments.is_empty() {
         let _ = tokio::fs::remove_dir_all(dir).await;
         forget(svc, file_id).await?;
         return Ok(false);
     }
-    // 33-bit timestamps: differences are taken modulo 2^33.
-    let wrap = |a: i64, b: i64| (b - a).rem_euclid(1 << 33);
-    let base = segments[0].1;
-    let h = HlsState {
-        ts: ts::TsMuxer::new(None, false),
-        dir: dir.to_path_buf(),
-        segments: segments
-            .iter()
-            .map(|(n, first, _, size)| {
-                let off = Duration90k(wrap(base, *first));
-                (n.clone(), Time90k(base) + off, start + off, *size)
-            })
-            .collect(),
-        seg_start_dts: Time90k(base),
-        seg_start_utc: start,
-    };
-    let last = segments.last().expect("non-empty");
-    let duration = Duration90k(wrap(base, last.2));
-    let name = render_name(plan, file_id, start, start + duration);
-    let (playlist, playlist_size) = publish_hls(&h, name, Time90k(base) + duration).await?;
-    let size = segments.iter().map(|s| s.3).sum::<u64>() + playlist_size;
+    let h = HlsState::new(ts::TsMuxer::new(None, false), dir.to_path_buf(), segments, state.session_ids);
     let id = StreamId { domain: plan.domain.clone(), app: plan.app.clone(), stream: plan.stream.clone() };
-    let info = svc.registry.known_one(&id).await.ok().flatten().map(|k| k.last_info).unwrap_or_default();
-    record_media(svc, plan, file_id, start, duration, size, playlist, info, Time90k(base).as_ms()).await?;
+    let info = if state.info == MediaInfo::default() {
+        svc.registry.known_one(&id).await.ok().flatten().map(|k| k.last_info).unwrap_or_default()
+    } else {
+        state.info
+    };
+    let until_unix = parked_until.unwrap_or(last_write + plan.flow_continue_secs as i64);
+    if splice::wanted(plan) && until_unix > svc.clock.now_unix() {
+        let p = Parked { plan: plan.clone(), file_id: file_id.to_string(), hls: h, info, until_unix };
+        splice::store(svc, &p).await?;
+        tracing::warn!(%file_id, stream = %id, until_unix, "an HLS recording interrupted inside its splice window waits for a re-push again");
+        splice::keep(svc, id, p);
+        return Ok(true);
+    }
+    finish_hls(svc, plan, file_id, &h, info).await?;
+    recorder::status(svc, plan, file_id, RecordStatus::Ended, "recovered after a crash").await;
     Ok(true)
+}
+
+/// The `.ts` files of a recording's folder not in `known`, in order, as (name, first
+/// dts, last dts or later pts, bytes) — the last cut after its last complete packet — and the Unix
+/// time of the latest write to any segment.
+#[allow(clippy::type_complexity)]
+fn scan_segments(dir: &Path, known: &[String]) -> anyhow::Result<(Vec<(String, i64, i64, u64)>, i64)> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(".ts"))
+            .collect(),
+        Err(_) => return Ok((Vec::new(), 0)),
+    };
+    names.sort();
+    let mut last_write = 0;
+    for n in &names {
+        if let Ok(t) = std::fs::metadata(dir.join(n)).and_then(|m| m.modified()) {
+            let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            last_write = last_write.max(secs);
+        }
+    }
+    names.retain(|n| !known.contains(n));
+    let mut out = Vec::new();
+    let last = names.len().saturating_sub(1);
+    for (i, n) in names.iter().enumerate() {
+        let path = dir.join(n);
+        let data = std::fs::read(&path)?;
+        // Finished segments are whole; the last may be torn: cut it.
+        let scan = ts::scan(&data);
+        let keep = if i == last { scan.complete_len } else { data.len() };
+        let (Some(first), Some(end)) = (scan.first_dts, scan.last_dts) else {
+            std::fs::remove_file(&path)?;
+            continue;
+        };
+        if keep < data.len() {
+            std::fs::OpenOptions::new().write(true).open(&path)?.set_len(keep as u64)?;
+        }
+        // With B-frames the last frame presented may come after the last decoded.
+        let wrap = |t: i64| (t - first).rem_euclid(1 << 33);
+        let end = scan.max_pts.filter(|p| wrap(*p) > wrap(end)).unwrap_or(end);
+        out.push((n.clone(), first, end, keep as u64));
+    }
+    Ok((out, last_write))
 }

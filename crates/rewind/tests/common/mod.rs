@@ -26,6 +26,9 @@ impl TestServer {
 
     /// Starts with an existing data folder (restarts).
     pub fn start_in(dir: tempfile::TempDir, config: &str) -> TestServer {
+        // reqwest is built with TLS but no crypto provider of its own (the server picks
+        // ring): the tests' HTTP clients need it installed too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let cfg = dir.path().join("rewind.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))

@@ -1,0 +1,195 @@
+//! Auto-splice (R-S1, B-S3, B-S4): with `hls_special.flow_continue_duration` = N, an HLS
+//! recording whose push drops is *parked* instead of finished. A re-push of the same
+//! stream within N seconds resumes it — the next segment starts with a discontinuity —
+//! and only N seconds without a push finish it: one file, one library record listing
+//! every session, one record callback.
+//!
+//! A parked recording lives in memory (`Splices`, keyed by stream) and in its
+//! `recording_file` row (`parked_until_unix`, and `splice`: its closed segments and
+//! sessions), so a restart inside the window parks it again (`recovery`).
+
+use crate::callbacks::RecordStatus;
+use crate::recording::hls_file::{HlsSegment, HlsState};
+use crate::recording::recorder::{self, Open, Plan};
+use crate::recording::template::Format;
+use crate::registry::MediaInfo;
+use crate::server::Services;
+use crate::stream_id::StreamId;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the `splice` column keeps of a spliced recording.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SpliceState {
+    /// Closed segments of the earlier pushes (later ones are found on disk).
+    pub segments: Vec<HlsSegment>,
+    /// Sessions so far, in order.
+    pub session_ids: Vec<String>,
+    /// UTC of the first frame of the push being recorded, when one is.
+    #[serde(default)]
+    pub resumed_at_utc_90k: Option<i64>,
+    /// Tracks of the latest push.
+    #[serde(default)]
+    pub info: MediaInfo,
+}
+
+/// An HLS recording waiting for a re-push.
+pub struct Parked {
+    /// The plan of its latest push.
+    pub plan: Plan,
+    /// Its file id.
+    pub file_id: String,
+    /// Its segments, all closed.
+    pub hls: HlsState,
+    /// Tracks of its latest push.
+    pub info: MediaInfo,
+    /// When it is finished if no push comes (Unix seconds).
+    pub until_unix: i64,
+}
+
+/// Parked recordings by stream.
+#[derive(Default)]
+pub struct Splices {
+    // std Mutex: held only to move an entry in or out, never across an await.
+    parked: Mutex<HashMap<StreamId, Parked>>,
+}
+
+impl std::fmt::Debug for Splices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Splices({})", self.lock().len())
+    }
+}
+
+impl Splices {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Parked>> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the recording parked for `id`, to resume it.
+    pub fn take(&self, id: &StreamId) -> Option<Parked> {
+        self.lock().remove(id)
+    }
+
+    fn take_if(&self, id: &StreamId, file_id: &str) -> Option<Parked> {
+        let mut m = self.lock();
+        if m.get(id).is_some_and(|p| p.file_id == file_id) { m.remove(id) } else { None }
+    }
+}
+
+/// Whether a recorder's file waits for a re-push when its push ends (rule recordings
+/// only: a task's file ends with its push, as the cloud service does).
+pub fn wanted(plan: &Plan) -> bool {
+    plan.format == Format::Hls && plan.flow_continue_secs > 0 && plan.source == "rule"
+}
+
+/// The push ended: closes the open segment and parks the recording for
+/// `flow_continue_secs`.
+pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, info: MediaInfo, o: Open) {
+    let file_id = o.file_id.clone();
+    let result: anyhow::Result<()> = async {
+        let Some(hls) = recorder::close(svc, plan, o, info.clone()).await? else {
+            anyhow::bail!("only HLS recordings splice");
+        };
+        // The folder's EVENT playlist now lists every segment: it plays while parked.
+        let (dir, text) = (hls.dir.clone(), hls.playlist("", false).render());
+        tokio::task::spawn_blocking(move || {
+            let tmp = dir.join("index.m3u8.tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, dir.join("index.m3u8"))
+        })
+        .await??;
+        let until_unix = svc.clock.now_unix() + plan.flow_continue_secs as i64;
+        let parked = Parked { plan: plan.clone(), file_id: file_id.clone(), hls, info, until_unix };
+        store(svc, &parked).await?;
+        tracing::info!(%stream, %file_id, wait_secs = plan.flow_continue_secs, "push ended: HLS recording parked for a re-push");
+        recorder::status(svc, plan, &file_id, RecordStatus::Paused, "").await;
+        keep(svc, stream, parked);
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        svc.metrics.recording_failures_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(%file_id, error = %e, "could not park an HLS recording; it is repaired at the next start");
+    }
+}
+
+/// Writes a parked recording's row: when it ends and what it holds.
+pub async fn store(svc: &Services, p: &Parked) -> anyhow::Result<()> {
+    let state = SpliceState {
+        segments: p.hls.segments.clone(),
+        session_ids: p.hls.session_ids.clone(),
+        resumed_at_utc_90k: None,
+        info: p.info.clone(),
+    };
+    sqlx::query(
+        "UPDATE recording_file SET parked_until_unix = $1, splice = $2, plan = $3 WHERE file_id = $4",
+    )
+    .bind(p.until_unix)
+    .bind(serde_json::to_string(&state)?)
+    .bind(serde_json::to_string(&p.plan)?)
+    .bind(&p.file_id)
+    .execute(&svc.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Holds a parked recording in memory and finishes it when its time is up, unless a
+/// re-push took it first. At shutdown it stays parked (its row says so).
+pub fn keep(svc: &Arc<Services>, stream: StreamId, p: Parked) {
+    let (file_id, until) = (p.file_id.clone(), p.until_unix);
+    svc.splices.lock().insert(stream.clone(), p);
+    let svc2 = svc.clone();
+    svc.tasks.spawn(async move {
+        // Whole-second steps on the injectable clock.
+        while svc2.clock.now_unix() < until {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = svc2.shutdown.cancelled() => return,
+            }
+        }
+        if let Some(p) = svc2.splices.take_if(&stream, &file_id) {
+            tracing::info!(%stream, %file_id, "no re-push within flow_continue_duration: finishing the HLS recording");
+            finish(&svc2, p).await;
+        }
+    });
+}
+
+/// Finishes a parked recording: published, in the library, one record callback.
+pub async fn finish(svc: &Services, p: Parked) {
+    match recorder::finish_hls(svc, &p.plan, &p.file_id, &p.hls, p.info).await {
+        Ok(()) => recorder::status(svc, &p.plan, &p.file_id, RecordStatus::Ended, "").await,
+        Err(e) => {
+            svc.metrics.recording_failures_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(file_id = %p.file_id, error = %e, "could not finish a parked HLS recording; it is repaired at the next start");
+        }
+    }
+}
+
+/// Notes in the row that a push resumed the recording, so a crash now still knows
+/// which segments came before it.
+pub async fn mark_resumed(
+    svc: &Services,
+    plan: &Plan,
+    file_id: &str,
+    h: &HlsState,
+    info: MediaInfo,
+) -> anyhow::Result<()> {
+    let closed: Vec<HlsSegment> = h.segments.iter().filter(|s| s.duration_90k.is_some()).cloned().collect();
+    let state = SpliceState {
+        resumed_at_utc_90k: h.segments.last().map(|s| s.utc_90k),
+        segments: closed,
+        session_ids: h.session_ids.clone(),
+        info,
+    };
+    sqlx::query(
+        "UPDATE recording_file SET parked_until_unix = NULL, splice = $1, plan = $2 WHERE file_id = $3",
+    )
+    .bind(serde_json::to_string(&state)?)
+    .bind(serde_json::to_string(plan)?)
+    .bind(file_id)
+    .execute(&svc.db.pool)
+    .await?;
+    Ok(())
+}
