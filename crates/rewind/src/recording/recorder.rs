@@ -126,6 +126,7 @@ pub async fn run(
     let mut open: Option<Open> = None;
     // The file being or last written: what status events name.
     let mut last_file_id = String::new();
+    let _running = splice::wanted(&plan).then(|| svc.splices.enter(&id));
     svc.metrics.recorders_active.fetch_add(1, Relaxed);
     loop {
         let event = tokio::select! {
@@ -287,7 +288,7 @@ async fn open_file(
     let media = live.media();
     let has_video = saw_video && media.video.is_some();
     if splice::wanted(plan)
-        && let Some(p) = svc.splices.take(&live.id)
+        && let Some(p) = svc.splices.take_when_parked(&live.id).await
     {
         let file_id = p.file_id.clone();
         let o =

@@ -52,9 +52,34 @@ pub struct Parked {
 /// Parked recordings by stream.
 #[derive(Default)]
 pub struct Splices {
-    // std Mutex: held only to move an entry in or out, never across an await.
+    // std Mutexes: held only to move an entry in or out, never across an await.
     parked: Mutex<HashMap<StreamId, Parked>>,
+    /// Splice-capable recorders running per stream: a re-push's recorder waits for the
+    /// previous push's recorder to park, when that one has not yet seen its push end.
+    running: Mutex<HashMap<StreamId, usize>>,
 }
+
+/// Counts a running splice-capable recorder until dropped.
+pub struct Running<'a> {
+    splices: &'a Splices,
+    stream: StreamId,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut m = self.splices.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.stream) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.stream);
+            }
+        }
+    }
+}
+
+/// Longest a re-push's recorder waits for the previous push's recorder to park (it
+/// wakes at most every half second, then writes its last bytes).
+const PARK_WAIT: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Splices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,6 +95,29 @@ impl Splices {
     /// Takes the recording parked for `id`, to resume it.
     pub fn take(&self, id: &StreamId) -> Option<Parked> {
         self.lock().remove(id)
+    }
+
+    /// Marks a splice-capable recorder of `id` as running (until the guard drops).
+    pub fn enter(&self, id: &StreamId) -> Running<'_> {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default() += 1;
+        Running { splices: self, stream: id.clone() }
+    }
+
+    /// Takes the recording parked for `id`; if another splice-capable recorder of `id`
+    /// (the previous push's) still runs, waits for it to park first.
+    pub async fn take_when_parked(&self, id: &StreamId) -> Option<Parked> {
+        let deadline = tokio::time::Instant::now() + PARK_WAIT;
+        loop {
+            if let Some(p) = self.take(id) {
+                return Some(p);
+            }
+            let others =
+                self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id).copied().unwrap_or(0) > 1;
+            if !others || tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn take_if(&self, id: &StreamId, file_id: &str) -> Option<Parked> {
@@ -139,7 +187,13 @@ pub async fn store(svc: &Services, p: &Parked) -> anyhow::Result<()> {
 /// re-push took it first. At shutdown it stays parked (its row says so).
 pub fn keep(svc: &Arc<Services>, stream: StreamId, p: Parked) {
     let (file_id, until) = (p.file_id.clone(), p.until_unix);
-    svc.splices.lock().insert(stream.clone(), p);
+    let displaced = svc.splices.lock().insert(stream.clone(), p);
+    if let Some(old) = displaced {
+        // Two recordings parked for one stream (a re-push raced its predecessor's park
+        // past `PARK_WAIT`): the older one is finished now rather than lost.
+        let svc = svc.clone();
+        svc.tasks.clone().spawn(async move { finish(&svc, old).await });
+    }
     let svc2 = svc.clone();
     svc.tasks.spawn(async move {
         // Whole-second steps on the injectable clock.
