@@ -73,13 +73,16 @@ async fn a_re_push_within_the_window_continues_the_same_playlist() {
     push(&srv, "av", 3, "sp");
     assert!(srv.wait_log("HLS recording parked", Duration::from_secs(10)), "{}", srv.log());
     assert!(media_of(&srv, "sp").await.is_empty(), "a parked recording is not finished yet");
-    // The second push changes the tracks too (video only): a discontinuity allows it.
-    push(&srv, "video", 3, "sp?second=1");
+    // The second push changes the tracks (video only), the third the resolution too: a
+    // discontinuity allows both.
+    push(&srv, "video", 3, "sp");
+    push(&srv, "video160", 2, "sp?third=1");
     let media = wait_media(&srv, "stream=sp", 1, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(media_of(&srv, "sp").await.len(), 1);
-    check_spliced(&srv, &media[0], 2, 6.0);
-    assert_eq!(media[0]["stream_param"], "second=1", "the latest push's query");
+    check_spliced(&srv, &media[0], 3, 8.0);
+    assert_eq!(media[0]["stream_param"], "third=1", "the latest push's query");
+    assert_eq!(media[0]["video"]["width"], 160, "the latest push's tracks: {}", media[0]);
     let mut ev = events_of(&srv, "sp").await;
     ev.sort();
     let record = ev.iter().filter(|e| e.0 == 100).count();
@@ -87,7 +90,15 @@ async fn a_re_push_within_the_window_continues_the_same_playlist() {
     let statuses: Vec<&str> = ev.iter().filter(|e| e.0 == 332).map(|e| e.1.as_str()).collect();
     assert_eq!(
         statuses,
-        ["record_ended", "record_paused", "record_paused", "record_resumed", "record_start_succeeded"],
+        [
+            "record_ended",
+            "record_paused",
+            "record_paused",
+            "record_paused",
+            "record_resumed",
+            "record_resumed",
+            "record_start_succeeded"
+        ],
         "{ev:?}"
     );
 }

@@ -198,7 +198,8 @@ fn ffmpeg(args: &[&str]) {
 }
 
 /// A media fixture made once: "av" (H.264 320x240 25 fps + AAC 44.1 kHz stereo),
-/// "video" (H.264 only), "audio" (AAC 48 kHz mono only); `secs` long, 1 s GOP.
+/// "video" (H.264 only), "video160" (H.264 only, 160x120), "audio" (AAC 48 kHz mono
+/// only); `secs` long, 1 s GOP.
 pub fn fixture(kind: &str, secs: u32) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap();
@@ -220,8 +221,11 @@ pub fn fixture(kind: &str, secs: u32) -> PathBuf {
             a.extend(["-c:a", "aac", "-ac", "2", "-f", "flv", p]);
             ffmpeg(&a);
         }
-        "video" => {
+        "video" | "video160" => {
             let mut a: Vec<&str> = v.to_vec();
+            if kind == "video160" {
+                a[3] = "testsrc=size=160x120:rate=25";
+            }
             a.extend(["-t", &t]);
             a.extend(venc);
             a.extend(["-f", "flv", p]);
