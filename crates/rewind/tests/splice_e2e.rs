@@ -1,6 +1,6 @@
 //! Auto-splice end to end (R-S1, B-S3, B-S4): real pushes dropped and re-pushed, the
-//! spliced playlist decoded by ffmpeg, restarts inside the window, and what the
-//! callbacks outbox says (one record event per spliced file).
+//! spliced playlist decoded by ffmpeg and played by hls.js in Chromium, restarts inside
+//! the window, and what the callbacks outbox says (one record event per spliced file).
 
 mod common;
 use common::*;
@@ -47,6 +47,23 @@ async fn events_of(srv: &TestServer, stream: &str) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// Plays a recording's playlist with hls.js in headless Chromium (tests/browser; the
+/// test command installs both) and returns what the player reported.
+fn play_in_browser(srv: &TestServer, m: &Value) -> Value {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    let out = std::process::Command::new("node")
+        .arg(format!("{dir}/play_hls.mjs"))
+        .arg(format!("http://{}", srv.http))
+        .arg(format!("/v1/media/{}/content", m["file_id"].as_str().unwrap()))
+        .output()
+        .expect("node runs (the test command installs it with Chromium and hls.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!("the browser player did not report: {stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
 fn playlist_text(srv: &TestServer, m: &Value) -> String {
     std::fs::read_to_string(media_path(srv, m)).unwrap()
 }
@@ -55,7 +72,7 @@ fn playlist_text(srv: &TestServer, m: &Value) -> String {
 /// later push, a clean decode of the whole playlist, and `secs` of media.
 fn check_spliced(srv: &TestServer, m: &Value, pushes: usize, secs: f64) {
     assert_eq!(m["format"], "hls");
-    assert_eq!(m["session_ids"].as_array().unwrap().len(), pushes, "{m}");
+    assert_eq!(m["session_ids"].as_array().unwrap().len(), pushes, "{m}\n{}", srv.log());
     let text = playlist_text(srv, m);
     assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), pushes - 1, "{text}");
     assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME").count(), pushes, "{text}");
@@ -83,6 +100,11 @@ async fn a_re_push_within_the_window_continues_the_same_playlist() {
     check_spliced(&srv, &media[0], 3, 8.0);
     assert_eq!(media[0]["stream_param"], "third=1", "the latest push's query");
     assert_eq!(media[0]["video"]["width"], 160, "the latest push's tracks: {}", media[0]);
+    // A browser player (hls.js in Chromium) plays it through to the end.
+    let played = play_in_browser(&srv, &media[0]);
+    assert_eq!(played["ok"], true, "{played}");
+    let (t, d) = (played["currentTime"].as_f64().unwrap(), media[0]["duration"].as_f64().unwrap());
+    assert!((t - d).abs() <= 1.0, "played {t} s of {d} s: {played}");
     let mut ev = events_of(&srv, "sp").await;
     ev.sort();
     let record = ev.iter().filter(|e| e.0 == 100).count();

@@ -345,7 +345,8 @@ async fn recover_hls(
     };
     let until_unix = parked_until.unwrap_or(last_write + plan.flow_continue_secs as i64);
     if splice::wanted(plan) && until_unix > svc.clock.now_unix() {
-        let p = Parked { plan: plan.clone(), file_id: file_id.to_string(), hls: h, info, until_unix };
+        let p =
+            Parked { plan: plan.clone(), file_id: file_id.to_string(), hls: h, info, until_unix, park: 0 };
         splice::store(svc, &p).await?;
         tracing::warn!(%file_id, stream = %id, until_unix, "an HLS recording interrupted inside its splice window waits for a re-push again");
         splice::keep(svc, id, p);

@@ -47,6 +47,8 @@ pub struct Parked {
     pub info: MediaInfo,
     /// When it is finished if no push comes (Unix seconds).
     pub until_unix: i64,
+    /// Which park this is (set by `keep`): its timer finishes only this one.
+    pub park: u64,
 }
 
 /// Parked recordings by stream.
@@ -120,9 +122,11 @@ impl Splices {
         }
     }
 
-    fn take_if(&self, id: &StreamId, file_id: &str) -> Option<Parked> {
+    /// Takes the entry of `id` if it is still the one parked as `park` (a recording
+    /// resumed and parked again is a new park, with its own timer).
+    fn take_if(&self, id: &StreamId, park: u64) -> Option<Parked> {
         let mut m = self.lock();
-        if m.get(id).is_some_and(|p| p.file_id == file_id) { m.remove(id) } else { None }
+        if m.get(id).is_some_and(|p| p.park == park) { m.remove(id) } else { None }
     }
 }
 
@@ -149,7 +153,7 @@ pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, inf
         })
         .await??;
         let until_unix = svc.clock.now_unix() + plan.flow_continue_secs as i64;
-        let parked = Parked { plan: plan.clone(), file_id: file_id.clone(), hls, info, until_unix };
+        let parked = Parked { plan: plan.clone(), file_id: file_id.clone(), hls, info, until_unix, park: 0 };
         store(svc, &parked).await?;
         tracing::info!(%stream, %file_id, wait_secs = plan.flow_continue_secs, "push ended: HLS recording parked for a re-push");
         recorder::status(svc, plan, &file_id, RecordStatus::Paused, "").await;
@@ -186,7 +190,10 @@ pub async fn store(svc: &Services, p: &Parked) -> anyhow::Result<()> {
 /// Holds a parked recording in memory and finishes it when its time is up, unless a
 /// re-push took it first. At shutdown it stays parked (its row says so).
 pub fn keep(svc: &Arc<Services>, stream: StreamId, p: Parked) {
-    let (file_id, until) = (p.file_id.clone(), p.until_unix);
+    static PARKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let mut p = p;
+    p.park = PARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (file_id, until, park) = (p.file_id.clone(), p.until_unix, p.park);
     let displaced = svc.splices.lock().insert(stream.clone(), p);
     if let Some(old) = displaced {
         // Two recordings parked for one stream (a re-push raced its predecessor's park
@@ -203,7 +210,7 @@ pub fn keep(svc: &Arc<Services>, stream: StreamId, p: Parked) {
                 _ = svc2.shutdown.cancelled() => return,
             }
         }
-        if let Some(p) = svc2.splices.take_if(&stream, &file_id) {
+        if let Some(p) = svc2.splices.take_if(&stream, park) {
             tracing::info!(%stream, %file_id, "no re-push within flow_continue_duration: finishing the HLS recording");
             finish(&svc2, p).await;
         }
