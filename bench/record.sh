@@ -6,14 +6,18 @@
 #
 #   bench/record.sh [N ...]          (default: 10 50)
 #   DURATION=60 ROUNDS=3 bench/record.sh 10
+#   TOGETHER=1 bench/record.sh 50    (both servers at once, each with its own N pushers)
 #
 # CPU time on shared virtual machines is noisy (±50 % between identical runs here), so
-# each N runs ROUNDS rounds, alternating rewind and nginx, and the medians are reported.
+# each N runs ROUNDS rounds and the medians are reported. By default the servers take
+# turns; with TOGETHER=1 they run at the same time over the same window, so whatever
+# the machine does to one it does to the other and their ratio is steadier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(10 50)
 DURATION=${DURATION:-40}
 ROUNDS=${ROUNDS:-3}
+TOGETHER=${TOGETHER:-0}
 OUT=bench/out; mkdir -p "$OUT"
 [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || { apt-get update -qq && apt-get install -y -qq nginx libnginx-mod-rtmp >/dev/null; }
 . bench/common.sh
@@ -22,15 +26,12 @@ make_source "$SRC" 2050
 push() { # url count
   $BIN push "$SRC" --url "$1" --count "$2" --duration "$DURATION" --ramp 3 >/dev/null 2>&1
 }
-
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-printf "%5s %22s %22s %8s %18s\n" N rewind_cpu_s/stream_s nginx_cpu_s/stream_s ratio rewind_rss_MB/str
-for N in "${NS[@]}"; do
- RWS=""; NGS=""; RSSS=""
- for ROUND in $(seq "$ROUNDS"); do
-  # --- rewind
-  D=$(mktemp -d)
-  cat >"$D/rewind.toml" <<CFG
+per_stream_s() { awk -v a="$1" -v b="$2" -v t="$TCK" -v n="$3" -v d="$DURATION" 'BEGIN{printf "%.5f", (b-a)/t/(n*d)}'; }
+
+# start_rewind DIR: sets RP (pid).
+start_rewind() {
+  cat >"$1/rewind.toml" <<CFG
 [[record_templates]]
 template_id = 1
 name = "flv+hls"
@@ -40,29 +41,21 @@ hls = { enable = true }
 domain = "*"
 template_id = 1
 CFG
-  TOKIO_WORKER_THREADS=${BENCH_WORKERS:-2} $BIN serve --config "$D/rewind.toml" --data-dir "$D/data" --rtmp-addr 127.0.0.1:19945 --http-addr 127.0.0.1:18945 --log warn 2>"$OUT/rec-rewind-$N.log" &
+  TOKIO_WORKER_THREADS=${BENCH_WORKERS:-2} $BIN serve --config "$1/rewind.toml" --data-dir "$1/data" --rtmp-addr 127.0.0.1:19945 --http-addr 127.0.0.1:18945 --log warn 2>"$OUT/rec-rewind-$N.log" &
   RP=$!
   for _ in $(seq 50); do curl -sf 127.0.0.1:18945/healthz >/dev/null && break; sleep 0.1; done
-  R0=$(rss_kb $RP); C0=$(ticks $RP)
-  push rtmp://127.0.0.1:19945/live/s "$N" &
-  PP=$!; PEAK=$R0
-  while kill -0 $PP 2>/dev/null; do sleep 1; R=$(rss_kb $RP); [ "$R" -gt "$PEAK" ] && PEAK=$R; done
-  wait $PP || true
-  C1=$(ticks $RP)
-  kill -TERM $RP; wait $RP || true
-  FILES=$(find "$D/data/media" -type f | wc -l)
-  RW=$(awk -v a="$C0" -v b="$C1" -v t="$TCK" -v n="$N" -v d="$DURATION" 'BEGIN{printf "%.5f", (b-a)/t/(n*d)}')
-  RSS=$(awk -v p="$PEAK" -v r="$R0" -v n="$N" 'BEGIN{printf "%.3f", (p-r)/1024/n}')
-  rm -rf "$D"
-  # --- nginx-rtmp
-  D=$(mktemp -d); mkdir -p "$D/flv" "$D/hls" "$D/logs"
-  cat >"$D/nginx.conf" <<CFG
+}
+
+# start_nginx DIR: sets NPIDS (master and worker).
+start_nginx() {
+  mkdir -p "$1/flv" "$1/hls" "$1/logs"
+  cat >"$1/nginx.conf" <<CFG
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
 user root;
 worker_processes 1;
 daemon off;
-pid $D/nginx.pid;
-error_log $D/logs/error.log warn;
+pid $1/nginx.pid;
+error_log $1/logs/error.log warn;
 events { worker_connections 4096; }
 rtmp {
   server {
@@ -70,30 +63,55 @@ rtmp {
     application live {
       live on;
       record all;
-      record_path $D/flv;
+      record_path $1/flv;
       record_unique on;
       hls on;
-      hls_path $D/hls;
+      hls_path $1/hls;
       hls_nested on;
     }
   }
 }
 CFG
-  nginx -c "$D/nginx.conf" -p "$D" &
+  nginx -c "$1/nginx.conf" -p "$1" &
   NP=$!
   sleep 1
-  PIDS="$NP $(pgrep -P $NP | tr '\n' ' ')"
-  N0=$(ticks $PIDS)
-  push rtmp://127.0.0.1:19946/live/s "$N"
-  N1=$(ticks $PIDS)
+  NPIDS="$NP $(pgrep -P $NP | tr '\n' ' ')"
+}
+
+printf "%5s %22s %22s %8s %18s\n" N rewind_cpu_s/stream_s nginx_cpu_s/stream_s ratio rewind_rss_MB/str
+for N in "${NS[@]}"; do
+ RWS=""; NGS=""; RSSS=""; RATIOS=""
+ for ROUND in $(seq "$ROUNDS"); do
+  RD=$(mktemp -d); ND=$(mktemp -d)
+  start_rewind "$RD"
+  [ "$TOGETHER" = 1 ] && start_nginx "$ND"
+  R0=$(rss_kb $RP); C0=$(ticks $RP); [ "$TOGETHER" = 1 ] && N0=$(ticks $NPIDS)
+  push rtmp://127.0.0.1:19945/live/s "$N" &
+  PP=$!; PEAK=$R0
+  [ "$TOGETHER" = 1 ] && { push rtmp://127.0.0.1:19946/live/s "$N" & NPP=$!; }
+  while kill -0 $PP 2>/dev/null; do sleep 1; R=$(rss_kb $RP); [ "$R" -gt "$PEAK" ] && PEAK=$R; done
+  wait $PP || true
+  C1=$(ticks $RP)
+  if [ "$TOGETHER" = 1 ]; then wait $NPP || true; N1=$(ticks $NPIDS); fi
+  kill -TERM $RP; wait $RP || true
+  FILES=$(find "$RD/data/media" -type f | wc -l)
+  RW=$(per_stream_s "$C0" "$C1" "$N")
+  RSS=$(awk -v p="$PEAK" -v r="$R0" -v n="$N" 'BEGIN{printf "%.3f", (p-r)/1024/n}')
+  if [ "$TOGETHER" != 1 ]; then
+    start_nginx "$ND"
+    N0=$(ticks $NPIDS)
+    push rtmp://127.0.0.1:19946/live/s "$N"
+    N1=$(ticks $NPIDS)
+  fi
   kill -QUIT $NP; wait $NP || true
-  NFILES=$(find "$D/flv" "$D/hls" -type f | wc -l)
-  NG=$(awk -v a="$N0" -v b="$N1" -v t="$TCK" -v n="$N" -v d="$DURATION" 'BEGIN{printf "%.5f", (b-a)/t/(n*d)}')
-  rm -rf "$D"
-  echo "  round $ROUND: rewind $RW, nginx $NG, rewind RSS/stream $RSS MB (files: rewind $FILES, nginx $NFILES)" >&2
-  RWS="$RWS $RW"; NGS="$NGS $NG"; RSSS="$RSSS $RSS"
+  NFILES=$(find "$ND/flv" "$ND/hls" -type f | wc -l)
+  NG=$(per_stream_s "$N0" "$N1" "$N")
+  rm -rf "$RD" "$ND"
+  R=$(awk -v a="$RW" -v b="$NG" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }')
+  echo "  round $ROUND: rewind $RW, nginx $NG, ratio $R, rewind RSS/stream $RSS MB (files: rewind $FILES, nginx $NFILES)" >&2
+  RWS="$RWS $RW"; NGS="$NGS $NG"; RSSS="$RSSS $RSS"; RATIOS="$RATIOS $R"
  done
   RW=$(echo "$RWS" | median); NG=$(echo "$NGS" | median); RSS=$(echo "$RSSS" | median)
   RATIO=$(awk -v a="$RW" -v b="$NG" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }')
-  printf "%5s %22s %22s %8s %18s\n" "$N" "$RW" "$NG" "$RATIO" "$RSS"
+  printf "%5s %22s %22s %8s %18s   (median of round ratios: %s)\n" "$N" "$RW" "$NG" "$RATIO" "$RSS" "$(echo "$RATIOS" | median)"
 done
