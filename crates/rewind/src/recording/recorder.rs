@@ -169,9 +169,9 @@ pub async fn run(
                     match open_file(&svc, &plan, &live, &frames[0], saw_video).await {
                         Ok((o, resumed)) => {
                             if resumed {
-                                status(&svc, &plan, &o.file_id, RecordStatus::Resumed, "").await;
+                                status(&svc, &plan, &o.file_id, RecordStatus::Resumed, "");
                             } else if last_file_id.is_empty() {
-                                status(&svc, &plan, &o.file_id, RecordStatus::StartSucceeded, "").await;
+                                status(&svc, &plan, &o.file_id, RecordStatus::StartSucceeded, "");
                             }
                             last_file_id = o.file_id.clone();
                             open = Some(o);
@@ -183,7 +183,7 @@ pub async fn run(
                             } else {
                                 RecordStatus::Error
                             };
-                            status(&svc, &plan, &last_file_id, st, &e.to_string()).await;
+                            status(&svc, &plan, &last_file_id, st, &e.to_string());
                             break; // dropping the reader unsubscribes it
                         }
                     }
@@ -211,7 +211,7 @@ pub async fn run(
         }
         if let Err(e) = result.and(flush_if_due(o).await) {
             fail(&svc, &id, &plan, &e);
-            status(&svc, &plan, &last_file_id, RecordStatus::Error, &e.to_string()).await;
+            status(&svc, &plan, &last_file_id, RecordStatus::Error, &e.to_string());
             // What was written stays; finish it as far as the disk lets us.
             let o = open.take().unwrap();
             finish(&svc, &plan, live.media(), o).await;
@@ -228,13 +228,14 @@ pub async fn run(
         }
     }
     if !last_file_id.is_empty() && !parked {
-        status(&svc, &plan, &last_file_id, RecordStatus::Ended, "").await;
+        status(&svc, &plan, &last_file_id, RecordStatus::Ended, "");
     }
     svc.metrics.recorders_active.fetch_sub(1, Relaxed);
 }
 
-/// Queues a status event (332) about this recorder's recording.
-pub(super) async fn status(svc: &Services, plan: &Plan, file_id: &str, st: RecordStatus, message: &str) {
+/// Queues a status event (332) about this recorder's recording, off the recording path
+/// (the insert runs as a tracked background task, so shutdown still waits for it).
+pub(super) fn status(svc: &Arc<Services>, plan: &Plan, file_id: &str, st: RecordStatus, message: &str) {
     let of = callbacks::event::StatusOf {
         domain: &plan.domain,
         app: &plan.app,
@@ -245,7 +246,8 @@ pub(super) async fn status(svc: &Services, plan: &Plan, file_id: &str, st: Recor
         session_id: &plan.session_id,
     };
     let body = callbacks::status_event(&of, st, svc.config.callbacks.appid, svc.clock.now_unix(), message);
-    callbacks::outbox::send(svc, &plan.domain, body).await;
+    let (svc2, domain) = (svc.clone(), plan.domain.clone());
+    svc.tasks.spawn(async move { callbacks::outbox::send(&svc2, &domain, body).await });
 }
 
 fn fail(svc: &Services, id: &StreamId, plan: &Plan, e: &std::io::Error) {

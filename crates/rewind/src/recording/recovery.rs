@@ -353,7 +353,7 @@ async fn recover_hls(
         return Ok(true);
     }
     finish_hls(svc, plan, file_id, &h, info).await?;
-    recorder::status(svc, plan, file_id, RecordStatus::Ended, "recovered after a crash").await;
+    recorder::status(svc, plan, file_id, RecordStatus::Ended, "recovered after a crash");
     Ok(true)
 }
 

@@ -156,7 +156,7 @@ pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, inf
         let parked = Parked { plan: plan.clone(), file_id: file_id.clone(), hls, info, until_unix, park: 0 };
         store(svc, &parked).await?;
         tracing::info!(%stream, %file_id, wait_secs = plan.flow_continue_secs, "push ended: HLS recording parked for a re-push");
-        recorder::status(svc, plan, &file_id, RecordStatus::Paused, "").await;
+        recorder::status(svc, plan, &file_id, RecordStatus::Paused, "");
         keep(svc, stream, parked);
         Ok(())
     }
@@ -218,9 +218,9 @@ pub fn keep(svc: &Arc<Services>, stream: StreamId, p: Parked) {
 }
 
 /// Finishes a parked recording: published, in the library, one record callback.
-pub async fn finish(svc: &Services, p: Parked) {
+pub async fn finish(svc: &Arc<Services>, p: Parked) {
     match recorder::finish_hls(svc, &p.plan, &p.file_id, &p.hls, p.info).await {
-        Ok(()) => recorder::status(svc, &p.plan, &p.file_id, RecordStatus::Ended, "").await,
+        Ok(()) => recorder::status(svc, &p.plan, &p.file_id, RecordStatus::Ended, ""),
         Err(e) => {
             svc.metrics.recording_failures_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(file_id = %p.file_id, error = %e, "could not finish a parked HLS recording; it is repaired at the next start");
