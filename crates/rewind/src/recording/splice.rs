@@ -169,19 +169,31 @@ pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, inf
 
 /// Writes a parked recording's row: when it ends and what it holds.
 pub async fn store(svc: &Services, p: &Parked) -> anyhow::Result<()> {
-    let state = SpliceState {
-        segments: p.hls.segments.clone(),
-        session_ids: p.hls.session_ids.clone(),
-        resumed_at_utc_90k: None,
-        info: p.info.clone(),
-    };
+    write_row(svc, &p.file_id, &p.plan, Some(p.until_unix), &p.hls, None, p.info.clone()).await
+}
+
+/// Writes what a restart needs of a spliced recording into its `recording_file` row:
+/// its plan, when it stops waiting (parked) or none (a push is recording), its closed
+/// segments and sessions, and where the push being recorded began.
+async fn write_row(
+    svc: &Services,
+    file_id: &str,
+    plan: &Plan,
+    parked_until_unix: Option<i64>,
+    h: &HlsState,
+    resumed_at_utc_90k: Option<i64>,
+    info: MediaInfo,
+) -> anyhow::Result<()> {
+    let closed: Vec<HlsSegment> = h.segments.iter().filter(|s| s.duration_90k.is_some()).cloned().collect();
+    let state =
+        SpliceState { segments: closed, session_ids: h.session_ids.clone(), resumed_at_utc_90k, info };
     sqlx::query(
         "UPDATE recording_file SET parked_until_unix = $1, splice = $2, plan = $3 WHERE file_id = $4",
     )
-    .bind(p.until_unix)
+    .bind(parked_until_unix)
     .bind(serde_json::to_string(&state)?)
-    .bind(serde_json::to_string(&p.plan)?)
-    .bind(&p.file_id)
+    .bind(serde_json::to_string(plan)?)
+    .bind(file_id)
     .execute(&svc.db.pool)
     .await?;
     Ok(())
@@ -237,20 +249,5 @@ pub async fn mark_resumed(
     h: &HlsState,
     info: MediaInfo,
 ) -> anyhow::Result<()> {
-    let closed: Vec<HlsSegment> = h.segments.iter().filter(|s| s.duration_90k.is_some()).cloned().collect();
-    let state = SpliceState {
-        resumed_at_utc_90k: h.segments.last().map(|s| s.utc_90k),
-        segments: closed,
-        session_ids: h.session_ids.clone(),
-        info,
-    };
-    sqlx::query(
-        "UPDATE recording_file SET parked_until_unix = NULL, splice = $1, plan = $2 WHERE file_id = $3",
-    )
-    .bind(serde_json::to_string(&state)?)
-    .bind(serde_json::to_string(plan)?)
-    .bind(file_id)
-    .execute(&svc.db.pool)
-    .await?;
-    Ok(())
+    write_row(svc, file_id, plan, None, h, h.segments.last().map(|s| s.utc_90k), info).await
 }
