@@ -136,6 +136,15 @@ async fn a_re_push_after_the_window_starts_a_new_file() {
         check_spliced(&srv, m, 1, 2.0);
     }
     assert!(both.iter().any(|m| m["file_id"] == first[0]["file_id"]));
+    // Deleting an HLS file removes its playlist and its segment folder.
+    let playlist = media_path(&srv, &both[0]);
+    let folder = playlist.with_extension("");
+    assert!(folder.is_dir(), "{}", folder.display());
+    let (s, _) =
+        srv.send("DELETE", &format!("/v1/media/{}", both[0]["file_id"].as_str().unwrap()), None).await;
+    assert_eq!(s, 204);
+    assert!(!playlist.exists() && !folder.exists(), "bytes left behind: {}", folder.display());
+    assert_eq!(media_of(&srv, "late").await.len(), 1);
 }
 
 #[tokio::test]

@@ -31,11 +31,9 @@ pub async fn get_one(State(svc): Svc, Path(id): Path<String>) -> Result<Json<ser
 pub async fn delete(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode> {
     let m = media::get(&svc.db, &id).await?;
     media::delete(&svc.db, &id).await?;
-    let path = svc.media_root().join(&m.rel_path);
-    if let Err(e) = tokio::fs::remove_file(&path).await
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(file = %path.display(), error = %e, "media record deleted but its file could not be removed");
+    // An HLS recording's segment folder goes with its playlist.
+    if let Err(e) = crate::library::retention::remove_bytes(&svc.media_root(), &m.rel_path, &m.format).await {
+        tracing::warn!(file = %m.rel_path, error = %e, "media record deleted but its bytes could not be removed");
     }
     tracing::info!(file_id = %id, file = %m.rel_path, "media deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -30,7 +30,7 @@ pub struct Swept {
 }
 
 /// Removes one library file's bytes (an HLS recording: its playlist and segment folder).
-async fn remove_bytes(root: &Path, rel_path: &str, format: &str) -> std::io::Result<()> {
+pub(crate) async fn remove_bytes(root: &Path, rel_path: &str, format: &str) -> std::io::Result<()> {
     let path = root.join(rel_path);
     let folder: Option<PathBuf> = (format == "hls").then(|| path.with_extension(""));
     tokio::task::spawn_blocking(move || {
