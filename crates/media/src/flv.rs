@@ -191,15 +191,20 @@ pub fn write_tag(out: &mut BytesMut, kind: u8, timestamp_ms: u32, body: &[u8]) {
     write_tag_parts(out, kind, timestamp_ms, &[], body);
 }
 
-/// Appends one FLV tag whose body is `head` followed by `data` (no concatenation first).
-pub fn write_tag_parts(out: &mut BytesMut, kind: u8, timestamp_ms: u32, head: &[u8], data: &[u8]) {
-    let size = (head.len() + data.len()) as u32;
-    out.reserve(15 + size as usize);
+/// Writes the 11-byte header of a tag whose body is `size` bytes.
+pub fn write_tag_header(out: &mut BytesMut, kind: u8, timestamp_ms: u32, size: u32) {
     out.put_u8(kind);
     out.put_slice(&size.to_be_bytes()[1..]);
     out.put_slice(&timestamp_ms.to_be_bytes()[1..]);
     out.put_u8((timestamp_ms >> 24) as u8);
     out.put_slice(&[0, 0, 0]);
+}
+
+/// Appends one FLV tag whose body is `head` followed by `data` (no concatenation first).
+pub fn write_tag_parts(out: &mut BytesMut, kind: u8, timestamp_ms: u32, head: &[u8], data: &[u8]) {
+    let size = (head.len() + data.len()) as u32;
+    out.reserve(15 + size as usize);
+    write_tag_header(out, kind, timestamp_ms, size);
     out.put_slice(head);
     out.put_slice(data);
     out.put_u32(size + 11);

@@ -337,6 +337,12 @@ pub struct HubReader {
 }
 
 impl HubReader {
+    /// Whether more frames are ready now: a reader that batches its output (a recorder
+    /// writing a file) finishes the batch when this turns false.
+    pub fn has_ready(&self) -> bool {
+        !self.backlog.is_empty() || !lock(&self.slot.queue).frames.is_empty()
+    }
+
     /// The next event. Cancel-safe.
     pub async fn next(&mut self) -> HubEvent {
         if let Some(f) = self.backlog.pop_front() {

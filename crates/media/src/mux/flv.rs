@@ -6,8 +6,9 @@
 
 use crate::amf0::{self, Amf0};
 use crate::codec::CodecConfig;
-use crate::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, write_tag, write_tag_parts};
+use crate::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO, write_tag, write_tag_header, write_tag_parts};
 use crate::frame::{Frame, Track};
+use crate::mux::MuxOut;
 use crate::time::{TICKS_PER_MS, Time90k};
 use bytes::{BufMut, BytesMut};
 use std::sync::Arc;
@@ -152,41 +153,43 @@ impl FlvMuxer {
     }
 
     /// Appends one frame (and a sequence header first when its codec is new).
-    pub fn frame(&mut self, f: &Frame, out: &mut BytesMut) {
+    pub fn frame(&mut self, f: &Frame, out: &mut impl MuxOut) {
         let base = *self.base.get_or_insert(f.dts);
         // Frames interleaved slightly before the first one (audio jitter) start at 0.
         let ts = ((f.dts.0 - base.0).max(0) / TICKS_PER_MS) as u32;
         let slot = if f.track == Track::Video { &mut self.video } else { &mut self.audio };
         if slot.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &f.codec)) {
             *slot = Some(f.codec.clone());
-            self.sequence_header(&f.codec.clone(), ts, out);
+            self.sequence_header(&f.codec.clone(), ts, out.bytes());
         }
-        let start = out.len();
         let cts = ((f.pts.0 - f.dts.0) / TICKS_PER_MS) as i32;
         let cts = cts.to_be_bytes();
-        match &*f.codec {
+        let mut h = [0u8; 8];
+        let (kind, head): (u8, &[u8]) = match &*f.codec {
             CodecConfig::Avc(_) => {
-                if f.keyframe {
-                    self.keyframes.push((ts as f64 / 1000.0, self.written));
-                }
-                let mut h = [0u8; 5];
                 h[0] = if f.keyframe { 0x17 } else { 0x27 };
                 h[1] = 1;
                 h[2..5].copy_from_slice(&cts[1..]);
-                write_tag_parts(out, TAG_VIDEO, ts, &h, &f.data);
+                (TAG_VIDEO, &h[..5])
             }
             CodecConfig::Hevc(_) => {
-                if f.keyframe {
-                    self.keyframes.push((ts as f64 / 1000.0, self.written));
-                }
                 let ft = if f.keyframe { 0x10 } else { 0x20 };
-                let mut h = [0x80 | ft | 1, b'h', b'v', b'c', b'1', 0, 0, 0];
+                h = [0x80 | ft | 1, b'h', b'v', b'c', b'1', 0, 0, 0];
                 h[5..8].copy_from_slice(&cts[1..]);
-                write_tag_parts(out, TAG_VIDEO, ts, &h, &f.data);
+                (TAG_VIDEO, &h[..8])
             }
-            CodecConfig::Aac(_) => write_tag_parts(out, TAG_AUDIO, ts, &[0xaf, 1], &f.data),
+            CodecConfig::Aac(_) => (TAG_AUDIO, &[0xaf, 1][..]),
+        };
+        if kind == TAG_VIDEO && f.keyframe {
+            self.keyframes.push((ts as f64 / 1000.0, self.written));
         }
-        self.written += (out.len() - start) as u64;
+        let size = (head.len() + f.data.len()) as u32;
+        let buf = out.bytes();
+        write_tag_header(buf, kind, ts, size);
+        buf.put_slice(head);
+        out.payload(&f.data);
+        out.bytes().put_u32(size + 11);
+        self.written += 11 + size as u64 + 4;
         self.last_ms = self.last_ms.max(ts);
     }
 

@@ -5,6 +5,7 @@
 
 use crate::codec::CodecConfig;
 use crate::frame::{Frame, Track};
+use crate::mux::MuxOut;
 use bytes::{BufMut, BytesMut};
 use std::sync::Arc;
 
@@ -94,7 +95,7 @@ impl Mp4Muxer {
 
     /// Appends a frame's payload to `out` (the `mdat` payload) and indexes it. A codec
     /// change keeps the first configuration in the sample description.
-    pub fn frame(&mut self, f: &Frame, out: &mut BytesMut) {
+    pub fn frame(&mut self, f: &Frame, out: &mut impl MuxOut) {
         self.index_sample(
             f.track,
             &f.codec,
@@ -103,7 +104,7 @@ impl Mp4Muxer {
             (f.pts.0 - f.dts.0) as i32,
             f.keyframe,
         );
-        out.put_slice(&f.data);
+        out.payload(&f.data);
     }
 
     /// Indexes a sample whose bytes are (or were) appended to the `mdat` payload by

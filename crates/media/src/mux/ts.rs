@@ -4,6 +4,7 @@
 
 use crate::codec::CodecConfig;
 use crate::frame::{Frame, Track};
+use crate::mux::MuxOut;
 use crate::mux::adts;
 use bytes::{BufMut, BytesMut};
 
@@ -134,7 +135,7 @@ impl TsMuxer {
     }
 
     /// Appends one frame as a PES.
-    pub fn frame(&mut self, f: &Frame, out: &mut BytesMut) {
+    pub fn frame(&mut self, f: &Frame, out: &mut impl MuxOut) {
         let (pid, stream_id) = match f.track {
             Track::Video => (PID_VIDEO, 0xe0u8),
             Track::Audio => (PID_AUDIO, 0xc0u8),
@@ -181,15 +182,17 @@ impl TsMuxer {
 
     fn packetize(
         &mut self,
-        out: &mut BytesMut,
+        sink: &mut impl MuxOut,
         pid: u16,
         data: &mut Cursor,
         pcr: Option<i64>,
         random_access: bool,
     ) {
         let mut first = true;
-        out.reserve((data.left / 184 + 2) * PACKET);
+        sink.reserve_hint((data.left / 184 + 2) * PACKET);
         while data.left > 0 {
+            // Asked for per packet: a sink may move on to a fresh block between packets.
+            let out = sink.bytes();
             let start = out.len();
             out.put_u8(0x47);
             out.put_u16(if first { 0x4000 } else { 0 } | pid);

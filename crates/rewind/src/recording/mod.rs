@@ -1,6 +1,7 @@
 //! Recording: templates and rules (what to record), recorders (hub readers that write
 //! files through pure muxers and a file sink), and file naming.
 
+pub mod block_pool;
 pub mod catalog;
 pub mod file_name;
 pub mod hls_file;

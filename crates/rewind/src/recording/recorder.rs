@@ -63,6 +63,9 @@ const AUDIO_ONLY_AFTER: Duration90k = Duration90k::from_secs(2);
 /// recommended target). What a crash can lose is bounded by the sink's flush interval,
 /// not by this: recovery keeps a torn segment's complete frames.
 const HLS_MIN_SEGMENT: Duration90k = Duration90k::from_secs(6);
+/// Most bytes a recorder buffers while more frames are ready (its queue is drained
+/// in batches: half a second of a 2 Mbps stream is ~140 KB).
+const BATCH_CAP_BYTES: usize = 64 * 1024;
 
 pub(super) enum Mux {
     Flv(FlvMuxer),
@@ -209,7 +212,14 @@ pub async fn run(
             }
             write_frame(o, f);
         }
-        if let Err(e) = result.and(flush_if_due(o).await) {
+        // One hand-off to the write thread per batch of frames, not per frame (each is
+        // a thread wake-up); the buffer's cap bounds what a long batch holds.
+        let flushed = if reader.has_ready() && o.sink.buffered() < BATCH_CAP_BYTES {
+            Ok(())
+        } else {
+            flush_if_due(o).await
+        };
+        if let Err(e) = result.and(flushed) {
             fail(&svc, &id, &plan, &e);
             status(&svc, &plan, &last_file_id, RecordStatus::Error, &e.to_string());
             // What was written stays; finish it as far as the disk lets us.
@@ -428,6 +438,7 @@ pub(super) async fn create_open(
         }
         Mux::Adts => {}
     }
+    o.sink.mark_boundary();
     Ok(o)
 }
 
@@ -490,14 +501,19 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
 
 pub(super) fn write_frame(o: &mut Open, f: &Frame) {
     match (&mut o.mux, &*f.codec) {
-        (Mux::Flv(m), _) => m.frame(f, o.sink.buffer()),
-        (Mux::Hls(h), _) => h.ts.frame(f, o.sink.buffer()),
+        (Mux::Flv(m), _) => m.frame(f, &mut o.sink),
+        (Mux::Hls(h), _) => h.ts.frame(f, &mut o.sink),
         (Mux::Mp4(m), _) => {
-            m.frame(f, o.sink.buffer());
+            m.frame(f, &mut o.sink);
             idx_record(o, f);
         }
         (Mux::Adts, CodecConfig::Aac(cfg)) => adts::write_frame(cfg, &f.data, o.sink.buffer()),
         (Mux::Adts, _) => return,
+    }
+    // Not for MP4: its moov is built from the muxer's index, so a failed write there
+    // must drop every frame of the batch, not keep some.
+    if !matches!(o.mux, Mux::Mp4(_)) {
+        o.sink.mark_boundary();
     }
     o.frames += 1;
     o.last_dts = o.last_dts.max(f.dts);

@@ -1,26 +1,96 @@
-//! The file sink around a pure muxer: buffers bytes in memory and hands them to a write
-//! thread (`write_threads`), so no file I/O ever runs on an async worker and a plain
-//! write costs the recorder no wake-up.
+//! The file sink around a pure muxer: gathers bytes in pooled blocks (and frame payloads
+//! passed on as they are) and hands them to a write thread (`write_threads`), so no file
+//! I/O ever runs on an async worker, a plain write costs the recorder no wake-up, and
+//! nothing is allocated or copied per write.
 
-use crate::recording::write_threads;
+use crate::recording::{block_pool, write_threads};
 use bytes::{Bytes, BytesMut};
+use rewind_media::mux::MuxOut;
 use std::fs::File;
-use std::io::{Seek, Write};
+use std::io::{IoSlice, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Bytes buffered before a write is forced: small enough that a recorder holds little
-/// memory (its one buffer is reused, so this is most of a recorder's memory), large enough
-/// that writes stay few: ~6 a second at 2 Mbps, each one hand-off to a write thread.
+/// Bytes buffered before `maybe_flush` hands them over (recorders call it once per
+/// batch of frames, so a job usually carries a whole batch).
 const FLUSH_BYTES: usize = 48 * 1024;
 /// Longest time bytes stay buffered: bounds what a crash can lose.
 const FLUSH_EVERY: Duration = Duration::from_millis(1000);
-/// Writes of one file queued on its write thread before the recorder waits.
-pub const MAX_QUEUED_WRITES: usize = 2;
-const INITIAL_BUFFER: usize = FLUSH_BYTES + 16 * 1024;
+/// Writes of one file queued on its write thread before the recorder wakes the thread
+/// and waits (a lane drains every 50 ms, so a burst of batches must not make it wait).
+pub const MAX_QUEUED_WRITES: usize = 6;
+/// A block with less room than this is set aside for the next before a muxer appends, so
+/// blocks rarely outgrow their size.
+const ROLL_ROOM: usize = 4 * 1024;
+/// Frame payloads at least this large are written from the frame's own memory (shared
+/// with the hub) instead of being copied into a block.
+const SHARE_MIN: usize = 2 * 1024;
+
+/// Bytes waiting for the next hand-off, in file order.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Filled blocks the `Own` parts point into (the current block is the next index).
+    blocks: Vec<BytesMut>,
+    parts: Vec<Part>,
+    /// Bytes in `parts`.
+    len: usize,
+    /// Where frames end (byte offsets into these parts, ascending): a write that fails
+    /// part way keeps the frames that fit.
+    boundaries: Vec<usize>,
+}
+
+#[derive(Debug)]
+enum Part {
+    /// `start..end` of block `block`.
+    Own { block: usize, start: usize, end: usize },
+    /// A frame payload, written as it is.
+    Shared(Bytes),
+}
+
+impl Pending {
+    /// Writes every part, in order, with as few system calls as the kernel allows. On
+    /// failure, also says how many bytes did get written.
+    fn write_to(&self, mut file: &File) -> Result<(), (usize, std::io::Error)> {
+        let mut slices: Vec<IoSlice<'_>> = self
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Own { block, start, end } => IoSlice::new(&self.blocks[*block][*start..*end]),
+                Part::Shared(b) => IoSlice::new(b),
+            })
+            .collect();
+        let mut rest = &mut slices[..];
+        let mut done = 0;
+        // writev takes at most IOV_MAX (1024) slices at a time.
+        while !rest.is_empty() {
+            let n = rest.len().min(1024);
+            match file.write_vectored(&rest[..n]) {
+                Ok(0) => return Err((done, std::io::ErrorKind::WriteZero.into())),
+                Ok(written) => {
+                    done += written;
+                    IoSlice::advance_slices(&mut rest, written);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err((done, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Of the first `done` bytes, how many end on a frame boundary.
+    fn whole_frames_in(&self, done: usize) -> usize {
+        let i = self.boundaries.partition_point(|&b| b <= done);
+        if i == 0 { 0 } else { self.boundaries[i - 1] }
+    }
+
+    /// Gives the blocks back to the pool.
+    fn recycle(self) {
+        self.blocks.into_iter().for_each(block_pool::give);
+    }
+}
 
 /// What the recorder and the write thread share about one file.
 #[derive(Debug, Default)]
@@ -49,7 +119,11 @@ impl Shared {
 pub struct FileSink {
     file: Option<Arc<File>>,
     path: PathBuf,
+    /// The block muxers append to (from `block_pool`).
     buf: BytesMut,
+    /// Where in `buf` the bytes not yet in `pending.parts` begin.
+    run_start: usize,
+    pending: Pending,
     handed_off: u64,
     last_flush: Instant,
     lane: usize,
@@ -57,6 +131,33 @@ pub struct FileSink {
     /// Writes are skipped once this other file failed (the MP4 side index trails its
     /// data file: it must never describe bytes that are not there).
     trails: Option<Arc<Shared>>,
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        block_pool::give(std::mem::take(&mut self.buf));
+        std::mem::take(&mut self.pending).recycle();
+    }
+}
+
+impl MuxOut for FileSink {
+    fn bytes(&mut self) -> &mut BytesMut {
+        self.buffer()
+    }
+
+    fn reserve_hint(&mut self, _n: usize) {
+        // Blocks keep their size: bytes that do not fit go to the next block.
+    }
+
+    fn payload(&mut self, data: &Bytes) {
+        if data.len() >= SHARE_MIN {
+            self.close_run();
+            self.pending.len += data.len();
+            self.pending.parts.push(Part::Shared(data.clone()));
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+    }
 }
 
 fn create_file(p: &Path) -> std::io::Result<File> {
@@ -67,11 +168,13 @@ fn create_file(p: &Path) -> std::io::Result<File> {
 }
 
 impl FileSink {
-    fn new(file: File, path: PathBuf, lane: usize, buf: BytesMut, trails: Option<Arc<Shared>>) -> FileSink {
+    fn new(file: File, path: PathBuf, lane: usize, trails: Option<Arc<Shared>>) -> FileSink {
         FileSink {
             file: Some(Arc::new(file)),
             path,
-            buf,
+            buf: block_pool::take(),
+            run_start: 0,
+            pending: Pending::default(),
             handed_off: 0,
             last_flush: Instant::now(),
             lane,
@@ -80,12 +183,31 @@ impl FileSink {
         }
     }
 
+    /// Moves what was appended to the current block since the last part into `pending`.
+    fn close_run(&mut self) {
+        let end = self.buf.len();
+        if end > self.run_start {
+            let block = self.pending.blocks.len();
+            self.pending.parts.push(Part::Own { block, start: self.run_start, end });
+            self.pending.len += end - self.run_start;
+            self.run_start = end;
+        }
+    }
+
+    /// Sets the current block aside (its bytes stay pending) and starts a fresh one.
+    fn next_block(&mut self) {
+        self.close_run();
+        let full = std::mem::replace(&mut self.buf, block_pool::take());
+        self.pending.blocks.push(full);
+        self.run_start = 0;
+    }
+
     /// Creates `path` (and its folder); fails if it exists.
     pub async fn create(path: PathBuf) -> std::io::Result<FileSink> {
         let lane = write_threads::pick_lane();
         let p = path.clone();
         let file = write_threads::run(lane, move || create_file(&p)).await?;
-        Ok(FileSink::new(file, path, lane, BytesMut::with_capacity(INITIAL_BUFFER), None))
+        Ok(FileSink::new(file, path, lane, None))
     }
 
     /// Creates `path` as a file whose writes happen after `leader`'s writes queued
@@ -93,7 +215,7 @@ impl FileSink {
     pub async fn create_trailing(leader: &FileSink, path: PathBuf) -> std::io::Result<FileSink> {
         let p = path.clone();
         let file = write_threads::run(leader.lane, move || create_file(&p)).await?;
-        Ok(FileSink::new(file, path, leader.lane, BytesMut::new(), Some(leader.shared.clone())))
+        Ok(FileSink::new(file, path, leader.lane, Some(leader.shared.clone())))
     }
 
     /// Where the bytes go.
@@ -101,14 +223,30 @@ impl FileSink {
         &self.path
     }
 
-    /// The buffer a muxer appends to.
+    /// The buffer a muxer appends to (muxers that pass frame payloads on as they are
+    /// take the sink itself, as a `MuxOut`).
     pub fn buffer(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < ROLL_ROOM {
+            self.next_block();
+        }
         &mut self.buf
+    }
+
+    /// Marks the end of a frame (or of the file's header): if a write fails part way,
+    /// the file is cut back to the last mark that was written whole.
+    pub fn mark_boundary(&mut self) {
+        let at = self.buffered();
+        self.pending.boundaries.push(at);
     }
 
     /// Bytes written so far, buffered or not.
     pub fn len(&self) -> u64 {
-        self.handed_off + self.buf.len() as u64
+        self.handed_off + self.buffered() as u64
+    }
+
+    /// Bytes buffered and not yet handed to the write thread.
+    pub fn buffered(&self) -> usize {
+        self.pending.len + self.buf.len() - self.run_start
     }
 
     /// True before anything was written.
@@ -119,8 +257,8 @@ impl FileSink {
     /// Hands the buffer to the write thread if it is large or old enough. Returns
     /// whether it did.
     pub async fn maybe_flush(&mut self) -> std::io::Result<bool> {
-        if self.buf.len() >= FLUSH_BYTES || (!self.buf.is_empty() && self.last_flush.elapsed() >= FLUSH_EVERY)
-        {
+        let buffered = self.buffered();
+        if buffered >= FLUSH_BYTES || (buffered > 0 && self.last_flush.elapsed() >= FLUSH_EVERY) {
             self.flush().await?;
             return Ok(true);
         }
@@ -132,22 +270,27 @@ impl FileSink {
     /// ends where the last good write ended, and nothing more is written.
     pub async fn flush(&mut self) -> std::io::Result<()> {
         self.last_flush = Instant::now();
+        self.close_run();
         if let Some(e) = self.shared.error() {
             self.buf.clear();
+            self.run_start = 0;
+            std::mem::take(&mut self.pending).recycle();
             return Err(e);
         }
-        if self.buf.is_empty() {
+        if self.pending.len == 0 {
             return Ok(());
         }
         let file = self.file.clone().ok_or_else(|| std::io::Error::other("no file"))?;
         // A stored permit makes this loop safe against a wake-up that came first.
         while self.shared.queued_writes.load(Relaxed) >= MAX_QUEUED_WRITES {
+            write_threads::wake(self.lane);
             self.shared.done.notified().await;
         }
-        // The bytes leave as a view of the buffer's allocation; once written and dropped,
-        // the next append reclaims it, so a recording lives on one allocation.
-        let buf = self.buf.split().freeze();
-        let n = buf.len() as u64;
+        if !self.buf.is_empty() {
+            self.next_block();
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let n = pending.len as u64;
         self.handed_off += n;
         self.shared.queued_writes.fetch_add(1, Relaxed);
         let shared = self.shared.clone();
@@ -156,11 +299,14 @@ impl FileSink {
             let leader_failed = trails.is_some_and(|t| lock(&t.failed).is_some());
             if lock(&shared.failed).is_none() && !leader_failed {
                 let good = shared.written.load(Relaxed);
-                match (&*file).write_all(&buf) {
+                match pending.write_to(&file) {
                     Ok(()) => {
                         shared.written.fetch_add(n, Relaxed);
                     }
-                    Err(e) => {
+                    Err((done, e)) => {
+                        // Keep the whole frames that fit; cut the torn one.
+                        let good = good + pending.whole_frames_in(done) as u64;
+                        shared.written.store(good, Relaxed);
                         let _ = file.set_len(good);
                         let _ = (&*file).seek(std::io::SeekFrom::Start(good));
                         *lock(&shared.failed) = Some((e.kind(), e.to_string()));
@@ -170,7 +316,7 @@ impl FileSink {
                 *lock(&shared.failed) =
                     Some((std::io::ErrorKind::Other, "the file this one trails failed".into()));
             }
-            drop(buf);
+            pending.recycle();
             shared.queued_writes.fetch_sub(1, Relaxed);
             shared.done.notify_one();
         });
@@ -227,8 +373,7 @@ impl FileSink {
             Ok(new_file)
         })
         .await?;
-        let buf = std::mem::take(&mut self.buf);
-        *self = FileSink::new(new_file, next, self.lane, buf, None);
+        *self = FileSink::new(new_file, next, self.lane, None);
         Ok(size)
     }
 }
@@ -278,6 +423,48 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("a/n.flv")).unwrap(), b"keep");
         assert!(!tmp.exists());
         assert!(FileSink::create(dir.path().join("a/n.flv")).await.is_err(), "create never clobbers");
+    }
+
+    #[tokio::test]
+    async fn built_bytes_and_shared_payloads_land_in_order_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = FileSink::create(dir.path().join("f")).await.unwrap();
+        let mut want = Vec::new();
+        let mut state = 7u32;
+        for i in 0..3000usize {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            // Headers, small payloads (copied) and large ones (written from their own
+            // memory, some larger than a block), in an irregular mix.
+            let head = vec![(i % 256) as u8; 1 + (state as usize >> 8) % 40];
+            s.bytes().extend_from_slice(&head);
+            want.extend_from_slice(&head);
+            let len = match state % 5 {
+                0 => 0,
+                1 | 2 => (state as usize >> 4) % SHARE_MIN,
+                3 => SHARE_MIN + (state as usize >> 4) % 8000,
+                _ => block_pool::BLOCK_BYTES + (state as usize >> 4) % 50_000,
+            };
+            let payload = Bytes::from(vec![(i % 251) as u8 ^ 0x5a; len]);
+            s.payload(&payload);
+            want.extend_from_slice(&payload);
+            assert_eq!(s.len(), want.len() as u64);
+            // The last half goes in one hand-off: more slices than one writev takes.
+            if i % 37 == 0 && i < 1500 {
+                s.maybe_flush().await.unwrap();
+            }
+        }
+        assert_eq!(s.finish(vec![], false).await.unwrap(), want.len() as u64);
+        assert!(std::fs::read(dir.path().join("f")).unwrap() == want, "file differs from what was written");
+    }
+
+    #[test]
+    fn a_torn_write_keeps_the_whole_frames_that_fit() {
+        let p = Pending { boundaries: vec![13, 400, 9000], ..Pending::default() };
+        assert_eq!(p.whole_frames_in(0), 0);
+        assert_eq!(p.whole_frames_in(12), 0);
+        assert_eq!(p.whole_frames_in(13), 13);
+        assert_eq!(p.whole_frames_in(8999), 400);
+        assert_eq!(p.whole_frames_in(20_000), 9000);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use crate::server::Services;
 use crate::timeline::chunk_table::FragmentRef;
 use crate::timeline::index::{self, Chunk, Inits, Run};
 use crate::timeline::live::LiveTail;
+use rewind_media::mux::MuxOut;
 use rewind_media::mux::cmaf::{self, Fragment, Fragmenter};
 use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
 use std::path::PathBuf;
@@ -231,7 +232,7 @@ impl Recorder {
         Ok(())
     }
 
-    async fn write_fragment(&mut self, frag: Fragment) -> std::io::Result<()> {
+    async fn write_fragment(&mut self, mut frag: Fragment) -> std::io::Result<()> {
         let r = self.run.as_mut().expect("fragments come from a run");
         if r.run.start.0 == i64::MIN {
             r.run.start = frag.utc;
@@ -256,14 +257,16 @@ impl Recorder {
         }
         let c = self.chunk.as_mut().expect("opened above");
         let offset = c.sink.len();
-        c.sink.buffer().extend_from_slice(&frag.bytes);
+        let size = frag.bytes.len() as u32;
+        // Written from the fragment's own memory: a GOP is far larger than a sink block.
+        c.sink.payload(&frag.bytes.split().freeze());
         // Playback may read it as soon as it is listed: list it once it is on disk.
         c.sink.written_all().await?;
         let f = FragmentRef {
             start: frag.utc,
             duration: frag.duration,
             offset,
-            size: frag.bytes.len() as u32,
+            size,
             independent: frag.independent,
             video_len: frag.video_len,
         };
