@@ -7,17 +7,23 @@
 #   bench/record.sh [N ...]          (default: 10 50)
 #   DURATION=60 ROUNDS=3 bench/record.sh 10
 #   TOGETHER=1 bench/record.sh 50    (both servers at once, each with its own N pushers)
+#   TOGETHER=1 STEADY=1 bench/record.sh 50   (CPU over the steady middle of the pushes only)
 #
 # CPU time on shared virtual machines is noisy (±50 % between identical runs here), so
 # each N runs ROUNDS rounds and the medians are reported. By default the servers take
 # turns; with TOGETHER=1 they run at the same time over the same window, so whatever
 # the machine does to one it does to the other and their ratio is steadier.
+# By default the CPU is counted from before the first push connects to after the last one
+# ends, so each push's fixed costs (connect, file and library set-up, closing and syncing
+# the files) are spread over DURATION; STEADY=1 counts from 5 s after the start to 3 s
+# before the end (needs TOGETHER=1 and DURATION > 10): the cost of recording itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(10 50)
 DURATION=${DURATION:-40}
 ROUNDS=${ROUNDS:-3}
 TOGETHER=${TOGETHER:-0}
+STEADY=${STEADY:-0}
 OUT=bench/out; mkdir -p "$OUT"
 [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || { apt-get update -qq && apt-get install -y -qq nginx libnginx-mod-rtmp >/dev/null; }
 . bench/common.sh
@@ -27,7 +33,12 @@ push() { # url count
   $BIN push "$SRC" --url "$1" --count "$2" --duration "$DURATION" --ramp 3 >/dev/null 2>&1
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-per_stream_s() { awk -v a="$1" -v b="$2" -v t="$TCK" -v n="$3" -v d="$DURATION" 'BEGIN{printf "%.5f", (b-a)/t/(n*d)}'; }
+per_stream_s() { awk -v a="$1" -v b="$2" -v t="$TCK" -v n="$3" -v d="$WINDOW" 'BEGIN{printf "%.5f", (b-a)/t/(n*d)}'; }
+WINDOW=$DURATION
+if [ "$STEADY" = 1 ]; then
+  [ "$TOGETHER" = 1 ] && [ "$DURATION" -gt 10 ] || { echo "STEADY=1 needs TOGETHER=1 and DURATION > 10" >&2; exit 2; }
+  WINDOW=$((DURATION - 8))
+fi
 
 # start_rewind DIR: sets RP (pid).
 start_rewind() {
@@ -89,10 +100,14 @@ for N in "${NS[@]}"; do
   push rtmp://127.0.0.1:19945/live/s "$N" &
   PP=$!; PEAK=$R0
   [ "$TOGETHER" = 1 ] && { push rtmp://127.0.0.1:19946/live/s "$N" & NPP=$!; }
+  if [ "$STEADY" = 1 ]; then
+    sleep 5; C0=$(ticks $RP); N0=$(ticks $NPIDS)
+    sleep "$WINDOW"; C1=$(ticks $RP); N1=$(ticks $NPIDS)
+  fi
   while kill -0 $PP 2>/dev/null; do sleep 1; R=$(rss_kb $RP); [ "$R" -gt "$PEAK" ] && PEAK=$R; done
   wait $PP || true
-  C1=$(ticks $RP)
-  if [ "$TOGETHER" = 1 ]; then wait $NPP || true; N1=$(ticks $NPIDS); fi
+  [ "$STEADY" = 1 ] || C1=$(ticks $RP)
+  if [ "$TOGETHER" = 1 ]; then wait $NPP || true; [ "$STEADY" = 1 ] || N1=$(ticks $NPIDS); fi
   kill -TERM $RP; wait $RP || true
   FILES=$(find "$RD/data/media" -type f | wc -l)
   RW=$(per_stream_s "$C0" "$C1" "$N")

@@ -161,6 +161,10 @@ pub struct RtmpConfig {
     pub max_message_bytes: usize,
     /// Seconds to let publishers finish on shutdown before closing them.
     pub shutdown_grace_secs: u64,
+    /// A publisher's socket is read once about this many milliseconds of its stream
+    /// have arrived (a receive low-water mark), not on every packet: fewer wake-ups,
+    /// at the cost of this much added live latency. 0: read on every arrival.
+    pub read_batch_ms: u64,
 }
 
 /// Hub (fan-out) settings.
@@ -248,6 +252,7 @@ impl Default for RtmpConfig {
             chunk_size: 4096,
             max_message_bytes: 0xff_ffff,
             shutdown_grace_secs: 5,
+            read_batch_ms: 200,
         }
     }
 }
@@ -304,6 +309,9 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("default_domain: {}", e.message))?;
         for d in &self.domains {
             crate::stream_id::check_domain(&d.name).map_err(|e| anyhow::anyhow!("domains: {}", e.message))?;
+        }
+        if self.rtmp.read_batch_ms > 1000 {
+            anyhow::bail!("rtmp.read_batch_ms must be 0 to 1000");
         }
         if !(128..=65536).contains(&self.rtmp.chunk_size) {
             anyhow::bail!("rtmp.chunk_size must be 128..=65536");
@@ -376,5 +384,9 @@ mod tests {
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
         std::fs::write(&path, "default_domain = \"Bad Domain\"\n").unwrap();
         assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+        std::fs::write(&path, "[rtmp]\nread_batch_ms = 1001\n").unwrap();
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+        std::fs::write(&path, "[rtmp]\nread_batch_ms = 0\n").unwrap();
+        assert_eq!(Config::load(Some(&path), &Overrides::default()).unwrap().rtmp.read_batch_ms, 0);
     }
 }
