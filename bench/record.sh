@@ -103,6 +103,7 @@ for N in "${NS[@]}"; do
   if [ "$STEADY" = 1 ]; then
     sleep 5; C0=$(ticks $RP); N0=$(ticks $NPIDS)
     sleep "$WINDOW"; C1=$(ticks $RP); N1=$(ticks $NPIDS)
+    R=$(rss_kb $RP); [ "$R" -gt "$PEAK" ] && PEAK=$R
   fi
   while kill -0 $PP 2>/dev/null; do sleep 1; R=$(rss_kb $RP); [ "$R" -gt "$PEAK" ] && PEAK=$R; done
   wait $PP || true

@@ -145,11 +145,14 @@ pub async fn run(
             }
             HubEvent::Frame(f) => f,
         };
-        if plan.format == Format::Aac && f.track != Track::Audio {
+        // AAC files take audio only, but another track's frame may still end a batch,
+        // and a batch's end is when the file is flushed (below).
+        let skip = plan.format == Format::Aac && f.track != Track::Audio;
+        if skip && (open.is_none() || reader.has_ready()) {
             continue;
         }
-        saw_video |= f.track == Track::Video;
-        if let Some(o) = &open {
+        saw_video |= f.track == Track::Video && !skip;
+        if let Some(o) = open.as_ref().filter(|_| !skip) {
             let boundary = match plan.format {
                 Format::Aac => true,
                 _ if o.has_video => f.track == Track::Video && f.keyframe,
@@ -163,6 +166,7 @@ pub async fn run(
         let started: Vec<Frame>;
         let single: [Frame; 1];
         let frames: &[Frame] = match &open {
+            Some(_) if skip => &[],
             Some(_) => {
                 single = [f];
                 &single
