@@ -250,6 +250,10 @@ pub async fn run(
 /// Queues a status event (332) about this recorder's recording, off the recording path
 /// (the insert runs as a tracked background task, so shutdown still waits for it).
 pub(super) fn status(svc: &Arc<Services>, plan: &Plan, file_id: &str, st: RecordStatus, message: &str) {
+    // Nobody to tell: no event to build (the outbox would drop it anyway).
+    if callbacks::event::target(svc, &plan.domain).is_none() {
+        return;
+    }
     let of = callbacks::event::StatusOf {
         domain: &plan.domain,
         app: &plan.app,
