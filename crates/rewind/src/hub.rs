@@ -5,6 +5,7 @@
 //! Frames are shared (`Frame` clones are two reference counts), never copied per reader.
 
 use crate::config::HubConfig;
+use crate::lock::lock;
 use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -94,10 +95,6 @@ pub struct Hub {
     gop_cache_max_bytes: usize,
     preroll: Duration90k,
     preroll_budget: usize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Hub {

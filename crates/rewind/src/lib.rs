@@ -12,6 +12,7 @@ pub mod error;
 pub mod hub;
 pub mod ingest;
 pub mod library;
+pub mod lock;
 pub mod metrics;
 pub mod push;
 pub mod recording;

@@ -3,6 +3,7 @@
 //! I/O ever runs on an async worker, a plain write costs the recorder no wake-up, and
 //! nothing is allocated or copied per write.
 
+use crate::lock::lock;
 use crate::recording::{block_pool, write_threads};
 use bytes::{Bytes, BytesMut};
 use rewind_media::mux::MuxOut;
@@ -102,10 +103,6 @@ struct Shared {
     /// Bytes the operating system has.
     written: AtomicU64,
     done: tokio::sync::Notify,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {

@@ -14,6 +14,7 @@
 //! A stalled disk stalls the recorders on its lane, which then lag behind their hub and
 //! lose frames there; publishers never wait.
 
+use crate::lock::lock;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -41,10 +42,6 @@ struct Lane {
 struct WriteThreads {
     lanes: Vec<&'static Lane>,
     next: AtomicUsize,
-}
-
-fn lock(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn drain(lane: &Lane) {
