@@ -149,3 +149,34 @@ async fn drop_disconnects_the_publisher() {
     // The stream can be published again at once.
     Publisher::connect(&srv.push_url("live/dropme")).await.unwrap().close().await.unwrap();
 }
+
+/// Past its first second a publisher is read on the shared clock tick, not as data
+/// arrives: a publisher that goes silent must still be closed after the idle timeout,
+/// with every frame it sent recorded.
+#[tokio::test]
+async fn a_silent_publisher_is_closed_after_the_idle_timeout_and_keeps_its_recording() {
+    let srv = TestServer::start(
+        "[rtmp]\nidle_timeout_secs = 2\n[[record_templates]]\ntemplate_id = 1\nname = \"flv\"\n\
+         flv = { enable = true }\n[[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n",
+    );
+    let tags = flv_tags(&fixture("av", 3));
+    let mut p = Publisher::connect(&srv.push_url("live/silent")).await.unwrap();
+    // In real time, so the session learns the stream's rate and reads on ticks.
+    let start = tokio::time::Instant::now();
+    for t in &tags {
+        tokio::time::sleep_until(start + Duration::from_millis(t.timestamp_ms as u64)).await;
+        p.send(t.kind, t.timestamp_ms, &t.body).await.unwrap();
+    }
+    let silent_at = tokio::time::Instant::now();
+    assert!(p.wait_closed(Duration::from_secs(6)).await, "the server closed the silent connection");
+    let waited = silent_at.elapsed();
+    assert!(waited >= Duration::from_millis(1500), "closed after {waited:?}, before the idle timeout");
+    assert!(srv.wait_log("no data for 2 s", Duration::from_secs(2)), "{}", srv.log());
+
+    let media = wait_media(&srv, "stream=silent", 1, Duration::from_secs(10)).await;
+    let path = media_path(&srv, &media[0]);
+    assert_eq!(decode_errors(&path), "");
+    let last = tags.iter().filter(|t| t.kind == 9).map(|t| t.timestamp_ms).max().unwrap();
+    let got = flv_tags(&path).iter().filter(|t| t.kind == 9).map(|t| t.timestamp_ms).max().unwrap();
+    assert_eq!(got, last, "the last video frame sent is recorded");
+}

@@ -5,3 +5,4 @@ pub mod publish_target;
 pub mod push_auth;
 pub mod rtmp_server;
 pub mod rtmp_session;
+pub mod socket_batch;

@@ -8,6 +8,7 @@ use crate::hub::Hub;
 use crate::ingest::frames::{FrameAssembler, FrameError, Produced};
 use crate::ingest::publish_target::{self, PublishTarget};
 use crate::ingest::push_auth;
+use crate::ingest::socket_batch::{self, Drained};
 use crate::registry::LiveStream;
 use crate::server::Services;
 use bytes::{Bytes, BytesMut};
@@ -77,7 +78,7 @@ struct Session {
     peer_window: u64,
     received: u64,
     acked: u64,
-    /// Receive low-water mark wanted on the socket (see `set_low_water`).
+    /// About one read batch of this publisher's stream, in bytes (1: not known yet).
     low_water: usize,
 }
 
@@ -117,23 +118,6 @@ pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// Sets `SO_RCVLOWAT`: readiness is reported only once this many bytes are buffered
-/// (or the peer closes). Failure is harmless: reads just happen more often.
-fn set_low_water(sock: &TcpStream, bytes: usize) {
-    use std::os::fd::AsRawFd;
-    let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    // SAFETY: a valid socket fd and a pointer to a c_int of the size passed.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
 async fn read_exact_timeout(sock: &mut TcpStream, buf: &mut [u8], secs: u64) -> Result<(), SessionError> {
     match tokio::time::timeout(Duration::from_secs(secs), sock.read_exact(buf)).await {
         Err(_) => Err(SessionError::Timeout(secs)),
@@ -161,7 +145,11 @@ impl Session {
         let mut buf = BytesMut::with_capacity(READ_BLOCK);
         let mut low_water_set = 1usize;
         let mut last_data = Instant::now();
+        let mut peer_closed = false;
+        // The last drain filled the read block: read on without waiting for a tick.
+        let mut buffer_full = false;
         let shutdown = self.svc.shutdown.clone();
+        let peer = self.peer;
         loop {
             while let Some(msg) = self.dec.decode(&mut buf)? {
                 let done = self.handle(msg).await;
@@ -177,40 +165,74 @@ impl Session {
             if let Some(p) = &self.publishing {
                 p.live.hub.flush();
             }
+            if peer_closed {
+                return Ok(());
+            }
             let drop = self.publishing.as_ref().map(|p| p.live.drop.clone());
             if buf.capacity() - buf.len() < READ_BLOCK / 8 {
                 buf.reserve(READ_BLOCK);
             }
-            if self.low_water != low_water_set {
-                set_low_water(&sock, self.low_water);
-                low_water_set = self.low_water;
+            let tick = self.tick_period();
+            // Reading on ticks, the mark only catches bursts beyond the usual batch.
+            let low_water =
+                if tick.is_some() { (self.low_water * 3).min(4 * READ_BLOCK) } else { self.low_water };
+            if low_water != low_water_set {
+                socket_batch::set_low_water(&sock, low_water);
+                low_water_set = low_water;
             }
-            // With a low-water mark, wait at most a second: then take what is there.
-            let wait = if low_water_set > 1 { Duration::from_secs(1) } else { Duration::from_secs(idle) };
-            let n = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    tracing::info!(peer = %self.peer, "closing RTMP connection: server shutting down");
-                    return Ok(());
-                }
-                _ = async { match &drop { Some(d) => d.cancelled().await, None => std::future::pending().await } } => {
-                    tracing::info!(peer = %self.peer, "disconnecting publisher: dropped through the API");
-                    return Ok(());
-                }
-                r = tokio::time::timeout(wait, sock.read_buf(&mut buf)) => match r {
-                    Err(_) if last_data.elapsed() >= Duration::from_secs(idle) => return Err(SessionError::Timeout(idle)),
-                    Err(_) => {
-                        set_low_water(&sock, 1);
-                        low_water_set = 1;
-                        self.low_water = 1;
-                        continue;
+            let cancelled = async {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        tracing::info!(%peer, "closing RTMP connection: server shutting down");
                     }
-                    Ok(r) => r?,
-                },
+                    _ = async { match &drop { Some(d) => d.cancelled().await, None => std::future::pending().await } } => {
+                        tracing::info!(%peer, "disconnecting publisher: dropped through the API");
+                    }
+                }
+            };
+            let n = if let Some(period) = tick {
+                if !buffer_full {
+                    tokio::select! {
+                        _ = cancelled => return Ok(()),
+                        _ = tokio::time::sleep_until(socket_batch::next_tick(period)) => {}
+                        r = sock.readable() => r?,
+                    }
+                }
+                buffer_full = false;
+                match socket_batch::drain(&sock, &mut buf)? {
+                    Drained::Bytes(0) if last_data.elapsed() >= Duration::from_secs(idle) => {
+                        return Err(SessionError::Timeout(idle));
+                    }
+                    Drained::Bytes(0) => continue,
+                    Drained::Bytes(n) => n,
+                    Drained::Full(n) => {
+                        buffer_full = true;
+                        n
+                    }
+                    Drained::Closed(n) => {
+                        peer_closed = true;
+                        n
+                    }
+                }
+            } else {
+                // With a low-water mark, wait at most a second: then take what is there.
+                let wait = if low_water_set > 1 { Duration::from_secs(1) } else { Duration::from_secs(idle) };
+                tokio::select! {
+                    _ = cancelled => return Ok(()),
+                    r = tokio::time::timeout(wait, sock.read_buf(&mut buf)) => match r {
+                        Err(_) if last_data.elapsed() >= Duration::from_secs(idle) => return Err(SessionError::Timeout(idle)),
+                        Err(_) => {
+                            self.low_water = 1;
+                            continue;
+                        }
+                        Ok(r) => match r? {
+                            0 => return Ok(()),
+                            n => n,
+                        },
+                    },
+                }
             };
             last_data = Instant::now();
-            if n == 0 {
-                return Ok(());
-            }
             self.received += n as u64;
             if self.peer_window > 0 && self.received - self.acked >= self.peer_window {
                 self.acked = self.received;
@@ -219,6 +241,13 @@ impl Session {
                 self.out.clear();
             }
         }
+    }
+
+    /// The read tick while publishing with a known rate (see `socket_batch`); `None`
+    /// reads as data arrives (handshake, commands, the first second, `read_batch_ms = 0`).
+    fn tick_period(&self) -> Option<Duration> {
+        let ms = self.svc.config.rtmp.read_batch_ms;
+        (self.publishing.is_some() && self.low_water > 1 && ms > 0).then(|| Duration::from_millis(ms))
     }
 
     fn send(&mut self, csid: u32, stream_id: u32, type_id: u8, payload: &[u8]) {
