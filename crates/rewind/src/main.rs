@@ -32,6 +32,18 @@ Lists ([[domains]], [[record_templates]], [[record_rules]]) are set in the file.
 `rewind config` prints every key with its default; docs/configuration.md explains each.
 SIGTERM or Ctrl-C stops accepting, closes publishers cleanly and exits 0.";
 
+/// Turns transparent huge pages off for this process. The allocator asks for them, and
+/// each thread's heap then holds 2 MiB pages of which it touches little: measured at
+/// N = 10 recorded streams, 2.3 MB of RSS per stream with them, 1.1 MB without (idle:
+/// 15.6 MB anonymous memory against 3 MB). Failure is harmless: only memory use differs.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "rewind", version, about = "Live-stream recording and playback server", long_about = None)]
 struct Cli {
@@ -107,6 +119,7 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
+    no_transparent_huge_pages();
     // File writes run on the blocking pool; a small pool keeps thread churn and the
     // memory of per-thread allocator heaps low under many recorders (measured: 32 threads
     // cost ~0.1 MB more RSS per recorded stream than 4). A write takes ~50 µs, so eight

@@ -192,15 +192,13 @@ impl TsMuxer {
         sink.reserve_hint((data.left / 184 + 2) * PACKET);
         while data.left > 0 {
             // Asked for per packet: a sink may move on to a fresh block between packets.
-            // The packet is laid out in place, pre-filled with 0xff so stuffing costs
-            // nothing: byte-by-byte appends were a tenth of the recording's CPU.
+            // The header is built on the stack and appended whole: byte-by-byte appends
+            // were a tenth of the recording's CPU.
             let out = sink.bytes();
-            let at = out.len();
-            out.resize(at + PACKET, 0xff);
-            let pkt = &mut out[at..];
+            let mut h = [0u8; 12];
             let pid_bits = if first { 0x4000 } else { 0 } | pid;
-            pkt[0] = 0x47;
-            pkt[1..3].copy_from_slice(&pid_bits.to_be_bytes());
+            h[0] = 0x47;
+            h[1..3].copy_from_slice(&pid_bits.to_be_bytes());
             let cc = self.cc(pid);
             // Adaptation field: PCR (+ random access) on the first packet, stuffing on the last.
             let mut af_buf = [0u8; 7];
@@ -218,29 +216,32 @@ impl TsMuxer {
             }
             let af = &af_buf[..af_len];
             let room = 184 - if af.is_empty() { 0 } else { af.len() + 1 };
-            let payload_at = if data.left < room {
+            // (header length, 0xff stuffing bytes after it)
+            let (head_len, stuffing) = if data.left < room {
                 // Stuff the adaptation field so the payload ends the packet exactly.
                 let need = 184 - data.left;
-                pkt[3] = 0x30 | cc;
-                pkt[4] = (need - 1) as u8;
+                h[3] = 0x30 | cc;
+                h[4] = (need - 1) as u8;
                 if af.is_empty() {
-                    if need > 1 {
-                        pkt[5] = 0;
-                    }
+                    if need == 1 { (5, 0) } else { (6, need - 2) }
                 } else {
-                    pkt[5..5 + af.len()].copy_from_slice(af);
+                    h[5..5 + af.len()].copy_from_slice(af);
+                    (5 + af.len(), need - 1 - af.len())
                 }
-                4 + need
             } else if af.is_empty() {
-                pkt[3] = 0x10 | cc;
-                4
+                h[3] = 0x10 | cc;
+                (4, 0)
             } else {
-                pkt[3] = 0x30 | cc;
-                pkt[4] = af.len() as u8;
-                pkt[5..5 + af.len()].copy_from_slice(af);
-                5 + af.len()
+                h[3] = 0x30 | cc;
+                h[4] = af.len() as u8;
+                h[5..5 + af.len()].copy_from_slice(af);
+                (5 + af.len(), 0)
             };
-            data.fill(&mut pkt[payload_at..]);
+            out.extend_from_slice(&h[..head_len]);
+            if stuffing > 0 {
+                out.put_bytes(0xff, stuffing);
+            }
+            data.copy_to(out, PACKET - head_len - stuffing);
             first = false;
         }
     }
@@ -344,16 +345,15 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    /// Fills `dst` with the next bytes of the PES.
-    fn fill(&mut self, dst: &mut [u8]) {
-        self.left -= dst.len();
-        let mut at = 0;
-        while at < dst.len() {
+    /// Appends the next `n` bytes of the PES to `out`.
+    fn copy_to(&mut self, out: &mut BytesMut, mut n: usize) {
+        self.left -= n;
+        while n > 0 {
             let p = piece(&self.pieces[self.idx], self.head, self.frame);
-            let take = (p.len() - self.off).min(dst.len() - at);
-            dst[at..at + take].copy_from_slice(&p[self.off..self.off + take]);
+            let take = (p.len() - self.off).min(n);
+            out.extend_from_slice(&p[self.off..self.off + take]);
             self.off += take;
-            at += take;
+            n -= take;
             if self.off == p.len() {
                 self.idx += 1;
                 self.off = 0;

@@ -11,8 +11,9 @@ use std::sync::Mutex;
 /// Size of a block: ~60 ms of a 2 Mbps stream, so a file's last,
 /// partly filled block wastes little.
 pub const BLOCK_BYTES: usize = 16 * 1024;
-/// Blocks kept for reuse (4 MiB): about what a hundred recordings have in flight at once.
-const MAX_IDLE: usize = 256;
+/// Blocks kept for reuse (512 KiB): enough to skip the allocator between writes; a pool
+/// sized for every block in flight (256) held ~4 MiB idle after each burst.
+const MAX_IDLE: usize = 32;
 
 static IDLE: Mutex<Vec<BytesMut>> = Mutex::new(Vec::new());
 
