@@ -14,9 +14,10 @@
 # turns; with TOGETHER=1 they run at the same time over the same window, so whatever
 # the machine does to one it does to the other and their ratio is steadier.
 # By default the CPU is counted from before the first push connects to after the last one
-# ends, so each push's fixed costs (connect, file and library set-up, closing and syncing
-# the files) are spread over DURATION; STEADY=1 counts from 5 s after the start to 3 s
-# before the end (needs TOGETHER=1 and DURATION > 10): the cost of recording itself.
+# ends and rewind has finished its files, so each push's fixed costs (connect, file and
+# library set-up, closing and syncing the files) are spread over DURATION; STEADY=1
+# counts from 5 s after the start to 3 s before the end (needs TOGETHER=1 and
+# DURATION > 10): the cost of recording itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS=("$@"); [ ${#NS[@]} -gt 0 ] || NS=(10 50)
@@ -107,6 +108,11 @@ for N in "${NS[@]}"; do
   fi
   while kill -0 $PP 2>/dev/null; do sleep 1; R=$(rss_kb $RP); [ "$R" -gt "$PEAK" ] && PEAK=$R; done
   wait $PP || true
+  # Pushers gone, rewind still finishes its files (flush, sync, library): count that too.
+  for _ in $(seq 100); do
+    curl -sf 127.0.0.1:18945/metrics | grep -q '^rewind_recorders_active 0$' && break
+    sleep 0.1
+  done
   [ "$STEADY" = 1 ] || C1=$(ticks $RP)
   if [ "$TOGETHER" = 1 ]; then wait $NPP || true; [ "$STEADY" = 1 ] || N1=$(ticks $NPIDS); fi
   kill -TERM $RP; wait $RP || true

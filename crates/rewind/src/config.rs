@@ -161,9 +161,9 @@ pub struct RtmpConfig {
     pub max_message_bytes: usize,
     /// Seconds to let publishers finish on shutdown before closing them.
     pub shutdown_grace_secs: u64,
-    /// A publisher's socket is read once about this many milliseconds of its stream
-    /// have arrived (a receive low-water mark), not on every packet: fewer wake-ups,
-    /// at the cost of this much added live latency. 0: read on every arrival.
+    /// Publishers' sockets are read on a clock tick this many milliseconds apart, shared
+    /// by all of them (once a publisher's rate is known), not on every packet: fewer
+    /// wake-ups, at the cost of this much added live latency. 0: read on every arrival.
     pub read_batch_ms: u64,
 }
 
