@@ -237,15 +237,28 @@ async fn hls_recording_is_an_event_playlist_while_recording_and_vod_after() {
     let srv = TestServer::start("[[record_rules]]\ndomain = \"*\"\ntemplate_id = 0\n");
     let input = fixture("av", 14);
     let push = ffmpeg_push(&input, &srv.push_url("live/hls"));
-    // While recording: an EVENT playlist of the finished segments.
+    // While recording: an EVENT playlist of the finished segments, written whole for
+    // the first and appended to for the next.
     let dir = srv.dir.path().join("data/media/default/live/hls");
-    let found = wait_for(Duration::from_secs(15), || {
+    let mut event = String::new();
+    let found = wait_for(Duration::from_secs(20), || {
         std::fs::read_dir(&dir).into_iter().flatten().flatten().any(|e| {
-            std::fs::read_to_string(e.path().join("index.m3u8"))
-                .is_ok_and(|t| t.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && t.contains(".ts"))
+            std::fs::read_to_string(e.path().join("index.m3u8")).is_ok_and(|t| {
+                let two = t.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && t.matches(".ts\n").count() >= 2;
+                if two {
+                    event = t;
+                }
+                two
+            })
         })
     });
-    assert!(found, "an EVENT playlist appears while recording; log:\n{}", srv.log());
+    assert!(found, "an EVENT playlist of two segments appears while recording; log:\n{}", srv.log());
+    let body: Vec<&str> = event.lines().skip_while(|l| !l.starts_with("#EXT-X-PROGRAM-DATE-TIME")).collect();
+    assert_eq!(event.matches("#EXTM3U").count(), 1, "{event}");
+    assert!(!event.contains("#EXT-X-ENDLIST"), "{event}");
+    assert_eq!(body.len(), 5, "{event}");
+    assert!(body[1].starts_with("#EXTINF:") && body[2] == "000001.ts", "{event}");
+    assert!(body[3].starts_with("#EXTINF:") && body[4] == "000002.ts", "{event}");
     let (ok, err) = wait_child(push, Duration::from_secs(30));
     assert!(ok, "{err}");
     let media = wait_media(&srv, "stream=hls&format=hls", 1, Duration::from_secs(10)).await;

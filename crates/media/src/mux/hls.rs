@@ -25,23 +25,39 @@ pub struct MediaPlaylist {
     pub finished: bool,
 }
 
+impl Segment {
+    /// Its duration as `EXT-X-TARGETDURATION` counts it: rounded to whole seconds.
+    pub fn target_secs(&self) -> u64 {
+        self.duration_secs.round() as u64
+    }
+
+    /// Appends its lines: discontinuity, date, `EXTINF` and URI.
+    pub fn render_to(&self, o: &mut String) {
+        if self.discontinuity {
+            o.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        if let Some(t) = &self.program_date_time {
+            let _ = writeln!(o, "#EXT-X-PROGRAM-DATE-TIME:{t}");
+        }
+        let _ = writeln!(o, "#EXTINF:{:.3},\n{}", self.duration_secs, self.uri);
+    }
+}
+
 impl MediaPlaylist {
+    /// `EXT-X-TARGETDURATION`: the longest segment, rounded (at least 1).
+    pub fn target_duration(&self) -> u64 {
+        self.segments.iter().map(Segment::target_secs).max().unwrap_or(1).max(1)
+    }
+
     /// The playlist text.
     pub fn render(&self) -> String {
-        let target = self.segments.iter().map(|s| s.duration_secs.round() as u64).max().unwrap_or(1).max(1);
         let mut o = String::with_capacity(64 + self.segments.len() * 48);
         o.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
         let _ = writeln!(o, "#EXT-X-PLAYLIST-TYPE:{}", if self.finished { "VOD" } else { "EVENT" });
-        let _ = writeln!(o, "#EXT-X-TARGETDURATION:{target}");
+        let _ = writeln!(o, "#EXT-X-TARGETDURATION:{}", self.target_duration());
         o.push_str("#EXT-X-MEDIA-SEQUENCE:0\n");
         for s in &self.segments {
-            if s.discontinuity {
-                o.push_str("#EXT-X-DISCONTINUITY\n");
-            }
-            if let Some(t) = &s.program_date_time {
-                let _ = writeln!(o, "#EXT-X-PROGRAM-DATE-TIME:{t}");
-            }
-            let _ = writeln!(o, "#EXTINF:{:.3},\n{}", s.duration_secs, s.uri);
+            s.render_to(&mut o);
         }
         if self.finished {
             o.push_str("#EXT-X-ENDLIST\n");

@@ -3,6 +3,7 @@
 //! `publish` the final move). A spliced recording (auto-splice) is several pushes in
 //! one playlist, each starting with a discontinuity.
 
+use crate::recording::sink::SideWrite;
 use crate::wire_time::rfc3339_ms;
 use rewind_media::mux::hls::{MediaPlaylist, Segment};
 use rewind_media::mux::ts::TsMuxer;
@@ -37,6 +38,9 @@ pub struct HlsState {
     pub segments: Vec<HlsSegment>,
     /// Publish sessions the recording spans, in order.
     pub session_ids: Vec<String>,
+    /// `EXT-X-TARGETDURATION` in the working playlist's header (0: not written by this
+    /// recorder yet — the next update writes it whole).
+    playlist_target: u64,
 }
 
 /// `000001.ts`, …
@@ -47,7 +51,7 @@ pub fn segment_name(n: usize) -> String {
 impl HlsState {
     /// The folder's segments so far (none open).
     pub fn new(ts: TsMuxer, dir: PathBuf, segments: Vec<HlsSegment>, session_ids: Vec<String>) -> Self {
-        HlsState { ts, dir, segments, session_ids }
+        HlsState { ts, dir, segments, session_ids, playlist_target: 0 }
     }
 
     /// Starts the next segment with a frame at (`dts`, `utc`); returns its file name.
@@ -105,20 +109,40 @@ impl HlsState {
     /// The playlist of the closed segments: `EVENT` while recording, `VOD` when
     /// `finished`. Each push starts with a date, after a discontinuity.
     pub fn playlist(&self, uri_prefix: &str, finished: bool) -> MediaPlaylist {
-        let segments = self
-            .segments
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                Some(Segment {
-                    uri: format!("{uri_prefix}{}", s.file),
-                    duration_secs: Duration90k(s.duration_90k?).as_secs_f64(),
-                    discontinuity: s.discontinuity,
-                    program_date_time: (i == 0 || s.discontinuity).then(|| rfc3339_ms(Time90k(s.utc_90k))),
-                })
-            })
-            .collect();
+        let segments = (0..self.segments.len()).filter_map(|i| self.entry(i, uri_prefix)).collect();
         MediaPlaylist { segments, finished }
+    }
+
+    /// The playlist entry of segment `i`, once it is closed.
+    fn entry(&self, i: usize, uri_prefix: &str) -> Option<Segment> {
+        let s = &self.segments[i];
+        Some(Segment {
+            uri: format!("{uri_prefix}{}", s.file),
+            duration_secs: Duration90k(s.duration_90k?).as_secs_f64(),
+            discontinuity: s.discontinuity,
+            program_date_time: (i == 0 || s.discontinuity).then(|| rfc3339_ms(Time90k(s.utc_90k))),
+        })
+    }
+
+    /// How the working `EVENT` playlist (`index.m3u8`) takes the segment just closed:
+    /// its lines are appended — one small write, no new file, however long the
+    /// recording — while it fits the target duration in the header; a longer one (or
+    /// the first) rewrites the playlist whole, atomically.
+    pub fn playlist_update(&mut self) -> SideWrite {
+        let path = self.dir.join("index.m3u8");
+        let closed = self.segments.iter().rposition(|s| s.duration_90k.is_some());
+        match closed.and_then(|i| self.entry(i, "")) {
+            Some(seg) if self.playlist_target > 0 && seg.target_secs() <= self.playlist_target => {
+                let mut text = String::with_capacity(96);
+                seg.render_to(&mut text);
+                SideWrite::Append(path, text.into_bytes())
+            }
+            _ => {
+                let p = self.playlist("", false);
+                self.playlist_target = p.target_duration();
+                SideWrite::Replace(path, p.render().into_bytes())
+            }
+        }
     }
 }
 
@@ -162,6 +186,39 @@ pub async fn publish(h: &HlsState, name: String) -> std::io::Result<(String, u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_event_playlist_is_appended_to_until_a_segment_outgrows_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h =
+            HlsState::new(TsMuxer::new(None, false), dir.path().into(), Vec::new(), vec!["s1".into()]);
+        let t0 = Time90k::from_ms(1_700_000_000_000);
+        let mut file = Vec::new();
+        // Applies an update the way the write thread does, and checks the file then
+        // reads exactly like the playlist rendered whole.
+        let mut apply = |u: SideWrite, h: &HlsState| {
+            match u {
+                SideWrite::Replace(p, b) => {
+                    assert_eq!(p, dir.path().join("index.m3u8"));
+                    file = b;
+                }
+                SideWrite::Append(_, b) => file.extend_from_slice(&b),
+            }
+            assert_eq!(String::from_utf8(file.clone()).unwrap(), h.playlist("", false).render());
+        };
+        let mut at = 0;
+        let mut kinds = Vec::new();
+        for secs in [6, 6, 5, 7, 6] {
+            h.open_segment(Time90k(at * 90_000), t0 + Duration90k::from_secs(at), false);
+            at += secs;
+            h.close_segment(Time90k(at * 90_000), 100);
+            let u = h.playlist_update();
+            kinds.push(matches!(u, SideWrite::Append(..)));
+            apply(u, &h);
+        }
+        // First: whole; 6 and 5 s fit the header's 6; 7 s rewrites it; then 6 fits 7.
+        assert_eq!(kinds, [false, true, true, false, true]);
+    }
 
     #[test]
     fn a_spliced_playlist_marks_each_push_and_counts_only_media_time() {

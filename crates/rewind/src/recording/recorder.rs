@@ -488,7 +488,7 @@ fn idx_record(o: &mut Open, f: &Frame) {
 
 /// For HLS: closes the current segment and opens the next before `f` when `f` is a
 /// cut point (a key frame, or any frame of an audio-only stream) past the minimum
-/// length; rewrites the `EVENT` playlist so the recording is playable while it grows.
+/// length; extends the `EVENT` playlist so the recording is playable while it grows.
 async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     let Mux::Hls(h) = &mut o.mux else { return Ok(()) };
     let cut = if o.has_video { f.track == Track::Video && f.keyframe } else { true };
@@ -497,11 +497,11 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     }
     // The EVENT playlist lists finished segments only: all but the new one.
     h.close_segment(f.dts, o.sink.len());
-    let text = h.playlist("", false).render().into_bytes();
+    let playlist = h.playlist_update();
     let name = segment_name(h.segments.len() + 1);
     // Segments are not synced one by one (the final close syncs): a kill loses nothing
-    // the kernel has, and rotation stays one trip to the blocking pool.
-    o.sink.rotate(h.dir.join(&name), Some((h.dir.join("index.m3u8"), text))).await?;
+    // the kernel has, and rotation stays one trip to the write thread.
+    o.sink.rotate(h.dir.join(&name), Some(playlist)).await?;
     h.open_segment(f.dts, f.utc, false);
     h.ts.tables(o.sink.buffer());
     Ok(())

@@ -348,11 +348,10 @@ impl FileSink {
     }
 
     /// Ends this file and continues in `next`, in one job on the write thread (HLS
-    /// segment rotation), then atomically replaces `extra.0` with `extra.1` (the
-    /// playlist), so it never lists a segment whose bytes are not written. Returns the
-    /// size of the ended file. On failure the sink stays on the old file, which ends
-    /// where its last good write ended.
-    pub async fn rotate(&mut self, next: PathBuf, extra: Option<(PathBuf, Vec<u8>)>) -> std::io::Result<u64> {
+    /// segment rotation), then makes `extra` (the playlist), so it never lists a
+    /// segment whose bytes are not written. Returns the size of the ended file. On
+    /// failure the sink stays on the old file, which ends where its last good write ended.
+    pub async fn rotate(&mut self, next: PathBuf, extra: Option<SideWrite>) -> std::io::Result<u64> {
         let size = self.len();
         self.flush().await?;
         let shared = self.shared.clone();
@@ -362,10 +361,20 @@ impl FileSink {
                 return Err(std::io::Error::new(kind, msg));
             }
             let new_file = File::options().write(true).create_new(true).open(&next_path)?;
-            if let Some((path, bytes)) = extra {
-                let tmp = path.with_extension("tmp");
-                std::fs::write(&tmp, &bytes)?;
-                std::fs::rename(&tmp, &path)?;
+            match extra {
+                Some(SideWrite::Replace(path, bytes)) => {
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, &bytes)?;
+                    std::fs::rename(&tmp, &path)?;
+                }
+                // One write: a killed process leaves whole lines (the kernel finishes it).
+                Some(SideWrite::Append(path, bytes)) => match File::options().append(true).open(&path) {
+                    Ok(mut f) => f.write_all(&bytes)?,
+                    // Someone removed it: the finished playlist is built from the state.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                },
+                None => {}
             }
             Ok(new_file)
         })
@@ -373,6 +382,15 @@ impl FileSink {
         *self = FileSink::new(new_file, next, self.lane, None);
         Ok(size)
     }
+}
+
+/// A small file written along with a rotation (an HLS recording's working playlist).
+#[derive(Debug)]
+pub enum SideWrite {
+    /// Replace the file with these bytes, atomically (written aside, then renamed).
+    Replace(PathBuf, Vec<u8>),
+    /// Append these bytes to the file, in one write.
+    Append(PathBuf, Vec<u8>),
 }
 
 /// Links `tmp` to a free name in its folder (`name.ext`, `name_1.ext`, …) and removes
