@@ -93,6 +93,24 @@ async fn a_re_push_within_the_window_continues_the_same_playlist() {
     // The second push changes the tracks (video only), the third the resolution too: a
     // discontinuity allows both.
     push(&srv, "video", 3, "sp");
+    // Parked again: the working folder's EVENT playlist lists both pushes (ffmpeg
+    // would wait on it as a live playlist; the finished one is decoded below).
+    let dir = srv.dir.path().join("data/media/default/live/sp");
+    let mut event = None;
+    let found = wait_for(Duration::from_secs(3), || {
+        event = std::fs::read_dir(&dir).into_iter().flatten().flatten().find_map(|e| {
+            let p = e.path().join("index.m3u8");
+            std::fs::read_to_string(&p).ok().filter(|t| t.matches("#EXTINF:").count() == 2).map(|t| (p, t))
+        });
+        event.is_some()
+    });
+    assert!(found, "a parked recording's EVENT playlist lists both pushes; log:\n{}", srv.log());
+    let (path, text) = event.unwrap();
+    assert_eq!(text.matches("#EXTM3U").count(), 1, "{text}");
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+    let listed: Vec<&str> = text.lines().filter(|l| l.ends_with(".ts")).collect();
+    assert_eq!(listed, ["000001.ts", "000002.ts"], "{text}");
+    assert!(listed.iter().all(|s| path.with_file_name(s).is_file()), "{text}");
     push(&srv, "video160", 2, "sp?third=1");
     let media = wait_media(&srv, "stream=sp", 1, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

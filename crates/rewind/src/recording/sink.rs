@@ -361,20 +361,8 @@ impl FileSink {
                 return Err(std::io::Error::new(kind, msg));
             }
             let new_file = File::options().write(true).create_new(true).open(&next_path)?;
-            match extra {
-                Some(SideWrite::Replace(path, bytes)) => {
-                    let tmp = path.with_extension("tmp");
-                    std::fs::write(&tmp, &bytes)?;
-                    std::fs::rename(&tmp, &path)?;
-                }
-                // One write: a killed process leaves whole lines (the kernel finishes it).
-                Some(SideWrite::Append(path, bytes)) => match File::options().append(true).open(&path) {
-                    Ok(mut f) => f.write_all(&bytes)?,
-                    // Someone removed it: the finished playlist is built from the state.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                },
-                None => {}
+            if let Some(w) = extra {
+                w.apply()?;
             }
             Ok(new_file)
         })
@@ -391,6 +379,26 @@ pub enum SideWrite {
     Replace(PathBuf, Vec<u8>),
     /// Append these bytes to the file, in one write.
     Append(PathBuf, Vec<u8>),
+}
+
+impl SideWrite {
+    /// Writes it (blocking: on a write thread or the blocking pool).
+    pub fn apply(self) -> std::io::Result<()> {
+        match self {
+            SideWrite::Replace(path, bytes) => {
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, &bytes)?;
+                std::fs::rename(&tmp, &path)
+            }
+            // One write: a killed process leaves whole lines (the kernel finishes it).
+            SideWrite::Append(path, bytes) => match File::options().append(true).open(&path) {
+                Ok(mut f) => f.write_all(&bytes),
+                // Someone removed it: the finished playlist is built from the state.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            },
+        }
+    }
 }
 
 /// Links `tmp` to a free name in its folder (`name.ext`, `name_1.ext`, …) and removes

@@ -141,17 +141,12 @@ pub fn wanted(plan: &Plan) -> bool {
 pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, info: MediaInfo, o: Open) {
     let file_id = o.file_id.clone();
     let result: anyhow::Result<()> = async {
-        let Some(hls) = recorder::close(svc, plan, o, info.clone()).await? else {
+        let Some(mut hls) = recorder::close(svc, plan, o, info.clone()).await? else {
             anyhow::bail!("only HLS recordings splice");
         };
         // The folder's EVENT playlist now lists every segment: it plays while parked.
-        let (dir, text) = (hls.dir.clone(), hls.playlist("", false).render());
-        tokio::task::spawn_blocking(move || {
-            let tmp = dir.join("index.m3u8.tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, dir.join("index.m3u8"))
-        })
-        .await??;
+        let update = hls.playlist_update();
+        tokio::task::spawn_blocking(move || update.apply()).await??;
         let until_unix = svc.clock.now_unix() + plan.flow_continue_secs as i64;
         let parked = Parked { plan: plan.clone(), file_id: file_id.clone(), hls, info, until_unix, park: 0 };
         store(svc, &parked).await?;
