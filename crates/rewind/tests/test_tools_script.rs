@@ -1,0 +1,223 @@
+//! `scripts/test-tools`, the install part of the README's test command, run against a
+//! PATH made for each case: the tools a case has are stubs, and `apt-get`, `sudo` and
+//! `npm` are recorders that log how they were called (`apt-get install` puts the
+//! package's commands on that PATH, as the real one would). So each case shows what the
+//! script installs on a machine that lacks exactly those tools, without needing one.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A made-up machine: a PATH of stub tools, a log of package-manager calls, and a
+/// browser-test folder whose packages are already installed unless a case says not.
+struct Machine {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    ok: bool,
+    stderr: String,
+    /// One line per call of apt-get, sudo or npm: "apt-get install -y -qq ffmpeg".
+    calls: Vec<String>,
+}
+
+const FAKE_APT: &str = r#"#!/bin/bash
+echo "apt-get $*" >> "$CALLS"
+[ "$1" = update ] && exit 0
+if [ -n "${APT_FAILS:-}" ]; then
+  echo "Reading package lists..."
+  echo "nodejs : Conflicts: npm"
+  echo "E: Unable to correct problems, you have held broken packages."
+  exit 100
+fi
+for p in "$@"; do
+  case $p in
+    ffmpeg) cmds="ffmpeg ffprobe" ;;
+    nodejs) cmds="node" ;;
+    -*|install) cmds="" ;;
+    *) cmds="$p" ;;
+  esac
+  for c in $cmds; do printf '#!/bin/true\n' > "$BIN/$c"; /bin/chmod +x "$BIN/$c"; done
+done
+"#;
+
+const FAKE_RECORDER: &str = "#!/bin/bash\necho \"${0##*/} $*\" >> \"$CALLS\"\n";
+
+const FAKE_SUDO: &str = "#!/bin/bash\necho \"sudo $*\" >> \"$CALLS\"\nwhile [[ $1 == *=* ]]; do export \"$1\"; shift; done\nexec \"$@\"\n";
+
+impl Machine {
+    /// A machine that has `tools` (commands on PATH) and nothing else the tests need.
+    fn with(tools: &[&str]) -> Machine {
+        let m = Machine { dir: tempfile::tempdir().unwrap() };
+        std::fs::create_dir(m.bin()).unwrap();
+        for t in tools {
+            m.script(t, "#!/bin/true\n");
+        }
+        m.script("apt-get", FAKE_APT);
+        m.script("sudo", FAKE_SUDO);
+        if tools.contains(&"npm") {
+            m.script("npm", FAKE_RECORDER);
+        }
+        let browser = m.browser();
+        std::fs::create_dir_all(browser.join("node_modules")).unwrap();
+        std::fs::write(browser.join("package-lock.json"), "{}").unwrap();
+        std::fs::write(browser.join("node_modules/.package-lock.json"), "{}").unwrap();
+        m
+    }
+
+    fn bin(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    fn browser(&self) -> PathBuf {
+        self.dir.path().join("browser")
+    }
+
+    fn script(&self, name: &str, body: &str) {
+        let p = self.bin().join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn has(&self, tool: &str) -> bool {
+        self.bin().join(tool).exists()
+    }
+
+    /// Runs `scripts/test-tools` with `args` on this machine's PATH alone.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let calls = self.dir.path().join("calls");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-tools");
+        let out = Command::new("/bin/bash")
+            .arg(&script)
+            .args(args)
+            .env_clear()
+            .env("PATH", self.bin())
+            .env("CALLS", &calls)
+            .env("BIN", self.bin())
+            .env("REWIND_BROWSER_DIR", self.browser())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+        Run {
+            ok: out.status.success(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            calls: calls.lines().filter(|l| !l.starts_with("sudo ")).map(str::to_string).collect(),
+        }
+    }
+}
+
+const ALL: &[&str] = &["ffmpeg", "ffprobe", "chromium", "node", "npm"];
+
+fn installs(run: &Run) -> Vec<String> {
+    run.calls.iter().filter(|c| c.starts_with("apt-get install")).cloned().collect()
+}
+
+#[test]
+fn a_machine_with_every_tool_installs_nothing() {
+    let m = Machine::with(ALL);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.calls.is_empty(), "no package-manager call expected: {:?}", run.calls);
+    assert!(run.stderr.contains("node is there"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_ffmpeg_is_installed_alone_and_node_is_left_alone() {
+    let m = Machine::with(&["chromium", "node", "npm"]);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(installs(&run), ["apt-get install -y -qq ffmpeg"]);
+    assert_eq!(run.calls.iter().filter(|c| c.starts_with("apt-get update")).count(), 1);
+    assert!(m.has("ffmpeg") && m.has("ffprobe"));
+    assert!(run.stderr.contains("node is there"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_ffprobe_alone_reinstalls_the_ffmpeg_package() {
+    let m = Machine::with(&["ffmpeg", "chromium", "node", "npm"]);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(installs(&run), ["apt-get install -y -qq ffmpeg"]);
+}
+
+/// The machine of the bug report: Node.js and npm there, no ffmpeg, no Chromium. Each is
+/// installed by its own apt call, one update for both, and nodejs/npm are never asked for.
+#[test]
+fn a_fresh_machine_with_its_own_node_gets_ffmpeg_and_chromium_each_on_their_own() {
+    let m = Machine::with(&["node", "npm"]);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(installs(&run), ["apt-get install -y -qq ffmpeg", "apt-get install -y -qq chromium"]);
+    assert_eq!(run.calls.iter().filter(|c| c.starts_with("apt-get update")).count(), 1);
+    assert!(!run.calls.iter().any(|c| c.contains("nodejs") || c.contains(" npm")), "{:?}", run.calls);
+}
+
+#[test]
+fn node_and_npm_are_installed_only_when_both_are_absent() {
+    let m = Machine::with(&["ffmpeg", "ffprobe", "chromium"]);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(installs(&run), ["apt-get install -y -qq nodejs npm"]);
+}
+
+#[test]
+fn a_node_without_npm_is_not_replaced_and_the_script_says_what_to_do() {
+    let m = Machine::with(&["ffmpeg", "ffprobe", "chromium", "node"]);
+    let run = m.run(&[], &[]);
+    assert!(!run.ok);
+    assert!(installs(&run).is_empty(), "{:?}", run.calls);
+    assert!(run.stderr.contains("could not install npm"), "{}", run.stderr);
+    assert!(run.stderr.contains("by hand"), "{}", run.stderr);
+}
+
+#[test]
+fn a_failed_install_names_the_tool_the_reason_and_the_command_by_hand() {
+    let m = Machine::with(&["ffmpeg", "ffprobe", "node", "npm"]);
+    let run = m.run(&[], &[("APT_FAILS", "1")]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("could not install chromium"), "{}", run.stderr);
+    assert!(run.stderr.contains("held broken packages"), "apt's reason expected: {}", run.stderr);
+    assert!(run.stderr.contains("apt-get install -y chromium"), "{}", run.stderr);
+    assert!(!m.has("chromium"));
+}
+
+#[test]
+fn dry_run_says_what_it_would_install_and_calls_nothing() {
+    let m = Machine::with(&["node", "npm"]);
+    std::fs::remove_file(m.browser().join("node_modules/.package-lock.json")).unwrap();
+    let run = m.run(&["--dry-run"], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.calls.is_empty(), "{:?}", run.calls);
+    for what in ["would install ffmpeg", "would install chromium", "would install the browser test packages"]
+    {
+        assert!(run.stderr.contains(what), "{what}: {}", run.stderr);
+    }
+    assert!(!m.has("ffmpeg") && !m.has("chromium"));
+}
+
+#[test]
+fn browser_packages_are_installed_from_the_lock_file_when_absent_or_stale() {
+    let m = Machine::with(ALL);
+    std::fs::remove_file(m.browser().join("node_modules/.package-lock.json")).unwrap();
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.calls, ["npm ci --no-audit --no-fund --silent"]);
+
+    // The lock file changed after the last install: install again.
+    let m = Machine::with(ALL);
+    let lock = std::fs::File::options().write(true).open(m.browser().join("package-lock.json")).unwrap();
+    lock.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+    let run = m.run(&[], &[]);
+    assert_eq!(run.calls, ["npm ci --no-audit --no-fund --silent"]);
+}
+
+#[test]
+fn not_root_installs_through_sudo() {
+    let m = Machine::with(&["chromium", "node", "npm"]);
+    // EUID is read-only in bash: the script's own switch takes the non-root path as root.
+    let run = m.run(&[], &[("REWIND_TOOLS_SUDO", "1")]);
+    assert!(run.ok, "{}", run.stderr);
+    let calls = std::fs::read_to_string(m.dir.path().join("calls")).unwrap();
+    assert!(calls.contains("sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg"), "{calls}");
+}
