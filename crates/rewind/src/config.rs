@@ -27,6 +27,8 @@ pub struct Config {
     pub api_key: String,
     /// RTMP ingest limits and timeouts.
     pub rtmp: RtmpConfig,
+    /// HTTP connection limits and timeouts.
+    pub http: HttpConfig,
     /// Per-stream fan-out settings.
     pub hub: HubConfig,
     /// Domains declared in the file (the API may add more, and overrides these).
@@ -151,9 +153,13 @@ impl Default for RecordingConfig {
 pub struct RtmpConfig {
     /// Seconds a client has to finish the handshake.
     pub handshake_timeout_secs: u64,
+    /// Seconds a connection has, from accept, to start publishing (handshake,
+    /// `connect`, `publish`); bytes trickling in do not extend it.
+    pub publish_timeout_secs: u64,
     /// Seconds without a byte from the client before it is disconnected.
     pub idle_timeout_secs: u64,
-    /// Most simultaneous RTMP connections; more are closed at accept.
+    /// Most simultaneous RTMP connections; when all are taken, the longest-connected one
+    /// that is not publishing is closed for a new one (publishers never are).
     pub max_connections: usize,
     /// Chunk size we announce and send with.
     pub chunk_size: u32,
@@ -165,6 +171,26 @@ pub struct RtmpConfig {
     /// by all of them (once a publisher's rate is known), not on every packet: fewer
     /// wake-ups, at the cost of this much added live latency. 0: read on every arrival.
     pub read_batch_ms: u64,
+}
+
+/// HTTP listener settings: what a client that connects and says nothing may hold.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Most simultaneous HTTP connections; when all are taken, the longest-idle one is
+    /// closed for a new one (one busy with a request is never closed for that).
+    pub max_connections: usize,
+    /// Seconds a connection has to send a whole request head, on a new connection and
+    /// between keep-alive requests; then it is closed. Bytes trickling in do not extend it.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request has to send its whole body.
+    pub body_read_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { max_connections: 1024, header_read_timeout_secs: 10, body_read_timeout_secs: 30 }
+    }
 }
 
 /// Hub (fan-out) settings.
@@ -231,6 +257,7 @@ impl Default for Config {
             log: "info".into(),
             api_key: String::new(),
             rtmp: RtmpConfig::default(),
+            http: HttpConfig::default(),
             hub: HubConfig::default(),
             domains: Vec::new(),
             recording: RecordingConfig::default(),
@@ -247,6 +274,7 @@ impl Default for RtmpConfig {
     fn default() -> Self {
         RtmpConfig {
             handshake_timeout_secs: 10,
+            publish_timeout_secs: 15,
             idle_timeout_secs: 30,
             max_connections: 4096,
             chunk_size: 4096,
@@ -309,6 +337,17 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("default_domain: {}", e.message))?;
         for d in &self.domains {
             crate::stream_id::check_domain(&d.name).map_err(|e| anyhow::anyhow!("domains: {}", e.message))?;
+        }
+        if self.rtmp.handshake_timeout_secs == 0
+            || self.rtmp.publish_timeout_secs == 0
+            || self.rtmp.idle_timeout_secs == 0
+            || self.http.header_read_timeout_secs == 0
+            || self.http.body_read_timeout_secs == 0
+        {
+            anyhow::bail!("timeouts (rtmp.*_timeout_secs, http.*_timeout_secs) must be at least 1 second");
+        }
+        if self.rtmp.max_connections == 0 || self.http.max_connections == 0 {
+            anyhow::bail!("rtmp.max_connections and http.max_connections must be at least 1");
         }
         if self.rtmp.read_batch_ms > 1000 {
             anyhow::bail!("rtmp.read_batch_ms must be 0 to 1000");

@@ -14,6 +14,10 @@ pub enum ErrorCode {
     StreamFormatError,
     /// The request body is not the JSON the endpoint takes.
     InvalidBody,
+    /// The request body is larger than the server takes.
+    BodyTooLarge,
+    /// The request body did not arrive within `http.body_read_timeout_secs`.
+    BodyTimeout,
     /// The API key is missing or wrong.
     AuthFailure,
     /// No stream with that id was ever seen.
@@ -80,6 +84,8 @@ impl ErrorCode {
             ErrorCode::DomainFormatError => "InvalidParameter.DomainFormatError",
             ErrorCode::StreamFormatError => "InvalidParameter.StreamFormatError",
             ErrorCode::InvalidBody => "InvalidParameter.Body",
+            ErrorCode::BodyTooLarge => "LimitExceeded.BodySize",
+            ErrorCode::BodyTimeout => "RequestTimeout.Body",
             ErrorCode::AuthFailure => "AuthFailure",
             ErrorCode::StreamNotFound => "ResourceNotFound.Stream",
             ErrorCode::StreamNotLive => "ResourceUnavailable.StreamNotExist",
@@ -137,6 +143,8 @@ impl ErrorCode {
             | ErrorCode::TaskNotFound
             | ErrorCode::CallbackNotFound => 404,
             ErrorCode::RangeNotSatisfiable => 416,
+            ErrorCode::BodyTooLarge => 413,
+            ErrorCode::BodyTimeout => 408,
             ErrorCode::AuthFailure => 401,
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,
             ErrorCode::StreamNotLive => 409,

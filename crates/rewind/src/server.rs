@@ -45,6 +45,12 @@ pub struct Services {
     pub shutdown: CancellationToken,
     /// Background work (recorders) that shutdown waits for.
     pub tasks: TaskTracker,
+    /// Connection slots of the RTMP listener.
+    pub rtmp_slots: Arc<crate::conn_slots::ConnSlots>,
+    /// Connection slots of the HTTP listener.
+    pub http_slots: Arc<crate::conn_slots::ConnSlots>,
+    /// Rate limit for log lines a peer can cause at will.
+    pub noisy_logs: crate::log_throttle::LogThrottle,
 }
 
 impl Services {
@@ -75,12 +81,26 @@ pub struct Server {
     pub http_addr: SocketAddr,
     tracker: TaskTracker,
     http: tokio::task::JoinHandle<()>,
+    _data_dir_lock: crate::data_dir_lock::DataDirLock,
 }
 
 /// Opens the database, binds both listeners and starts serving.
 pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    // Before anything reads the folder: recovery must never run beside a live server.
+    let data_dir_lock = crate::data_dir_lock::DataDirLock::acquire(&config.data_dir)?;
+    let nofile = crate::fd_limit::raise();
+    let (rtmp_max, http_max, lowered) =
+        crate::fd_limit::split(nofile, config.rtmp.max_connections, config.http.max_connections);
+    if lowered {
+        tracing::warn!(
+            nofile,
+            rtmp_max_connections = rtmp_max,
+            http_max_connections = http_max,
+            "the open-file limit is too low for rtmp.max_connections + http.max_connections: both lowered to fit (raise the limit, e.g. LimitNOFILE in systemd)"
+        );
+    }
     let db = Db::open(&config.database_url()).await.context("opening the database")?;
     let domains = Domains::load(db.clone(), &config).await?;
     let limits =
@@ -101,6 +121,9 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         splices: Default::default(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
+        rtmp_slots: crate::conn_slots::ConnSlots::new(rtmp_max),
+        http_slots: crate::conn_slots::ConnSlots::new(http_max),
+        noisy_logs: crate::log_throttle::LogThrottle::new(Duration::from_secs(10), 5),
         clock,
         db,
         domains,
@@ -126,18 +149,29 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(crate::tasks::runner::run(services.clone()));
     tracker.spawn(crate::library::retention::run(services.clone()));
     tracker.spawn(crate::callbacks::sender::run(services.clone()));
-    let router = api::router(services.clone());
-    let token = services.shutdown.clone();
-    let http = tokio::spawn(async move {
-        let r = axum::serve(http, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    let listener = api::http_server::HttpListener {
+        listener: http,
+        router: api::router(services.clone()),
+        slots: services.http_slots.clone(),
+        header_read_timeout: Duration::from_secs(services.config.http.header_read_timeout_secs),
+        body_read_timeout: Duration::from_secs(services.config.http.body_read_timeout_secs),
+        shutdown: services.shutdown.clone(),
+    };
+    let grace = Duration::from_secs(services.config.rtmp.shutdown_grace_secs);
+    let http = tokio::spawn(api::http_server::serve(listener, grace));
+    warn_if_open(&services.config, http_addr);
     tracing::info!(rtmp = %rtmp_addr, http = %http_addr, data_dir = %services.config.data_dir.display(), "rewind ready");
-    Ok(Server { services, rtmp_addr, http_addr, tracker, http })
+    Ok(Server { services, rtmp_addr, http_addr, tracker, http, _data_dir_lock: data_dir_lock })
+}
+
+/// An API anyone on the network can use is worth a line at every start.
+fn warn_if_open(config: &Config, http: SocketAddr) {
+    if config.api_key.is_empty() && !http.ip().is_loopback() {
+        tracing::warn!(
+            %http,
+            "the API is open: no api_key is set and HTTP listens beyond this machine; anyone who can reach it can change settings and delete recordings (set api_key, or http_addr = \"127.0.0.1:8080\"; see docs/configuration.md)"
+        );
+    }
 }
 
 impl Server {
@@ -155,7 +189,7 @@ impl Server {
         if tokio::time::timeout(grace * 2, self.services.tasks.wait()).await.is_err() {
             tracing::warn!("some recordings did not finish within the shutdown grace period");
         }
-        let _ = tokio::time::timeout(grace, self.http).await;
+        let _ = tokio::time::timeout(grace * 2, self.http).await;
         self.services.db.close().await;
         tracing::info!("rewind stopped");
     }

@@ -2,6 +2,7 @@
 
 mod callbacks;
 mod domains;
+pub mod http_server;
 mod locators;
 mod media;
 mod respond;
@@ -11,7 +12,7 @@ mod tasks;
 mod templates;
 mod timeline;
 
-pub use respond::JsonBody;
+pub use respond::{BodyTimeout, JsonBody};
 
 use crate::error::{Error, ErrorCode};
 use crate::server::Services;
@@ -92,7 +93,7 @@ async fn require_api_key(State(svc): Svc, req: Request, next: Next) -> Response 
         let bearer =
             h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         let given = bearer.or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()));
-        if given != Some(key.as_str()) {
+        if !given.is_some_and(|g| crate::secret::same(g, key)) {
             return Error::new(
                 ErrorCode::AuthFailure,
                 "missing or wrong API key (Authorization: Bearer KEY or X-Api-Key)",

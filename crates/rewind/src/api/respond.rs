@@ -16,17 +16,33 @@ impl IntoResponse for Error {
     }
 }
 
-/// A JSON request body; a malformed one is a 400 `InvalidParameter.Body` saying why.
-/// The content type is not checked, so `curl -d '{…}'` works as operators expect.
+/// A JSON request body; a malformed one is a 400 `InvalidParameter.Body` saying why,
+/// one over the size limit a 413, one that does not arrive within the listener's
+/// `BodyTimeout` a 408. The content type is not checked, so `curl -d '{…}'` works as
+/// operators expect.
 pub struct JsonBody<T>(pub T);
+
+/// How long a request has to send its body (set by the listener on every request).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|r| Error::new(ErrorCode::InvalidBody, r.body_text()))?;
+        let limit = req.extensions().get::<BodyTimeout>().map_or(std::time::Duration::from_secs(30), |t| t.0);
+        let body = match tokio::time::timeout(limit, axum::body::Bytes::from_request(req, state)).await {
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorCode::BodyTimeout,
+                    format!("the request body did not arrive within {} s", limit.as_secs()),
+                ));
+            }
+            Ok(Err(r)) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(Error::new(ErrorCode::BodyTooLarge, r.body_text()));
+            }
+            Ok(r) => r.map_err(|r| Error::new(ErrorCode::InvalidBody, r.body_text()))?,
+        };
         serde_json::from_slice(&body).map(JsonBody).map_err(|e| {
             Error::new(ErrorCode::InvalidBody, format!("the body is not the JSON this endpoint takes: {e}"))
         })

@@ -18,5 +18,8 @@ pub async fn metrics(State(svc): Svc) -> impl IntoResponse {
     text.push_str("# HELP rewind_hub_gop_cache_bytes Bytes of current GOPs held for joining readers.\n");
     text.push_str("# TYPE rewind_hub_gop_cache_bytes gauge\n");
     text.push_str(&format!("rewind_hub_gop_cache_bytes {gop}\n"));
+    text.push_str(crate::conn_slots::METRICS_HELP);
+    crate::conn_slots::render_metrics(&mut text, "rtmp", &svc.rtmp_slots);
+    crate::conn_slots::render_metrics(&mut text, "http", &svc.http_slots);
     ([("content-type", "text/plain; version=0.0.4")], text)
 }

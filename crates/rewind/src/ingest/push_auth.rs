@@ -49,11 +49,6 @@ pub fn tx_secret(key: &str, stream: &str, tx_time: &str) -> String {
     hex::encode(h.finalize())
 }
 
-fn same(a: &str, b: &str) -> bool {
-    // Length leaks nothing (always 32 hex digits); compare every byte to avoid timing hints.
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Checks a push's query against the domain's keys at `now_unix`.
 pub fn check(auth: &PushAuth, stream: &str, query: &str, now_unix: i64) -> Result<(), AuthRefusal> {
     let (Some(secret), Some(time)) = (query_param(query, "txSecret"), query_param(query, "txTime")) else {
@@ -65,7 +60,7 @@ pub fn check(auth: &PushAuth, stream: &str, query: &str, now_unix: i64) -> Resul
     let ok = [&auth.primary_key, &auth.backup_key]
         .into_iter()
         .filter(|k| !k.is_empty())
-        .any(|k| same(&tx_secret(k, stream, time), &secret));
+        .any(|k| crate::secret::same(&tx_secret(k, stream, time), &secret));
     if !ok {
         return Err(AuthRefusal::Invalid("txSecret does not match the domain's keys".into()));
     }

@@ -3,7 +3,6 @@
 use crate::ingest::rtmp_session;
 use crate::server::Services;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
@@ -17,17 +16,22 @@ pub async fn serve(svc: Arc<Services>, listener: TcpListener, tracker: TaskTrack
         };
         match accepted {
             Ok((sock, peer)) => {
-                let active = svc.metrics.rtmp_connections_active.load(Relaxed);
-                if active >= svc.config.rtmp.max_connections as i64 {
-                    tracing::warn!(%peer, active, "refusing RTMP connection: rtmp.max_connections reached");
+                // When full, the longest-connected non-publishing connection makes room.
+                let Ok((slot, _)) = svc.rtmp_slots.admit() else {
+                    if let Some(suppressed) = svc.noisy_logs.allow("rtmp_full") {
+                        let limit = svc.rtmp_slots.capacity();
+                        tracing::warn!(%peer, limit, suppressed, "refusing RTMP connection: every connection is publishing (rtmp.max_connections)");
+                    }
                     continue;
-                }
+                };
                 let _ = sock.set_nodelay(true);
-                tracker.spawn(rtmp_session::run(svc.clone(), sock, peer));
+                tracker.spawn(rtmp_session::run(svc.clone(), sock, peer, slot));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "RTMP accept failed");
+                if let Some(suppressed) = svc.noisy_logs.allow("rtmp_accept") {
+                    tracing::warn!(error = %e, suppressed, "RTMP accept failed");
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }

@@ -4,6 +4,7 @@
 //! A session is one task that both reads and writes: replies are few and small, so
 //! there is no writer task and no channel. Every error ends this connection only.
 
+use crate::conn_slots::{BusyGuard, Slot};
 use crate::hub::Hub;
 use crate::ingest::frames::{FrameAssembler, FrameError, Produced};
 use crate::ingest::publish_target::{self, PublishTarget};
@@ -31,6 +32,12 @@ enum SessionError {
     Frame(#[from] FrameError),
     #[error("no data for {0} s")]
     Timeout(u64),
+    #[error("did not start publishing within {0} s of connecting")]
+    PublishTimeout(u64),
+    #[error(
+        "closed to make room for a new connection (rtmp.max_connections reached; this one was not publishing)"
+    )]
+    Evicted,
     #[error("socket: {0}")]
     Io(#[from] std::io::Error),
     /// A publish was refused; already logged and counted.
@@ -43,8 +50,8 @@ impl SessionError {
         match self {
             SessionError::Rtmp(e) => Some(e.kind()),
             SessionError::Frame(e) => Some(e.kind()),
-            SessionError::Timeout(_) => Some("timeout"),
-            SessionError::Io(_) | SessionError::Refused => None,
+            SessionError::Timeout(_) | SessionError::PublishTimeout(_) => Some("timeout"),
+            SessionError::Io(_) | SessionError::Refused | SessionError::Evicted => None,
         }
     }
 }
@@ -60,6 +67,8 @@ const WINDOW: u32 = 2_500_000;
 
 struct Publishing {
     live: Arc<LiveStream>,
+    /// A publisher's connection is never evicted for a new one.
+    _busy: BusyGuard,
     frames: FrameAssembler,
     stats_at: Instant,
     stats_bytes: u64,
@@ -69,6 +78,9 @@ struct Publishing {
 struct Session {
     svc: Arc<Services>,
     peer: SocketAddr,
+    slot: Arc<Slot>,
+    /// Publishing must have started by then.
+    publish_deadline: Instant,
     dec: ChunkDecoder,
     enc: ChunkEncoder,
     out: BytesMut,
@@ -80,16 +92,21 @@ struct Session {
     acked: u64,
     /// About one read batch of this publisher's stream, in bytes (1: not known yet).
     low_water: usize,
+    /// A publish started on this connection (its end is always logged).
+    publishing_started: bool,
 }
 
 /// Runs one connection to its end, logging and counting why it ended.
-pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr) {
+pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr, slot: Arc<Slot>) {
     svc.metrics.rtmp_connections_total.fetch_add(1, Relaxed);
     svc.metrics.rtmp_connections_active.fetch_add(1, Relaxed);
     let limits = Limits { max_message_len: svc.config.rtmp.max_message_bytes, ..Limits::default() };
+    let publish_deadline = Instant::now() + Duration::from_secs(svc.config.rtmp.publish_timeout_secs);
     let mut s = Session {
         svc: svc.clone(),
         peer,
+        slot: slot.clone(),
+        publish_deadline,
         dec: ChunkDecoder::new(limits),
         enc: ChunkEncoder::default(),
         out: BytesMut::with_capacity(4096),
@@ -100,8 +117,14 @@ pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr) {
         received: 0,
         acked: 0,
         low_water: 1,
+        publishing_started: false,
     };
-    let result = s.run(sock).await;
+    // A publishing connection holds a busy guard, so eviction only ever cuts a session
+    // that has no publish to end.
+    let result = tokio::select! {
+        r = s.run(sock) => r,
+        _ = slot.evicted() => Err(SessionError::Evicted),
+    };
     s.end_publish().await;
     svc.metrics.rtmp_connections_active.fetch_sub(1, Relaxed);
     match result {
@@ -110,16 +133,30 @@ pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr) {
         Err(e) => {
             if let Some(kind) = e.kind() {
                 svc.metrics.protocol_errors_total.inc(kind);
-                tracing::warn!(%peer, kind, reason = %e, "closing RTMP connection: protocol error");
-            } else {
+                // Throttled per kind: a flood of one kind does not hide the others.
+                if let Some(suppressed) = svc.noisy_logs.allow(kind) {
+                    tracing::warn!(%peer, kind, reason = %e, suppressed, "closing RTMP connection: protocol error");
+                }
+            } else if s.publishing_started {
                 tracing::info!(%peer, reason = %e, "RTMP connection ended");
+            } else if let Some(suppressed) = svc.noisy_logs.allow("rtmp_ended_early") {
+                tracing::info!(%peer, reason = %e, suppressed, "RTMP connection ended before publishing");
             }
         }
     }
 }
 
-async fn read_exact_timeout(sock: &mut TcpStream, buf: &mut [u8], secs: u64) -> Result<(), SessionError> {
-    match tokio::time::timeout(Duration::from_secs(secs), sock.read_exact(buf)).await {
+/// Reads `buf` whole within `secs` (and before `deadline`, the publish deadline).
+async fn read_exact_timeout(
+    sock: &mut TcpStream,
+    buf: &mut [u8],
+    secs: u64,
+    deadline: Instant,
+    deadline_secs: u64,
+) -> Result<(), SessionError> {
+    let until = (Instant::now() + Duration::from_secs(secs)).min(deadline);
+    match tokio::time::timeout_at(until.into(), sock.read_exact(buf)).await {
+        Err(_) if until == deadline => Err(SessionError::PublishTimeout(deadline_secs)),
         Err(_) => Err(SessionError::Timeout(secs)),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             Err(RtmpError::Handshake("connection closed during the handshake".into()).into())
@@ -131,13 +168,14 @@ async fn read_exact_timeout(sock: &mut TcpStream, buf: &mut [u8], secs: u64) -> 
 impl Session {
     async fn run(&mut self, mut sock: TcpStream) -> Result<(), SessionError> {
         let hs_secs = self.svc.config.rtmp.handshake_timeout_secs;
+        let (deadline, pub_secs) = (self.publish_deadline, self.svc.config.rtmp.publish_timeout_secs);
         let mut c0c1 = vec![0u8; 1 + handshake::PACKET_SIZE];
-        read_exact_timeout(&mut sock, &mut c0c1, hs_secs).await?;
+        read_exact_timeout(&mut sock, &mut c0c1, hs_secs, deadline, pub_secs).await?;
         let random: [u8; 32] = rand::random();
         let reply = handshake::server_reply(&c0c1, 0, &random)?;
         sock.write_all(&reply).await?;
         let mut c2 = vec![0u8; handshake::PACKET_SIZE];
-        read_exact_timeout(&mut sock, &mut c2, hs_secs).await?;
+        read_exact_timeout(&mut sock, &mut c2, hs_secs, deadline, pub_secs).await?;
 
         let idle = self.svc.config.rtmp.idle_timeout_secs;
         // Payloads are sliced out of this buffer without copying, so each block lives as
@@ -217,9 +255,17 @@ impl Session {
             } else {
                 // With a low-water mark, wait at most a second: then take what is there.
                 let wait = if low_water_set > 1 { Duration::from_secs(1) } else { Duration::from_secs(idle) };
+                // Before publishing, no wait outlasts the publish deadline.
+                let wait = match self.publishing {
+                    None => wait.min(self.publish_deadline.saturating_duration_since(Instant::now())),
+                    Some(_) => wait,
+                };
                 tokio::select! {
                     _ = cancelled => return Ok(()),
                     r = tokio::time::timeout(wait, sock.read_buf(&mut buf)) => match r {
+                        Err(_) if self.publishing.is_none() && Instant::now() >= self.publish_deadline => {
+                            return Err(SessionError::PublishTimeout(pub_secs));
+                        }
                         Err(_) if last_data.elapsed() >= Duration::from_secs(idle) => return Err(SessionError::Timeout(idle)),
                         Err(_) => {
                             self.low_water = 1;
@@ -233,6 +279,10 @@ impl Session {
                 }
             };
             last_data = Instant::now();
+            // A peer trickling bytes does not get more time to publish.
+            if self.publishing.is_none() && last_data >= self.publish_deadline {
+                return Err(SessionError::PublishTimeout(pub_secs));
+            }
             self.received += n as u64;
             if self.peer_window > 0 && self.received - self.acked >= self.peer_window {
                 self.acked = self.received;
@@ -331,7 +381,9 @@ impl Session {
 
     fn refuse(&mut self, reason: &str, code: &str, description: &str, stream: &str) -> SessionError {
         self.svc.metrics.publish_refused_total.inc(reason);
-        tracing::warn!(peer = %self.peer, stream, reason, why = description, "publish refused");
+        if let Some(suppressed) = self.svc.noisy_logs.allow("publish_refused") {
+            tracing::warn!(peer = %self.peer, stream, reason, why = description, suppressed, "publish refused");
+        }
         self.status("error", code, description);
         SessionError::Refused
     }
@@ -380,7 +432,9 @@ impl Session {
             drop: svc.shutdown.child_token(),
         });
         if let Err(first) = svc.registry.register(live.clone()) {
-            let why = format!("stream {shown} is already being published (session {})", first.session_id);
+            // The live session's id is for the operator's log, not for the refused peer.
+            tracing::info!(stream = %shown, live_session = %first.session_id, peer = %self.peer, "second publisher of a live stream");
+            let why = format!("stream {shown} is already being published");
             return Err(self.refuse("duplicate", "NetStream.Publish.BadName", &why, &shown));
         }
         svc.metrics.publishes_total.fetch_add(1, Relaxed);
@@ -388,8 +442,10 @@ impl Session {
         tracing::info!(peer = %self.peer, stream = %shown, session = %live.session_id, "publish started");
         self.send(m::CSID_CONTROL, 0, m::MSG_USER_CONTROL, &m::stream_begin_payload(MEDIA_STREAM_ID));
         self.status("status", "NetStream.Publish.Start", &format!("{shown} is now published."));
+        self.publishing_started = true;
         self.publishing = Some(Publishing {
             live: live.clone(),
+            _busy: self.slot.busy(),
             frames: FrameAssembler::default(),
             stats_at: Instant::now(),
             stats_bytes: 0,

@@ -26,22 +26,35 @@ impl TestServer {
 
     /// Starts with an existing data folder (restarts).
     pub fn start_in(dir: tempfile::TempDir, config: &str) -> TestServer {
+        Self::start_with(dir, config, None)
+    }
+
+    /// Starts with the process's open-file limit (soft and hard) set to `nofile`.
+    pub fn start_with_file_limit(config: &str, nofile: u64) -> TestServer {
+        Self::start_with(tempfile::tempdir().unwrap(), config, Some(nofile))
+    }
+
+    fn start_with(dir: tempfile::TempDir, config: &str, nofile: Option<u64>) -> TestServer {
         // reqwest is built with TLS but no crypto provider of its own (the server picks
         // ring): the tests' HTTP clients need it installed too.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let cfg = dir.path().join("rewind.toml");
         std::fs::write(&cfg, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log", "info,rewind=debug"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rewind");
+        let mut cmd = serve_command(&cfg, &dir.path().join("data"));
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit between fork and exec, which is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn rewind");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -157,6 +170,18 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// `rewind serve` with `config` on `data_dir`, on free loopback ports.
+pub fn serve_command(config: &Path, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rewind"));
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log", "info,rewind=debug"])
+        .stdin(Stdio::null());
+    cmd
 }
 
 impl Drop for TestServer {
