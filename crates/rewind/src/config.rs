@@ -91,13 +91,22 @@ impl Default for CallbacksConfig {
 
 /// The media library's disk budget (B-M5). Files also expire by their template's
 /// `storage_time`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Most bytes the library may hold; past it the oldest files are deleted (0: none).
     pub disk_budget_bytes: u64,
     /// Or: most percent of the data volume's size (0: none). Bytes win when both are set.
     pub disk_budget_percent: f64,
+    /// Bytes kept free for the database in `{data_dir}/reserve.bin`, released when the
+    /// disk fills so what was recorded still enters the library and deletes still work.
+    pub disk_reserve_bytes: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { disk_budget_bytes: 0, disk_budget_percent: 0.0, disk_reserve_bytes: 32 << 20 }
+    }
 }
 
 /// Timeline settings (SPEC §8).

@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn_slots;
 pub mod data_dir_lock;
 pub mod db;
+pub mod disk_reserve;
 pub mod domains;
 pub mod error;
 pub mod fd_limit;

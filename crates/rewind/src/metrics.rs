@@ -61,6 +61,8 @@ pub struct Metrics {
     pub recording_files_total: AtomicU64,
     /// Recordings that failed (I/O or database errors).
     pub recording_failures_total: AtomicU64,
+    /// Tries to put a finished file in the library that failed and were retried.
+    pub library_insert_retries_total: AtomicU64,
     /// Timeline chunks sealed and indexed.
     pub timeline_chunks_total: AtomicU64,
     /// Timeline chunks deleted by retention.
@@ -96,6 +98,7 @@ impl Default for Metrics {
             recorders_active: AtomicI64::new(0),
             recording_files_total: AtomicU64::new(0),
             recording_failures_total: AtomicU64::new(0),
+            library_insert_retries_total: AtomicU64::new(0),
             timeline_chunks_total: AtomicU64::new(0),
             timeline_chunks_deleted_total: AtomicU64::new(0),
             media_deleted_expired_total: AtomicU64::new(0),
@@ -194,6 +197,13 @@ impl Metrics {
             "counter",
             "Recordings that failed.",
             self.recording_failures_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_library_insert_retries_total",
+            "counter",
+            "Failed tries to put a finished file in the library (retried; then adopted at the next start).",
+            self.library_insert_retries_total.load(Relaxed),
         );
         scalar(
             &mut o,

@@ -51,6 +51,8 @@ pub struct Services {
     pub http_slots: Arc<crate::conn_slots::ConnSlots>,
     /// Rate limit for log lines a peer can cause at will.
     pub noisy_logs: crate::log_throttle::LogThrottle,
+    /// Disk space kept for the database, released when the disk fills.
+    pub disk_reserve: crate::disk_reserve::DiskReserve,
 }
 
 impl Services {
@@ -124,12 +126,19 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         rtmp_slots: crate::conn_slots::ConnSlots::new(rtmp_max),
         http_slots: crate::conn_slots::ConnSlots::new(http_max),
         noisy_logs: crate::log_throttle::LogThrottle::new(Duration::from_secs(10), 5),
+        disk_reserve: crate::disk_reserve::DiskReserve::new(
+            &config.data_dir,
+            config.retention.disk_reserve_bytes,
+        ),
         clock,
         db,
         domains,
         catalog,
         config,
     });
+    if let Err(e) = services.disk_reserve.ensure() {
+        tracing::warn!(error = %e, "could not make the disk reserve (reserve.bin)");
+    }
     // Interrupted recordings are finished before new ones start.
     match crate::recording::recovery::recover_all(&services).await {
         Ok(0) => {}

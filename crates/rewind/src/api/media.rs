@@ -30,7 +30,7 @@ pub async fn get_one(State(svc): Svc, Path(id): Path<String>) -> Result<Json<ser
 /// `DELETE /v1/media/{file_id}`: the record, then the bytes.
 pub async fn delete(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode> {
     let m = media::get(&svc.db, &id).await?;
-    media::delete(&svc.db, &id).await?;
+    media::delete(&svc.db, &id, &svc.disk_reserve).await?;
     // An HLS recording's segment folder goes with its playlist.
     if let Err(e) = crate::library::retention::remove_bytes(&svc.media_root(), &m.rel_path, &m.format).await {
         tracing::warn!(file = %m.rel_path, error = %e, "media record deleted but its bytes could not be removed");

@@ -18,6 +18,11 @@ pub async fn metrics(State(svc): Svc) -> impl IntoResponse {
     text.push_str("# HELP rewind_hub_gop_cache_bytes Bytes of current GOPs held for joining readers.\n");
     text.push_str("# TYPE rewind_hub_gop_cache_bytes gauge\n");
     text.push_str(&format!("rewind_hub_gop_cache_bytes {gop}\n"));
+    let full = svc.disk_reserve.disk_full() as u8;
+    text.push_str(
+        "# HELP rewind_disk_full 1 from a disk-full error until the disk reserve could be made again.\n",
+    );
+    text.push_str(&format!("# TYPE rewind_disk_full gauge\nrewind_disk_full {full}\n"));
     text.push_str(crate::conn_slots::METRICS_HELP);
     crate::conn_slots::render_metrics(&mut text, "rtmp", &svc.rtmp_slots);
     crate::conn_slots::render_metrics(&mut text, "http", &svc.http_slots);

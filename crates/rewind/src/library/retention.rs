@@ -150,7 +150,15 @@ pub async fn run(svc: Arc<Services>) {
             _ = svc.shutdown.cancelled() => return,
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
-        match sweep(&svc.db, &svc.media_root(), svc.clock.now_unix(), budget_bytes(&svc)).await {
+        let mut swept = sweep(&svc.db, &svc.media_root(), svc.clock.now_unix(), budget_bytes(&svc)).await;
+        // A full disk: with the reserve released the deletes have room; sweep again now.
+        if let Err(e) = &swept
+            && crate::disk_reserve::is_disk_full(e)
+            && svc.disk_reserve.release()
+        {
+            swept = sweep(&svc.db, &svc.media_root(), svc.clock.now_unix(), budget_bytes(&svc)).await;
+        }
+        match swept {
             Ok(s) => {
                 svc.metrics.media_deleted_expired_total.fetch_add(s.expired, Relaxed);
                 svc.metrics.media_deleted_budget_total.fetch_add(s.over_budget, Relaxed);
@@ -159,6 +167,10 @@ pub async fn run(svc: Arc<Services>) {
         }
         if let Ok(b) = library_bytes(&svc.db).await {
             svc.metrics.media_bytes.store(b, Relaxed);
+        }
+        let svc2 = svc.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || svc2.disk_reserve.ensure()).await {
+            tracing::warn!(error = %e, "could not make the disk reserve again");
         }
     }
 }

@@ -12,6 +12,23 @@ pub const DEFAULT_PATTERN: &str = "{StreamID}_{StartYear}-{StartMonth}-{StartDay
 /// Longest pattern accepted.
 pub const MAX_PATTERN_LEN: usize = 256;
 
+/// Longest rendered name: file systems take 255 bytes per name, and a rendered name
+/// may get `_9999` (never overwrite) and `.m3u8` after it.
+pub const MAX_RENDERED_LEN: usize = 245;
+
+/// Longest value of a placeholder (names at their validated maximum).
+fn max_len(name: &str) -> usize {
+    match name {
+        "StreamID" | "App" => crate::stream_id::MAX_NAME_LEN,
+        "Domain" => 253,
+        "Format" => 3,
+        "RecordId" => 21,
+        n if n.ends_with("Year") => 4,
+        n if n.ends_with("Millisecond") => 3,
+        _ => 2,
+    }
+}
+
 const TIME_PARTS: [&str; 7] = ["Year", "Month", "Day", "Hour", "Minute", "Second", "Millisecond"];
 
 fn known(name: &str) -> bool {
@@ -42,7 +59,29 @@ pub fn validate(pattern: &str) -> Result<(), String> {
         }
         rest = &after[close + 1..];
     }
-    check_literal(rest)
+    check_literal(rest)?;
+    let longest = max_rendered_len(pattern);
+    if longest > MAX_RENDERED_LEN {
+        return Err(format!(
+            "file_name can render names of up to {longest} bytes (app and stream names take up to {}, domains 253); at most {MAX_RENDERED_LEN} fit a file name",
+            crate::stream_id::MAX_NAME_LEN
+        ));
+    }
+    Ok(())
+}
+
+/// The longest name a valid pattern can render.
+fn max_rendered_len(pattern: &str) -> usize {
+    let mut len = 0;
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        len += open;
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        len += max_len(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    len + rest.len()
 }
 
 fn check_literal(s: &str) -> Result<(), String> {
@@ -86,8 +125,24 @@ fn time_part(t: Time90k, part: &str) -> String {
     }
 }
 
-/// Renders a validated pattern.
+/// Renders a validated pattern. A name that would still be too long (a template saved
+/// before lengths were checked) is cut and made unique again with the record id.
 pub fn render(pattern: &str, p: &NameParts) -> String {
+    let mut name = render_whole(pattern, p);
+    if name.len() > MAX_RENDERED_LEN {
+        let keep = MAX_RENDERED_LEN - 1 - p.record_id.len().min(MAX_RENDERED_LEN / 2);
+        let mut cut = keep.min(name.len());
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+        name.push('_');
+        name.push_str(&p.record_id[..p.record_id.len().min(MAX_RENDERED_LEN / 2)]);
+    }
+    name
+}
+
+fn render_whole(pattern: &str, p: &NameParts) -> String {
     let mut out = String::with_capacity(pattern.len() + 32);
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
@@ -118,6 +173,7 @@ pub fn render(pattern: &str, p: &NameParts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn validation() {
@@ -129,6 +185,63 @@ mod tests {
         assert!(validate("x}").is_err());
         assert!(validate("").is_err());
         assert!(validate("..").is_ok(), "rendered names get an extension, so '..' alone never stands");
+        // 2 × 128 bytes of stream name alone overflow a file name.
+        let e = validate("{StreamID}{StreamID}").unwrap_err();
+        assert!(e.contains("up to 256 bytes"), "{e}");
+        assert!(validate(&format!("{}{{StreamID}}", "x".repeat(117))).is_ok());
+        assert!(validate(&format!("{}{{StreamID}}", "x".repeat(118))).is_err());
+        assert!(validate("{Domain}").unwrap_err().contains("253"));
+    }
+
+    #[test]
+    fn an_over_long_rendering_is_cut_and_kept_unique() {
+        let start = Time90k::from_unix_micros(1_576_900_868_123_000);
+        let long = "s".repeat(128);
+        let p = NameParts {
+            stream: &long,
+            domain: "d",
+            app: "live",
+            format: "flv",
+            record_id: "0190a1b2c3d4e5f6a7b8c",
+            start,
+            end: start,
+        };
+        // Not valid today, but a template saved before the check may hold it.
+        let name = render("{StreamID}{StreamID}", &p);
+        assert_eq!(name.len(), MAX_RENDERED_LEN);
+        assert!(name.ends_with("_0190a1b2c3d4e5f6a7b8c"), "{name}");
+        assert_eq!(render("{StreamID}", &p), long);
+    }
+
+    proptest! {
+        #[test]
+        fn every_valid_pattern_renders_a_name_that_fits(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::string::string_regex("[a-z0-9_.-]{0,40}").unwrap(),
+                    proptest::sample::select(vec![
+                        "{StreamID}", "{App}", "{Domain}", "{Format}", "{RecordId}",
+                        "{StartYear}", "{EndMillisecond}", "{StartSecond}",
+                    ]).prop_map(str::to_string),
+                ],
+                1..8,
+            ),
+            stream_len in 1usize..=128,
+        ) {
+            let pattern: String = parts.concat();
+            let stream = "s".repeat(stream_len);
+            let domain = format!("{}.example", "d".repeat(60));
+            let start = Time90k::from_unix_micros(1_576_900_868_123_000);
+            let p = NameParts {
+                stream: &stream, domain: &domain, app: &stream, format: "hls",
+                record_id: "0190a1b2c3d4e5f6a7b8c", start, end: start,
+            };
+            let name = render(&pattern, &p);
+            prop_assert!(name.len() <= MAX_RENDERED_LEN);
+            if validate(&pattern).is_ok() {
+                prop_assert_eq!(name, render_whole(&pattern, &p), "a valid pattern is never cut");
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use rewind_media::mux::hls::{MediaPlaylist, Segment};
 use rewind_media::mux::ts::TsMuxer;
 use rewind_media::{Duration90k, Time90k};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One segment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -146,18 +146,23 @@ impl HlsState {
     }
 }
 
+/// A file in a published HLS folder naming the recording (its file id) until the
+/// library has it: recovery finds a folder published before a crash by it.
+pub const PUBLISHED_MARKER: &str = ".rewind-file-id";
+
 /// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
 /// writes its `VOD` playlist `name.m3u8` beside it. Every segment must be closed.
-/// Returns the playlist's file name and size.
-pub async fn publish(h: &HlsState, name: String) -> std::io::Result<(String, u64)> {
+/// Returns the folder's name and the playlist's size.
+pub async fn publish(h: &HlsState, name: String, file_id: &str) -> std::io::Result<(String, u64)> {
     let dir = h.dir.clone();
     let parent = dir.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
     let hls = HlsState::new(TsMuxer::new(None, false), dir.clone(), h.segments.clone(), Vec::new());
+    let file_id = file_id.to_string();
     tokio::task::spawn_blocking(move || {
+        std::fs::write(dir.join(PUBLISHED_MARKER), &file_id)?;
         for i in 0..10_000 {
             let candidate = if i == 0 { name.clone() } else { format!("{name}_{i}") };
-            let playlist = format!("{candidate}.m3u8");
-            if parent.join(&playlist).exists() {
+            if parent.join(format!("{candidate}.m3u8")).exists() {
                 continue;
             }
             // Reserve the folder name; renaming onto our own empty folder then replaces it.
@@ -168,19 +173,48 @@ pub async fn publish(h: &HlsState, name: String) -> std::io::Result<(String, u64
             }
             let _ = std::fs::remove_file(dir.join("index.m3u8"));
             std::fs::rename(&dir, parent.join(&candidate))?;
-            let text = hls.playlist(&format!("{candidate}/"), true).render();
-            let mut f = std::fs::File::options().write(true).create_new(true).open(parent.join(&playlist))?;
-            std::io::Write::write_all(&mut f, text.as_bytes())?;
-            f.sync_all()?;
-            if let Ok(d) = std::fs::File::open(&parent) {
-                let _ = d.sync_all();
-            }
-            return Ok((playlist, text.len() as u64));
+            let size = write_vod_playlist(&hls, &parent, &candidate)?;
+            return Ok((candidate, size));
         }
         Err(std::io::Error::other("no free file name"))
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// Writes `folder.m3u8`, the `VOD` playlist of the published `parent/folder/` (kept
+/// when it is already there, whole); returns its size. Blocking.
+pub fn write_vod_playlist(h: &HlsState, parent: &Path, folder: &str) -> std::io::Result<u64> {
+    let text = h.playlist(&format!("{folder}/"), true).render();
+    let path = parent.join(format!("{folder}.m3u8"));
+    let mut f = match std::fs::File::options().write(true).create_new(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A crash may have torn it: only a whole one is kept.
+            if std::fs::read(&path).is_ok_and(|b| b == text.as_bytes()) {
+                return Ok(text.len() as u64);
+            }
+            std::fs::remove_file(&path)?;
+            std::fs::File::options().write(true).create_new(true).open(&path)?
+        }
+        Err(e) => return Err(e),
+    };
+    std::io::Write::write_all(&mut f, text.as_bytes())?;
+    f.sync_all()?;
+    if let Ok(d) = std::fs::File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(text.len() as u64)
+}
+
+/// The folder beside `tmp_dir` that a crash left published but not in the library:
+/// the one whose marker names `file_id`. Blocking.
+pub fn published_folder(tmp_dir: &Path, file_id: &str) -> Option<String> {
+    let parent = tmp_dir.parent()?;
+    std::fs::read_dir(parent).ok()?.flatten().find_map(|e| {
+        let marker = std::fs::read_to_string(e.path().join(PUBLISHED_MARKER)).ok()?;
+        (marker == file_id).then(|| e.file_name().to_string_lossy().into_owned())
+    })
 }
 
 #[cfg(test)]

@@ -270,6 +270,7 @@ pub(super) fn status(svc: &Arc<Services>, plan: &Plan, file_id: &str, st: Record
 
 fn fail(svc: &Services, id: &StreamId, plan: &Plan, e: &std::io::Error) {
     svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
+    svc.disk_reserve.on_error(e);
     tracing::error!(stream = %id, format = plan.format.as_str(), error = %e, "recording failed: this format stops for this push; the push continues");
 }
 
@@ -608,14 +609,16 @@ pub(super) async fn close(
         return Ok(Some(*h));
     }
     let name = render_name(plan, &o.file_id, o.first_utc, o.first_utc + duration);
-    let file_name = match &mp4 {
+    // The finished bytes: the file itself, or (MP4) its moov-first rewrite.
+    let finished = match &mp4 {
         Some(m) => {
             let (final_tmp, final_size) = moov_first(&tmp, m).await?;
             size = final_size;
-            publish_file(final_tmp, name, "mp4").await?
+            final_tmp
         }
-        None => publish_file(tmp.clone(), name, ext(plan.format)).await?,
+        None => tmp.clone(),
     };
+    let file_name = publish_file(finished.clone(), name, ext(plan.format)).await?;
     let done = Finished {
         file_id: o.file_id.clone(),
         start: o.first_utc,
@@ -628,6 +631,9 @@ pub(super) async fn close(
         session_ids: vec![plan.session_id.clone()],
     };
     record_media(svc, plan, done).await?;
+    // In the library: the temporary name (which let recovery find the published one)
+    // and the side index go.
+    let _ = tokio::fs::remove_file(&finished).await;
     if let Some(p) = &idx_path {
         let _ = tokio::fs::remove_file(p).await;
     }
@@ -643,20 +649,39 @@ pub(super) async fn finish_hls(
     h: &HlsState,
     info: MediaInfo,
 ) -> anyhow::Result<()> {
-    let (start, end) = (h.start_utc(), h.end_utc());
-    let (file_name, playlist_size) = hls_file::publish(h, render_name(plan, file_id, start, end)).await?;
+    let name = render_name(plan, file_id, h.start_utc(), h.end_utc());
+    let (folder, playlist_size) = hls_file::publish(h, name, file_id).await?;
+    record_hls(svc, plan, file_id, h, info, &folder, playlist_size).await
+}
+
+/// Puts a published HLS recording (`folder/` and `folder.m3u8`) in the library, then
+/// drops the marker that let recovery find the folder.
+pub(super) async fn record_hls(
+    svc: &Services,
+    plan: &Plan,
+    file_id: &str,
+    h: &HlsState,
+    info: MediaInfo,
+    folder: &str,
+    playlist_size: u64,
+) -> anyhow::Result<()> {
     let done = Finished {
         file_id: file_id.to_string(),
-        start,
-        end,
+        start: h.start_utc(),
+        end: h.end_utc(),
         duration: h.media_duration(),
         size: h.bytes() + playlist_size,
-        file_name,
+        file_name: format!("{folder}.m3u8"),
         info,
         media_start_ms: h.segments.first().map_or(0, |s| Time90k(s.dts_90k).as_ms()),
         session_ids: h.session_ids.clone(),
     };
-    record_media(svc, plan, done).await
+    record_media(svc, plan, done).await?;
+    let marker = h.dir.parent().map(|p| p.join(folder).join(hls_file::PUBLISHED_MARKER));
+    if let Some(m) = marker {
+        let _ = tokio::fs::remove_file(m).await;
+    }
+    Ok(())
 }
 
 /// A finished file, as the library records it.
@@ -727,12 +752,35 @@ pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) ->
         cb.public_url.clone()
     };
     let event = callbacks::event::record_event(&rec, cb.appid, &public_url, media_start_ms);
-    // The file, the end of its recording and its callback commit together.
-    let mut tx = svc.db.pool.begin().await?;
-    media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
-    sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(&mut *tx).await?;
-    let queued = callbacks::outbox::enqueue(&mut *tx, svc, &plan.domain, event).await?;
-    tx.commit().await?;
+    // The file, the end of its recording and its callback commit together. A failure
+    // (a full disk, a busy database) is retried for about half a minute: the bytes are
+    // complete and published, and only this row makes them part of the library. After
+    // that the `recording_file` row stays and the next start adopts the file.
+    let mut tries = 0u32;
+    let queued = loop {
+        let attempt = async {
+            let mut tx = svc.db.pool.begin().await?;
+            media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
+            sqlx::query("DELETE FROM recording_file WHERE file_id = $1")
+                .bind(file_id)
+                .execute(&mut *tx)
+                .await?;
+            let queued = callbacks::outbox::enqueue(&mut *tx, svc, &plan.domain, event.clone()).await?;
+            tx.commit().await?;
+            anyhow::Ok(queued)
+        };
+        match attempt.await {
+            Ok(q) => break q,
+            Err(e) if tries < 5 && !svc.shutdown.is_cancelled() => {
+                tries += 1;
+                svc.metrics.library_insert_retries_total.fetch_add(1, Relaxed);
+                tracing::warn!(%file_id, file = %rel_path, error = %e, tries, "could not put a finished file in the library; retrying");
+                svc.disk_reserve.on_error(&e);
+                tokio::time::sleep(std::time::Duration::from_secs(1 << tries)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     if queued.is_some() {
         svc.callbacks.wake();
     }

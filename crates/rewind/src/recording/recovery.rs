@@ -10,10 +10,11 @@
 
 use crate::callbacks::RecordStatus;
 use crate::ingest::frames::{FrameAssembler, Produced};
-use crate::recording::hls_file::{HlsSegment, HlsState};
+use crate::recording::hls_file::{self, HlsSegment, HlsState};
 use crate::recording::recorder::{
     self, IDX_CODEC, IDX_SAMPLE, Plan, create_open, ext, finish, finish_hls, flush_if_due, write_frame,
 };
+use crate::recording::sink;
 use crate::recording::splice::{self, Parked, SpliceState};
 use crate::recording::template::Format;
 use crate::registry::{AudioInfo, MediaInfo};
@@ -80,14 +81,33 @@ async fn recover_one(
     plan: &Plan,
     start: Time90k,
 ) -> anyhow::Result<bool> {
-    let (path, fmt) = (tmp.to_path_buf(), plan.format);
+    // The bytes: the torn file, or (MP4) its finished moov-first rewrite, which the
+    // close may have made before the crash or a failed library insert.
+    let final_mp4 = tmp.with_extension("final");
+    let source = if plan.format == Format::Mp4 && !tmp.exists() && final_mp4.exists() {
+        final_mp4.clone()
+    } else {
+        tmp.to_path_buf()
+    };
+    let (path, fmt) = (source.clone(), plan.format);
     let frames = tokio::task::spawn_blocking(move || read_frames(&path, fmt, start)).await??;
     if frames.is_empty() {
+        // Nothing complete in it (or no file at all): nothing of worth is removed.
         remove_leftovers(tmp).await;
         forget(svc, file_id).await?;
         return Ok(false);
     }
     let info = media_info(&frames);
+    // Published before the crash (its final name is a second link to these bytes) but
+    // not yet in the library: adopt the published file as it is.
+    let src = source.clone();
+    if let Some(name) = tokio::task::spawn_blocking(move || sink::published_name(&src)).await?? {
+        let size = tokio::fs::metadata(&source).await?.len();
+        let done = adopted(file_id, plan, start, &frames, info, name, size);
+        recorder::record_media(svc, plan, done).await?;
+        remove_leftovers(tmp).await;
+        return Ok(true);
+    }
     // A half-written replay from an earlier attempt goes first.
     let replay = tmp.with_file_name(format!(".{file_id}.r.{}.part", ext(plan.format)));
     remove_leftovers(&replay).await;
@@ -117,6 +137,39 @@ async fn recover_one(
     anyhow::ensure!(still_open.is_none(), "finishing the replayed file failed");
     remove_leftovers(tmp).await;
     Ok(true)
+}
+
+/// The library entry of a file published before a crash, from its own frames.
+fn adopted(
+    file_id: &str,
+    plan: &Plan,
+    start: Time90k,
+    frames: &[Frame],
+    info: MediaInfo,
+    file_name: String,
+    size: u64,
+) -> recorder::Finished {
+    let first = frames.iter().map(|f| f.dts).min().unwrap_or(Time90k(0));
+    let last = frames.iter().map(|f| f.dts).max().unwrap_or(first);
+    // The last frame lasts as long as the one before it on its track.
+    let last_track = frames.iter().rev().find(|f| f.dts == last).map(|f| f.track);
+    let mut on_track = frames.iter().filter(|f| Some(f.track) == last_track).map(|f| f.dts).rev();
+    let last_dur = match (on_track.next(), on_track.next()) {
+        (Some(a), Some(b)) => a - b,
+        _ => rewind_media::Duration90k(0),
+    };
+    let duration = (last - first) + last_dur;
+    recorder::Finished {
+        file_id: file_id.to_string(),
+        start,
+        end: start + duration,
+        duration,
+        size,
+        file_name,
+        info,
+        media_start_ms: first.as_ms(),
+        session_ids: vec![plan.session_id.clone()],
+    }
 }
 
 async fn remove_leftovers(tmp: &Path) {
@@ -177,7 +230,10 @@ fn read_frames(path: &Path, format: Format, start: Time90k) -> anyhow::Result<Ve
     let mut frames = match format {
         Format::Flv => flv_frames(&data),
         Format::Aac => adts_frames(&data),
-        Format::Mp4 => mp4_frames(&data, &std::fs::read(path.with_extension("idx")).unwrap_or_default())?,
+        Format::Mp4 => {
+            let idx = std::fs::read(path.with_extension("idx")).unwrap_or_default();
+            mp4_frames(&data, mdat_payload_offset(&data), &idx)?
+        }
         Format::Hls => Vec::new(),
     };
     if let Some(first) = frames.iter().map(|f| f.dts).min() {
@@ -242,8 +298,25 @@ fn adts_frames(data: &Bytes) -> Vec<Frame> {
     out
 }
 
-fn mp4_frames(data: &Bytes, idx: &[u8]) -> anyhow::Result<Vec<Frame>> {
-    let mut offset = mp4::ftyp().len() + 16;
+/// Where the samples start: after the `mdat` header, which follows `ftyp` in a torn
+/// recording and `ftyp` + `moov` in its finished moov-first rewrite.
+fn mdat_payload_offset(data: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos + 8 <= data.len() {
+        let size = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+        if &data[pos + 4..pos + 8] == b"mdat" {
+            return pos + if size == 1 { 16 } else { 8 };
+        }
+        if size < 8 {
+            break;
+        }
+        pos += size;
+    }
+    mp4::ftyp().len() + 16
+}
+
+fn mp4_frames(data: &Bytes, samples_at: usize, idx: &[u8]) -> anyhow::Result<Vec<Frame>> {
+    let mut offset = samples_at;
     let mut codecs: [Option<Arc<CodecConfig>>; 2] = [None, None];
     let mut out = Vec::new();
     let mut p = 0;
@@ -309,7 +382,16 @@ async fn recover_hls(
         ..Default::default()
     });
     let known: Vec<String> = state.segments.iter().map(|s| s.file.clone()).collect();
-    let d = dir.to_path_buf();
+    // Published (renamed, maybe with its playlist) before the crash, not yet in the
+    // library: the folder is found by its marker and adopted, never lost.
+    let published = if tokio::fs::metadata(dir).await.is_err() {
+        let (d, id) = (dir.to_path_buf(), file_id.to_string());
+        tokio::task::spawn_blocking(move || hls_file::published_folder(&d, &id)).await?
+    } else {
+        None
+    };
+    let parent = dir.parent().ok_or_else(|| anyhow::anyhow!("no folder"))?.to_path_buf();
+    let d = published.as_ref().map_or(dir.to_path_buf(), |f| parent.join(f));
     let (scanned, last_write) = tokio::task::spawn_blocking(move || scan_segments(&d, &known)).await??;
     let mut segments = state.segments.clone();
     if let (Some(first), Some(utc)) = (scanned.first(), state.resumed_at_utc_90k) {
@@ -331,7 +413,7 @@ async fn recover_hls(
             });
         }
     }
-    if segments.is_empty() {
+    if segments.is_empty() && published.is_none() {
         let _ = tokio::fs::remove_dir_all(dir).await;
         forget(svc, file_id).await?;
         return Ok(false);
@@ -343,6 +425,15 @@ async fn recover_hls(
     } else {
         state.info
     };
+    if let Some(folder) = published {
+        let h2 = HlsState::new(ts::TsMuxer::new(None, false), h.dir.clone(), h.segments.clone(), Vec::new());
+        let f = folder.clone();
+        let size =
+            tokio::task::spawn_blocking(move || hls_file::write_vod_playlist(&h2, &parent, &f)).await??;
+        recorder::record_hls(svc, plan, file_id, &h, info, &folder, size).await?;
+        recorder::status(svc, plan, file_id, RecordStatus::Ended, "recovered after a crash");
+        return Ok(true);
+    }
     let until_unix = parked_until.unwrap_or(last_write + plan.flow_continue_secs as i64);
     if splice::wanted(plan) && until_unix > svc.clock.now_unix() {
         let p =

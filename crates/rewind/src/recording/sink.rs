@@ -401,8 +401,10 @@ impl SideWrite {
     }
 }
 
-/// Links `tmp` to a free name in its folder (`name.ext`, `name_1.ext`, …) and removes
-/// `tmp`: an existing file is never overwritten. Returns the final file name.
+/// Links `tmp` to a free name in its folder (`name.ext`, `name_1.ext`, …): an existing
+/// file is never overwritten. Returns the final file name. `tmp` stays, a second name
+/// of the same file, until the library has the file: the caller removes it then, and
+/// until then recovery finds the published name by its inode (`published_name`).
 pub async fn publish_file(tmp: PathBuf, name: String, ext: &'static str) -> std::io::Result<String> {
     let job = move || {
         let dir = tmp.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
@@ -410,7 +412,6 @@ pub async fn publish_file(tmp: PathBuf, name: String, ext: &'static str) -> std:
             let candidate = if i == 0 { format!("{name}.{ext}") } else { format!("{name}_{i}.{ext}") };
             match std::fs::hard_link(&tmp, dir.join(&candidate)) {
                 Ok(()) => {
-                    std::fs::remove_file(&tmp)?;
                     if let Ok(d) = File::open(&dir) {
                         let _ = d.sync_all(); // make the new name durable
                     }
@@ -423,6 +424,30 @@ pub async fn publish_file(tmp: PathBuf, name: String, ext: &'static str) -> std:
         Err(std::io::Error::other("no free file name"))
     };
     tokio::task::spawn_blocking(job).await.map_err(std::io::Error::other)?
+}
+
+/// The name `publish_file` gave `tmp` (another visible name of the same inode in its
+/// folder), if it got that far.
+pub fn published_name(tmp: &std::path::Path) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(tmp)?;
+    if m.nlink() < 2 {
+        return Ok(None);
+    }
+    let dir = tmp.parent().ok_or_else(|| std::io::Error::other("no folder"))?;
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if let Ok(em) = e.metadata()
+            && em.ino() == m.ino()
+            && em.dev() == m.dev()
+        {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -444,7 +469,8 @@ mod tests {
         let name = publish_file(tmp.clone(), "n".into(), "flv").await.unwrap();
         assert_eq!(name, "n_1.flv");
         assert_eq!(std::fs::read(dir.path().join("a/n.flv")).unwrap(), b"keep");
-        assert!(!tmp.exists());
+        assert_eq!(published_name(&tmp).unwrap().as_deref(), Some("n_1.flv"));
+        std::fs::remove_file(&tmp).unwrap();
         assert!(FileSink::create(dir.path().join("a/n.flv")).await.is_err(), "create never clobbers");
     }
 
