@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use rewind_rtmp::handshake;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -202,4 +203,88 @@ async fn repeated_refusals_are_logged_a_few_times_with_a_count_of_the_rest() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(junk().await);
     assert!(srv.wait_log("suppressed=195", Duration::from_secs(5)), "{}", srv.log());
+}
+
+#[tokio::test]
+async fn bad_api_input_gets_the_documented_4xx_with_our_error_body() {
+    let srv = TestServer::start(FLV_ALL);
+    let c = reqwest::Client::new();
+    let error_code = |v: &serde_json::Value| v["error"]["code"].as_str().unwrap_or("").to_string();
+    // A body that is not an object is not a struct in disguise.
+    let (s, v) = srv.send("PUT", "/v1/domains/zz", Some(serde_json::json!([null, null]))).await;
+    assert_eq!((s, error_code(&v).as_str()), (400, "InvalidParameter.Body"), "{v}");
+    let (s, _) = srv.get("/v1/domains/zz").await;
+    assert_eq!(s, 404, "the refused PUT set nothing");
+    // Filters with a fixed set of values refuse others.
+    let (s, v) = srv.get("/v1/media?format=false").await;
+    assert_eq!((s, error_code(&v).as_str()), (400, "InvalidParameter"), "{v}");
+    let (s, v) = srv.get("/v1/media?source=nobody").await;
+    assert_eq!(s, 400, "{v}");
+    // An over-limit body is a 413.
+    let big = format!("{{\"name\":\"{}\"}}", "x".repeat(3 << 20));
+    let r = c.post(srv.url("/v1/record-templates")).body(big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error_code(&v), "LimitExceeded.BodySize");
+    // Several ranges at once: 416 in our shape, with the file's length.
+    let push = ffmpeg_push(&fixture("av", 2), &srv.push_url("live/ranges"));
+    assert!(wait_child(push, Duration::from_secs(30)).0);
+    let media = wait_media(&srv, "stream=ranges", 1, Duration::from_secs(15)).await;
+    let id = media[0]["file_id"].as_str().unwrap();
+    let r = c
+        .get(srv.url(&format!("/v1/media/{id}/content")))
+        .header("range", "bytes=0-9,20-29")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    let size = media[0]["file_size"].as_u64().unwrap();
+    assert_eq!(r.headers()["content-range"], format!("bytes */{size}").as_str());
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(error_code(&v), "InvalidParameter.Range");
+    // A body that trickles is cut off with a 408 (body deadline) instead of holding on.
+    let srv2 = TestServer::start("[http]\nbody_read_timeout_secs = 1\n");
+    let mut s = TcpStream::connect(&srv2.http).await.unwrap();
+    s.write_all(b"POST /v1/record-templates HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut got = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut got)).await.unwrap().unwrap();
+    let reply = String::from_utf8_lossy(&got[..n]);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("RequestTimeout.Body"), "{reply}");
+}
+
+#[tokio::test]
+async fn an_open_api_on_every_address_is_warned_about_at_start() {
+    // The harness listens on loopback: no warning.
+    let srv = TestServer::start("");
+    assert!(!srv.log().contains("the API is open"), "{}", srv.log());
+    drop(srv);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), "").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--rtmp-addr", "127.0.0.1:0", "--http-addr", "0.0.0.0:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let mut log = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while !log.contains("rewind ready") && Instant::now() < deadline {
+        use std::io::Read;
+        let n = err.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        log.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("the API is open"), "{log}");
 }

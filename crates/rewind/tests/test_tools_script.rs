@@ -58,6 +58,9 @@ impl Machine {
         if tools.contains(&"npm") {
             m.script("npm", FAKE_RECORDER);
         }
+        // schemathesis in its venv, unless a case removes it.
+        std::fs::create_dir_all(m.dir.path().join("tools/py/bin")).unwrap();
+        m.script_at("tools/py/bin/schemathesis", "#!/bin/bash\necho 'schemathesis, version 4.32.5'\n");
         let browser = m.browser();
         std::fs::create_dir_all(browser.join("node_modules")).unwrap();
         std::fs::write(browser.join("package-lock.json"), "{}").unwrap();
@@ -74,7 +77,11 @@ impl Machine {
     }
 
     fn script(&self, name: &str, body: &str) {
-        let p = self.bin().join(name);
+        self.script_at(&format!("bin/{name}"), body);
+    }
+
+    fn script_at(&self, rel: &str, body: &str) {
+        let p = self.dir.path().join(rel);
         std::fs::write(&p, body).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -95,6 +102,7 @@ impl Machine {
             .env("CALLS", &calls)
             .env("BIN", self.bin())
             .env("REWIND_BROWSER_DIR", self.browser())
+            .env("REWIND_TOOLS_DIR", self.dir.path().join("tools"))
             .envs(env.iter().copied())
             .output()
             .unwrap();
@@ -107,7 +115,7 @@ impl Machine {
     }
 }
 
-const ALL: &[&str] = &["ffmpeg", "ffprobe", "chromium", "node", "npm"];
+const ALL: &[&str] = &["ffmpeg", "ffprobe", "chromium", "node", "npm", "python3"];
 
 fn installs(run: &Run) -> Vec<String> {
     run.calls.iter().filter(|c| c.starts_with("apt-get install")).cloned().collect()
@@ -124,7 +132,7 @@ fn a_machine_with_every_tool_installs_nothing() {
 
 #[test]
 fn a_missing_ffmpeg_is_installed_alone_and_node_is_left_alone() {
-    let m = Machine::with(&["chromium", "node", "npm"]);
+    let m = Machine::with(&["chromium", "node", "npm", "python3"]);
     let run = m.run(&[], &[]);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(installs(&run), ["apt-get install -y -qq ffmpeg"]);
@@ -135,7 +143,7 @@ fn a_missing_ffmpeg_is_installed_alone_and_node_is_left_alone() {
 
 #[test]
 fn a_missing_ffprobe_alone_reinstalls_the_ffmpeg_package() {
-    let m = Machine::with(&["ffmpeg", "chromium", "node", "npm"]);
+    let m = Machine::with(&["ffmpeg", "chromium", "node", "npm", "python3"]);
     let run = m.run(&[], &[]);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(installs(&run), ["apt-get install -y -qq ffmpeg"]);
@@ -145,7 +153,7 @@ fn a_missing_ffprobe_alone_reinstalls_the_ffmpeg_package() {
 /// installed by its own apt call, one update for both, and nodejs/npm are never asked for.
 #[test]
 fn a_fresh_machine_with_its_own_node_gets_ffmpeg_and_chromium_each_on_their_own() {
-    let m = Machine::with(&["node", "npm"]);
+    let m = Machine::with(&["node", "npm", "python3"]);
     let run = m.run(&[], &[]);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(installs(&run), ["apt-get install -y -qq ffmpeg", "apt-get install -y -qq chromium"]);
@@ -155,7 +163,7 @@ fn a_fresh_machine_with_its_own_node_gets_ffmpeg_and_chromium_each_on_their_own(
 
 #[test]
 fn node_and_npm_are_installed_only_when_both_are_absent() {
-    let m = Machine::with(&["ffmpeg", "ffprobe", "chromium"]);
+    let m = Machine::with(&["ffmpeg", "ffprobe", "chromium", "python3"]);
     let run = m.run(&[], &[]);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(installs(&run), ["apt-get install -y -qq nodejs npm"]);
@@ -163,7 +171,7 @@ fn node_and_npm_are_installed_only_when_both_are_absent() {
 
 #[test]
 fn a_node_without_npm_is_not_replaced_and_the_script_says_what_to_do() {
-    let m = Machine::with(&["ffmpeg", "ffprobe", "chromium", "node"]);
+    let m = Machine::with(&["ffmpeg", "ffprobe", "chromium", "node", "python3"]);
     let run = m.run(&[], &[]);
     assert!(!run.ok);
     assert!(installs(&run).is_empty(), "{:?}", run.calls);
@@ -173,7 +181,7 @@ fn a_node_without_npm_is_not_replaced_and_the_script_says_what_to_do() {
 
 #[test]
 fn a_failed_install_names_the_tool_the_reason_and_the_command_by_hand() {
-    let m = Machine::with(&["ffmpeg", "ffprobe", "node", "npm"]);
+    let m = Machine::with(&["ffmpeg", "ffprobe", "node", "npm", "python3"]);
     let run = m.run(&[], &[("APT_FAILS", "1")]);
     assert!(!run.ok);
     assert!(run.stderr.contains("could not install chromium"), "{}", run.stderr);
@@ -184,7 +192,7 @@ fn a_failed_install_names_the_tool_the_reason_and_the_command_by_hand() {
 
 #[test]
 fn dry_run_says_what_it_would_install_and_calls_nothing() {
-    let m = Machine::with(&["node", "npm"]);
+    let m = Machine::with(&["node", "npm", "python3"]);
     std::fs::remove_file(m.browser().join("node_modules/.package-lock.json")).unwrap();
     let run = m.run(&["--dry-run"], &[]);
     assert!(run.ok, "{}", run.stderr);
@@ -214,10 +222,37 @@ fn browser_packages_are_installed_from_the_lock_file_when_absent_or_stale() {
 
 #[test]
 fn not_root_installs_through_sudo() {
-    let m = Machine::with(&["chromium", "node", "npm"]);
+    let m = Machine::with(&["chromium", "node", "npm", "python3"]);
     // EUID is read-only in bash: the script's own switch takes the non-root path as root.
     let run = m.run(&[], &[("REWIND_TOOLS_SUDO", "1")]);
     assert!(run.ok, "{}", run.stderr);
     let calls = std::fs::read_to_string(m.dir.path().join("calls")).unwrap();
     assert!(calls.contains("sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg"), "{calls}");
+}
+
+#[test]
+fn a_missing_python_is_installed_with_venv() {
+    let m = Machine::with(&["ffmpeg", "ffprobe", "chromium", "node", "npm"]);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(installs(&run), ["apt-get install -y -qq python3 python3-venv"]);
+}
+
+#[test]
+fn schemathesis_goes_into_its_own_venv_when_missing() {
+    let m = Machine::with(ALL);
+    std::fs::remove_file(m.dir.path().join("tools/py/bin/schemathesis")).unwrap();
+    // A python3 that makes a venv whose pip records what it installs.
+    m.script(
+        "python3",
+        "#!/bin/bash\necho \"python3 $*\" >> \"$CALLS\"\n[ \"$1 $2\" = '-m venv' ] || exit 0\n\
+         /bin/mkdir -p \"$3/bin\"\nprintf '#!/bin/bash\\necho \"pip $*\" >> \"$CALLS\"\\n' > \"$3/bin/pip\"\n\
+         /bin/chmod +x \"$3/bin/pip\"\n",
+    );
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    let venv = m.dir.path().join("tools/py");
+    assert!(run.calls.contains(&format!("python3 -m venv {}", venv.display())), "{:?}", run.calls);
+    assert!(run.calls.contains(&"pip install -q schemathesis==4.32.5".to_string()), "{:?}", run.calls);
+    assert!(installs(&run).is_empty(), "{:?}", run.calls);
 }

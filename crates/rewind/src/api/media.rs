@@ -92,6 +92,18 @@ async fn serve(
             format!("the bytes of media file {id} are missing"),
         ));
     }
+    if served.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+        // Our error shape, not the file server's plain text; `Content-Range: bytes */len` stays.
+        let mut res = Error::new(
+            ErrorCode::RangeNotSatisfiable,
+            "the Range header must ask for one range that starts inside the file",
+        )
+        .into_response();
+        if let Some(cr) = served.headers().get("content-range") {
+            res.headers_mut().insert("content-range", cr.clone());
+        }
+        return Ok(res);
+    }
     let (mut parts, body) = served.into_parts();
     if let Some(name) = name {
         let v = format!("inline; filename=\"{name}\"").parse().map_err(Error::internal)?;

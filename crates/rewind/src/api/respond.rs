@@ -43,6 +43,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             }
             Ok(r) => r.map_err(|r| Error::new(ErrorCode::InvalidBody, r.body_text()))?,
         };
+        // serde reads a struct from an array too (`[null, null]`); bodies here are objects.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Error::new(ErrorCode::InvalidBody, "the body must be a JSON object"));
+        }
         serde_json::from_slice(&body).map(JsonBody).map_err(|e| {
             Error::new(ErrorCode::InvalidBody, format!("the body is not the JSON this endpoint takes: {e}"))
         })

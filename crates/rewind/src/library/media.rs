@@ -242,9 +242,21 @@ fn plan(q: &Search) -> Result<Planned> {
         add("stream = ?", BindValue::Text(v.clone()));
     }
     if let Some(v) = &q.format {
+        if !matches!(v.as_str(), "flv" | "hls" | "mp4" | "aac") {
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                format!("format must be flv, hls, mp4 or aac, not {v:?}"),
+            ));
+        }
         add("format = ?", BindValue::Text(v.clone()));
     }
     if let Some(v) = &q.source {
+        if !matches!(v.as_str(), "rule" | "task" | "event") {
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                format!("source must be rule, task or event, not {v:?}"),
+            ));
+        }
         add("source = ?", BindValue::Text(v.clone()));
     }
     if let Some(v) = &q.task_id {
