@@ -121,6 +121,9 @@ async fn second_publisher_is_refused_and_the_first_keeps_going() {
 
     let e = Publisher::connect(&url).await.err().unwrap().to_string();
     assert!(e.contains("NetStream.Publish.BadName") && e.contains("already being published"), "{e}");
+    let live_session = before["session_id"].as_str().unwrap();
+    assert!(!e.contains(live_session), "the refused peer is not told the live session: {e}");
+    assert!(srv.log().contains(live_session), "the operator's log has it");
     assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"duplicate\"} ").await, 1);
 
     for t in &tags[20..] {
