@@ -80,14 +80,23 @@ pub fn is_disk_full(e: &dyn std::fmt::Display) -> bool {
     text.contains("No space left on device") || text.contains("database or disk is full")
 }
 
-/// Free bytes on the file system holding `path`.
+/// Free bytes (for us: not the root-only blocks) on the file system holding `path`.
 pub fn free_bytes(path: &Path) -> Option<u64> {
+    statvfs(path).map(|st| st.f_bavail * st.f_frsize)
+}
+
+/// Size in bytes of the file system holding `path`.
+pub fn volume_size(path: &Path) -> Option<u64> {
+    statvfs(path).map(|st| st.f_blocks * st.f_frsize)
+}
+
+fn statvfs(path: &Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: a NUL-terminated path and a zeroed statvfs for the call to fill.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    (rc == 0).then_some(st)
 }
 
 #[cfg(test)]

@@ -128,19 +128,10 @@ pub fn budget_bytes(svc: &Services) -> u64 {
         return r.disk_budget_bytes;
     }
     if r.disk_budget_percent > 0.0 {
-        return volume_size(&svc.config.data_dir)
+        return crate::disk_reserve::volume_size(&svc.config.data_dir)
             .map_or(0, |size| (size as f64 * r.disk_budget_percent / 100.0) as u64);
     }
     0
-}
-
-fn volume_size(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: a NUL-terminated path and a zeroed statvfs for the call to fill.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_blocks as u64 * st.f_frsize as u64)
 }
 
 /// Sweeps every minute until shutdown.
