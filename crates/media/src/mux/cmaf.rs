@@ -144,6 +144,13 @@ pub struct Fragmenter {
     /// Where the next audio fragment's decode time is expected (in samples): audio
     /// keeps counting samples so rounding never makes it jitter.
     audio_next: Option<u64>,
+    /// The run's first video frame's composition offset (B-frame reordering delay).
+    /// Every presentation time of the run is moved earlier by it — video through
+    /// negative composition offsets, audio through its decode times — so video is
+    /// presented from each fragment's decode time (CMAF: earliest presentation time =
+    /// `baseMediaDecodeTime`) and audio keeps its sync with it. Without it a run starts
+    /// with a hole of the delay, which players seek over or stall at.
+    presentation_shift: Option<Duration90k>,
     seq: u32,
 }
 
@@ -158,6 +165,7 @@ impl Fragmenter {
             audio: Vec::new(),
             base: None,
             audio_next: None,
+            presentation_shift: None,
             seq: first_seq,
         }
     }
@@ -191,6 +199,9 @@ impl Fragmenter {
             };
         let done = if cut { self.build(Some(f.dts)) } else { None };
         self.base.get_or_insert((f.dts, f.utc));
+        if f.track == Track::Video && self.presentation_shift.is_none() {
+            self.presentation_shift = Some(f.cts().max(Duration90k(0)));
+        }
         match f.track {
             Track::Video => self.video.push(f),
             Track::Audio => self.audio.push(f),
@@ -221,8 +232,10 @@ impl Fragmenter {
         // Decode times are wall-clock times on the run's clock: they never go back, even
         // across runs, so players that join fragments of several runs keep them in order.
         let wall = |dts: Time90k| (base_utc + (dts - base)).0.max(0) as u64;
+        let shift = self.presentation_shift.unwrap_or(Duration90k(0));
         let audio_tfdt = audio.first().map(|a| {
-            let actual = (wall(a.dts) as u128 * self.audio_rate as u128 / TICKS_PER_SECOND as u128) as u64;
+            let at = (wall(a.dts) as i64 - shift.0).max(0) as u128;
+            let actual = (at * self.audio_rate as u128 / TICKS_PER_SECOND as u128) as u64;
             match self.audio_next {
                 Some(next) if next.abs_diff(actual) <= 2 * AAC_FRAME => next,
                 _ => actual,
@@ -239,12 +252,12 @@ impl Fragmenter {
         if !video.is_empty() {
             part(&mut out, self.seq, VIDEO_TRACK_ID, wall(video[0].dts), utc, &video, |i, f| {
                 let flags = if f.keyframe { 0x0200_0000 } else { 0x0101_0000 };
-                (video_durs[i].0.max(0) as u32, flags, f.cts().0 as i32)
+                (video_durs[i].0.max(0) as u32, flags, (f.cts().0 - shift.0) as i32)
             });
         }
         let video_len = out.len() as u32;
         if let Some(tfdt) = audio_tfdt {
-            let audio_utc = if self.has_video { base_utc + (audio[0].dts - base) } else { utc };
+            let audio_utc = if self.has_video { base_utc + (audio[0].dts - base) - shift } else { utc };
             part(&mut out, self.seq, AUDIO_TRACK_ID, tfdt, audio_utc, &audio, |_, _| {
                 (AAC_FRAME as u32, 0x0200_0000, 0)
             });
@@ -479,6 +492,16 @@ fn boxes_in(b: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> 
         at += size;
     }
     out
+}
+
+/// Each part's track and decode time (`tfdt`, in the track's timescale), from the
+/// `prft` boxes of `fragments` (as this module writes them).
+pub fn decode_times(fragments: &[u8]) -> Vec<(u32, u64)> {
+    boxes_in(fragments, 0, fragments.len())
+        .into_iter()
+        .filter(|(kind, _, _)| kind == b"prft")
+        .filter_map(|(_, body, _)| Some((u32_at(fragments, body + 4)?, u64_at(fragments, body + 16)?)))
+        .collect()
 }
 
 /// Moves the decode times of every part of `fragments` (as this module writes them)

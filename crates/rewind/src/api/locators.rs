@@ -185,6 +185,15 @@ pub async fn chunk(
     playback::chunk_for(&svc, &stream_of(&l.stream_id)?, &file, req, l.bounds()).await
 }
 
+/// `GET /{locator}/content.ism/timeline/{v|a}/{t}.m4s`: a track's part of a fragment.
+pub async fn part(
+    State(svc): Svc,
+    Path((id, track, file)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let l = locator::get(&svc.db, &id, svc.clock.now_unix()).await?;
+    playback::part_for(&svc, &stream_of(&l.stream_id)?, &track, &file, l.bounds()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,33 +215,8 @@ pub async fn chunk_for(
     let Some(row) = row.filter(inside) else {
         return Err(Error::new(ErrorCode::NotFound, format!("stream {stream_id} has no chunk {file}")));
     };
-    let path = svc
-        .timeline_root()
-        .join(&id.domain)
-        .join(&id.app)
-        .join(&id.stream)
-        .join(crate::timeline::recorder::chunk_file_name(row.start));
     let range_header = req.headers().get("range").and_then(|v| v.to_str().ok()).map(String::from);
-    let sealed = row.sealed;
-    let p = path.clone();
-    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
-        let f = std::fs::File::open(&p)?;
-        if sealed {
-            // SAFETY: a sealed chunk file is never written or truncated again (retention
-            // unlinks it, which leaves a mapping valid), so the mapping cannot change
-            // under us. Served bytes go from the page cache to the socket in one copy.
-            let map = unsafe { memmap2::Mmap::map(&f)? };
-            Ok(Bytes::from_owner(map))
-        } else {
-            // An open chunk still grows: copy what is there now.
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut &f, &mut v)?;
-            Ok(Bytes::from(v))
-        }
-    })
-    .await
-    .map_err(Error::internal)?
-    .map_err(|e| Error::internal(format!("chunk file {}: {e}", path.display())))?;
+    let bytes = chunk_bytes(svc, id, &row).await?;
     let size = bytes.len() as u64;
     let range = clip::parse_range(range_header.as_deref(), size)?;
     let (from, to) = range.unwrap_or((0, size.saturating_sub(1)));
@@ -258,6 +233,89 @@ pub async fn chunk_for(
         let cr = format!("bytes {from}-{to}/{size}");
         r.headers_mut().insert("content-range", cr.parse().map_err(Error::internal)?);
     }
+    Ok(r)
+}
+
+/// The bytes of a chunk file: mapped when sealed, read as they are when still growing.
+async fn chunk_bytes(svc: &Services, id: &StreamId, row: &index::Chunk) -> Result<Bytes> {
+    let path = svc
+        .timeline_root()
+        .join(&id.domain)
+        .join(&id.app)
+        .join(&id.stream)
+        .join(crate::timeline::recorder::chunk_file_name(row.start));
+    let sealed = row.sealed;
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+        let f = std::fs::File::open(&p)?;
+        if sealed {
+            // SAFETY: a sealed chunk file is never written or truncated again (retention
+            // unlinks it, which leaves a mapping valid), so the mapping cannot change
+            // under us. Served bytes go from the page cache to the socket in one copy.
+            let map = unsafe { memmap2::Mmap::map(&f)? };
+            Ok(Bytes::from_owner(map))
+        } else {
+            // An open chunk still grows: copy what is there now.
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut &f, &mut v)?;
+            Ok(Bytes::from(v))
+        }
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(|e| Error::internal(format!("chunk file {}: {e}", path.display())))
+}
+
+/// `GET /v1/streams/{sid}/timeline/{v|a}/{t}.m4s`: one track's part of the fragment
+/// that starts at decode time `t` (the DASH manifests' `$Time$` segments).
+pub async fn part(
+    State(svc): Svc,
+    Path((d, a, s, track, file)): Path<(String, String, String, String, String)>,
+) -> Result<Response> {
+    let id = sid((d, a, s))?;
+    part_for(&svc, &id, &track, &file, (None, None)).await
+}
+
+/// One track's part of a fragment the index (or the live tail) knows, within `limits`.
+pub async fn part_for(
+    svc: &Services,
+    id: &StreamId,
+    track: &str,
+    file: &str,
+    limits: select::Limits,
+) -> Result<Response> {
+    let stream_id = id.to_string();
+    let missing =
+        || Error::new(ErrorCode::NotFound, format!("stream {stream_id} has no segment {track}/{file}"));
+    let t = file.strip_suffix(".m4s").and_then(|n| n.parse::<i64>().ok()).ok_or_else(missing)?;
+    if !matches!(track, "v" | "a") {
+        return Err(missing());
+    }
+    let inside = |f: &crate::timeline::chunk_table::FragmentRef| {
+        limits.0.is_none_or(|lo| f.end() > lo) && limits.1.is_none_or(|hi| f.start < hi)
+    };
+    let tail = svc.timelines.get(&stream_id).and_then(|l| l.chunk.clone());
+    let mut chunks = index::chunks_in(&svc.db, &stream_id, Time90k(t), Time90k(t + 1)).await?;
+    chunks.extend(tail);
+    let found = chunks
+        .iter()
+        .rev()
+        .find_map(|c| c.fragments.iter().find(|f| f.start.0 == t && inside(f)).map(|f| (c, *f)));
+    let (row, frag) = found.ok_or_else(missing)?;
+    let (from, to) = if track == "v" {
+        (frag.offset, frag.offset + frag.video_len as u64)
+    } else {
+        (frag.offset + frag.video_len as u64, frag.offset + frag.size as u64)
+    };
+    let bytes = chunk_bytes(svc, id, row).await?;
+    if from >= to || to > bytes.len() as u64 {
+        return Err(missing());
+    }
+    let mut r = Response::new(Body::from(bytes.slice(from as usize..to as usize)));
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("video/mp4"));
+    // A fragment's bytes never change once it is listed.
+    h.insert("cache-control", HeaderValue::from_static("public, max-age=31536000, immutable"));
     Ok(r)
 }
 

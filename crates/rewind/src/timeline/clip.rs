@@ -56,14 +56,36 @@ pub async fn plan(svc: &Services, stream_id: &str, sel: &Selection) -> Result<Cl
     })?;
     let (start, end) = sel.media_span();
     let init = cmaf::with_duration(&init, end - start).freeze();
-    let shifts = cmaf::timescales(&init)
-        .into_iter()
-        .map(|(id, scale)| (id, (start.0.max(0) as u128 * scale as u128 / TICKS_PER_SECOND as u128) as u64))
-        .collect();
     let mut dir = svc.timeline_root();
     for part in stream_id.split('/') {
         dir.push(part);
     }
+    // The clip's time zero: its earliest decode time. Audio may start a little before
+    // the fragment (its presentation moves with the video's B-frame delay).
+    let scales = cmaf::timescales(&init);
+    let head = Piece {
+        path: dir.join(chunk_file_name(first.chunk_start)),
+        offset: first.frag.offset,
+        len: first.frag.size as u64,
+    };
+    let zero = read_piece(&head)
+        .await
+        .map(|b| {
+            cmaf::decode_times(&b)
+                .into_iter()
+                .filter_map(|(track, t)| {
+                    let scale = scales.iter().find(|s| s.0 == track)?.1 as u128;
+                    Some(rewind_media::Time90k((t as u128 * TICKS_PER_SECOND as u128 / scale) as i64))
+                })
+                .min()
+                .unwrap_or(start)
+        })
+        .unwrap_or(start)
+        .min(start);
+    let shifts = scales
+        .into_iter()
+        .map(|(id, scale)| (id, (zero.0.max(0) as u128 * scale as u128 / TICKS_PER_SECOND as u128) as u64))
+        .collect();
     let pieces: Vec<Piece> = sel
         .segments
         .iter()
@@ -77,15 +99,20 @@ pub async fn plan(svc: &Services, stream_id: &str, sel: &Selection) -> Result<Cl
     Ok(Clip { init, pieces, total, shifts })
 }
 
+/// A fragment's bytes as stored.
+async fn read_piece(p: &Piece) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(&p.path).await?;
+    f.seek(std::io::SeekFrom::Start(p.offset)).await?;
+    let mut buf = vec![0u8; p.len as usize];
+    f.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
 impl Clip {
     /// Reads fragment `i`, rebased.
     pub async fn fragment(&self, i: usize) -> std::io::Result<Bytes> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let p = &self.pieces[i];
-        let mut f = tokio::fs::File::open(&p.path).await?;
-        f.seek(std::io::SeekFrom::Start(p.offset)).await?;
-        let mut buf = vec![0u8; p.len as usize];
-        f.read_exact(&mut buf).await?;
+        let mut buf = read_piece(&self.pieces[i]).await?;
         let shifts = &self.shifts;
         cmaf::rebase(&mut buf, |track| shifts.iter().find(|s| s.0 == track).map_or(0, |s| s.1));
         Ok(Bytes::from(buf))

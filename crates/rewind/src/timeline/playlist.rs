@@ -54,7 +54,10 @@ pub fn hls(segments: &[Segment], live: bool) -> String {
     }
     let mut prev: Option<&Segment> = None;
     let mut uri = String::new();
-    for s in segments {
+    for (i, s) in segments.iter().enumerate() {
+        if !live && is_stub_tail(segments, i) {
+            continue;
+        }
         let new_run = prev.is_none_or(|p| p.run_seq != s.run_seq);
         if prev.is_some() && new_run {
             o.push_str("#EXT-X-DISCONTINUITY\n");
@@ -91,6 +94,22 @@ pub fn hls(segments: &[Segment], live: bool) -> String {
         o.push_str("#EXT-X-ENDLIST\n");
     }
     o
+}
+
+/// Shorter than this, the last fragment of a run is left out of VOD HLS playlists.
+const STUB_TAIL: Duration90k = Duration90k(45_000);
+
+/// True for a run's last fragment when it is a stub (a key frame or two the push ended
+/// on) after other fragments. Its video starts where the run's audio has already
+/// ended, so in a player's one audio+video buffer it adds nothing: hls.js then waits
+/// for it for ever and never reaches `ended` (and dash.js, switching from a live MPD,
+/// stops short of it). VOD manifests leave it out: at most half a second of media.
+/// Live ones keep it (sequence numbers and Periods must not change between reloads).
+fn is_stub_tail(segments: &[Segment], i: usize) -> bool {
+    let s = &segments[i];
+    let last_of_run = segments.get(i + 1).is_none_or(|n| n.run_seq != s.run_seq);
+    let not_alone = i > 0 && segments[i - 1].run_seq == s.run_seq;
+    last_of_run && not_alone && s.frag.duration < STUB_TAIL && s.frag.video_len > 0
 }
 
 fn push_u64(o: &mut String, mut v: u64) {
@@ -146,32 +165,110 @@ impl Part {
     }
 }
 
-/// A DASH MPD: `static` (VOD) or `dynamic` (live), one `Period` per run (and per init
-/// segment within a run), and in each one `AdaptationSet` per track (CMAF: one track
-/// per representation) whose segments are that track's part of each fragment.
+/// URI template of one track's segments (`v` or `a`), addressed by their decode time:
+/// the server finds the fragment starting at `$Time$` and serves that track's part.
+pub fn part_uri_template(track: &str) -> String {
+    format!("timeline/{track}/$Time$.m4s")
+}
+
+/// A DASH MPD (DASH-IF IOP: `SegmentTemplate` with a `SegmentTimeline` addressed by
+/// `$Time$`, one `AdaptationSet` per track — CMAF, one track per representation).
+///
+/// `static` (VOD): one `Period` per run (and per init segment within a run), laid end
+/// to end — the gaps between runs are left out of the presentation, as HLS leaves them
+/// out with `EXT-X-DISCONTINUITY` — so every player plays across them. Decode times are
+/// wall-clock ticks, so a position maps to UTC by its Period's `presentationTimeOffset`.
+///
+/// `dynamic` (live): the run being recorded only, its Periods at their wall-clock
+/// offsets from `availabilityStartTime` (the run's first fragment), with a `UTCTiming`
+/// of the server's clock, so players find the live edge.
 /// `codecs(init_id)` gives each init's RFC 6381 codecs, video first.
 pub fn dash(segments: &[Segment], live: bool, now: Time90k, codecs: impl Fn(i64) -> String) -> String {
+    let segments = match (live, segments.last()) {
+        (true, Some(last)) => {
+            let from = segments.iter().position(|s| s.run_seq == last.run_seq).unwrap_or(0);
+            &segments[from..]
+        }
+        _ => segments,
+    };
     let Some(first) = segments.first() else { return String::new() };
-    let last = segments.last().expect("not empty");
-    let total = last.frag.end() - first.frag.start;
-    let mut o = String::with_capacity(512 + segments.len() * 160);
-    let _ = write!(
-        o,
+    let periods = periods(segments, live);
+    let mut o = String::with_capacity(1024 + segments.len() * 40);
+    o.push_str(
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" minBufferTime="PT2S" "#
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019" minBufferTime="PT2S" "#,
     );
+    let longest = segments.iter().map(|s| s.frag.duration).max().unwrap_or(Duration90k(0));
+    let total = Duration90k(periods.iter().map(|p| p.duration().0).sum());
     if live {
+        let span = segments.last().map_or(Duration90k(0), |l| l.frag.end() - first.frag.start);
         let _ = write!(
             o,
-            r#"type="dynamic" availabilityStartTime="{}" publishTime="{}" minimumUpdatePeriod="PT2S" timeShiftBufferDepth="{}">"#,
+            r#"type="dynamic" availabilityStartTime="{}" publishTime="{}" minimumUpdatePeriod="PT1S" timeShiftBufferDepth="{}" suggestedPresentationDelay="{}" maxSegmentDuration="{}">"#,
             rfc3339_ms(first.frag.start),
             rfc3339_ms(now),
-            iso_duration(total)
+            iso_duration(span),
+            iso_duration(longest + longest + Duration90k::from_secs(1)),
+            iso_duration(longest)
         );
     } else {
-        let _ = write!(o, r#"type="static" mediaPresentationDuration="{}">"#, iso_duration(total));
+        let _ = write!(
+            o,
+            r#"type="static" mediaPresentationDuration="{}" maxSegmentDuration="{}">"#,
+            iso_duration(total),
+            iso_duration(longest)
+        );
     }
     o.push('\n');
+    let mut at = Duration90k(0);
+    for p in &periods {
+        let head = &p.segments[0];
+        // Live Periods sit at their wall-clock offsets; VOD ones end to end.
+        let start = if live { head.frag.start - first.frag.start } else { at };
+        let _ =
+            write!(o, r#" <Period id="r{}i{}" start="{}""#, head.run_seq, head.init_id, iso_duration(start));
+        if !live {
+            let _ = write!(o, r#" duration="{}""#, iso_duration(p.duration()));
+        }
+        o.push_str(">\n");
+        let all = codecs(head.init_id);
+        for part in [Part::Video, Part::Audio] {
+            let codec = all.split(',').find(|c| c.starts_with("mp4a") == (part == Part::Audio)).unwrap_or("");
+            let parts: Vec<&Segment> = p.segments.iter().filter(|s| part.range(s).is_some()).collect();
+            if !parts.is_empty() && !codec.is_empty() {
+                adaptation_set(&mut o, part, codec, head.init_id, head.frag.start, &parts);
+            }
+        }
+        o.push_str(" </Period>\n");
+        at = at + p.duration();
+    }
+    if live {
+        let _ = writeln!(
+            o,
+            r#" <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="{}"/>"#,
+            rfc3339_ms(now)
+        );
+    }
+    o.push_str("</MPD>\n");
+    o
+}
+
+/// Segments that share a run and an init segment: one DASH Period.
+struct Period<'a> {
+    segments: &'a [Segment],
+}
+
+impl Period<'_> {
+    /// From its first fragment's start to its last fragment's end.
+    fn duration(&self) -> Duration90k {
+        let (a, b) = (&self.segments[0], &self.segments[self.segments.len() - 1]);
+        b.frag.end() - a.frag.start
+    }
+}
+
+/// The Periods of `segments`; VOD ones (`!live`) without their runs' stub tails.
+fn periods(segments: &[Segment], live: bool) -> Vec<Period<'_>> {
+    let mut out = Vec::new();
     let mut i = 0;
     while i < segments.len() {
         let head = &segments[i];
@@ -179,67 +276,52 @@ pub fn dash(segments: &[Segment], live: bool, now: Time90k, codecs: impl Fn(i64)
             .iter()
             .take_while(|s| s.run_seq == head.run_seq && s.init_id == head.init_id)
             .count();
-        let period = &segments[i..i + n];
-        let _ = writeln!(
-            o,
-            r#" <Period id="p{i}" start="{}">"#,
-            iso_duration(head.frag.start - first.frag.start)
-        );
-        let all = codecs(head.init_id);
-        for part in [Part::Video, Part::Audio] {
-            let codec = all.split(',').find(|c| c.starts_with("mp4a") == (part == Part::Audio)).unwrap_or("");
-            let parts: Vec<(&Segment, (u64, u64))> =
-                period.iter().filter_map(|s| part.range(s).map(|r| (s, r))).collect();
-            if !parts.is_empty() && !codec.is_empty() {
-                adaptation_set(&mut o, part, codec, head.init_id, &parts);
-            }
-        }
-        o.push_str(" </Period>\n");
+        let keep = if !live && n > 1 && is_stub_tail(segments, i + n - 1) { n - 1 } else { n };
+        out.push(Period { segments: &segments[i..i + keep] });
         i += n;
     }
-    o.push_str("</MPD>\n");
-    o
+    out
 }
 
-fn adaptation_set(o: &mut String, part: Part, codec: &str, init_id: i64, parts: &[(&Segment, (u64, u64))]) {
+fn adaptation_set(o: &mut String, part: Part, codec: &str, init_id: i64, pto: Time90k, parts: &[&Segment]) {
     let (kind, suffix) = if part == Part::Video { ("video", "v") } else { ("audio", "a") };
-    let bytes: u64 = parts.iter().map(|(_, (a, b))| b - a + 1).sum();
-    let first = parts[0].0;
-    let dur = parts[parts.len() - 1].0.frag.end() - first.frag.start;
+    let bytes: u64 = parts.iter().filter_map(|s| part.range(s)).map(|(a, b)| b - a + 1).sum();
+    let dur = parts[parts.len() - 1].frag.end() - parts[0].frag.start;
     let bandwidth = (bytes as f64 * 8.0 / secs(dur).max(0.001)) as u64;
-    // Decode times are wall-clock ticks, so the offset to remove is the period's start.
+    // Decode times are wall-clock ticks, so the offset to remove is the Period's start.
     let _ = write!(
         o,
         r#"  <AdaptationSet contentType="{kind}" mimeType="{kind}/mp4" segmentAlignment="true" startWithSAP="1">
    <Representation id="{suffix}{init_id}" codecs="{codec}" bandwidth="{bandwidth}">
-    <SegmentList timescale="90000" presentationTimeOffset="{}">
-     <Initialization sourceURL="timeline/init/{init_id}-{suffix}.mp4"/>
+    <SegmentTemplate timescale="90000" presentationTimeOffset="{}" initialization="timeline/init/{init_id}-{suffix}.mp4" media="{}">
      <SegmentTimeline>
 "#,
-        first.frag.start.0
+        pto.0,
+        part_uri_template(suffix)
     );
     let mut j = 0;
     while j < parts.len() {
-        let s = parts[j].0;
+        let s = parts[j];
         let d = s.frag.duration.0;
         let repeat = parts[j + 1..]
             .iter()
             .zip(&parts[j..])
-            .take_while(|(next, cur)| next.0.frag.duration.0 == d && next.0.frag.start == cur.0.frag.end())
+            .take_while(|(next, cur)| next.frag.duration.0 == d && next.frag.start == cur.frag.end())
             .count();
-        if repeat > 0 {
-            let _ = writeln!(o, r#"      <S t="{}" d="{d}" r="{repeat}"/>"#, s.frag.start.0);
-        } else {
-            let _ = writeln!(o, r#"      <S t="{}" d="{d}"/>"#, s.frag.start.0);
+        // `t` only where the timeline does not simply continue.
+        let continues = j > 0 && parts[j - 1].frag.end() == s.frag.start;
+        o.push_str("      <S ");
+        if !continues {
+            let _ = write!(o, r#"t="{}" "#, s.frag.start.0);
         }
+        let _ = write!(o, r#"d="{d}""#);
+        if repeat > 0 {
+            let _ = write!(o, r#" r="{repeat}""#);
+        }
+        o.push_str("/>\n");
         j += repeat + 1;
     }
-    o.push_str("     </SegmentTimeline>\n");
-    for (s, (a, b)) in parts {
-        let _ =
-            writeln!(o, r#"     <SegmentURL media="{}" mediaRange="{a}-{b}"/>"#, chunk_uri(s.chunk_start));
-    }
-    o.push_str("    </SegmentList>\n   </Representation>\n  </AdaptationSet>\n");
+    o.push_str("     </SegmentTimeline>\n    </SegmentTemplate>\n   </Representation>\n  </AdaptationSet>\n");
 }
 
 #[cfg(test)]
@@ -336,6 +418,150 @@ mod tests {
         assert_eq!(text.matches("<Period").count(), 2, "one Period per run");
         assert_eq!(text.matches("<AdaptationSet").count(), 3, "one per track: the second init has no audio");
         assert!(text.contains(r#"d="180000" r="2"/>"#), "contiguous equal fragments collapse");
-        assert!(text.contains(r#"mediaRange="0-599""#) && text.contains(r#"mediaRange="600-999""#));
+        assert!(
+            text.contains(r#"media="timeline/v/$Time$.m4s""#)
+                && text.contains(r#"media="timeline/a/$Time$.m4s""#)
+        );
+        // The 2 s gap between the runs is left out: the second Period follows the first.
+        assert!(text.contains(r#"<Period id="r1i2" start="PT6.000S" duration="PT4.000S">"#), "{text}");
+        assert!(text.contains(r#"mediaPresentationDuration="PT10.000S""#));
+    }
+
+    /// The two runs of `segments()`, each ending on a 0.08 s stub (a key frame the push
+    /// ended on).
+    fn segments_with_stubs() -> Vec<Segment> {
+        let mut segs = segments();
+        let mut out = Vec::new();
+        for (i, s) in segs.drain(..).enumerate() {
+            out.push(s);
+            if i == 2 || i == 4 {
+                let mut stub = s;
+                stub.seq += 100;
+                stub.frag.start = s.frag.end();
+                stub.frag.duration = Duration90k(7_200);
+                stub.frag.offset += 1000;
+                out.push(stub);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn vod_manifests_leave_out_the_stub_a_run_ends_on_and_live_ones_keep_it() {
+        let segs = segments_with_stubs();
+        let text = hls(&segs, false);
+        golden("timeline_vod_stubs.m3u8", &text);
+        assert!(!text.contains("#EXTINF:0.080,"), "{text}");
+        assert_eq!(text, hls(&segments(), false), "the same as without the stubs");
+        assert_eq!(hls(&segs, true).matches("#EXTINF:0.080,").count(), 2, "live keeps them");
+        let codecs = |_| "avc1.64001f,mp4a.40.2".to_string();
+        let now = segs[6].frag.end();
+        let mpd = dash(&segs, false, now, codecs);
+        assert!(!mpd.contains(r#"d="7200""#), "{mpd}");
+        assert_eq!(mpd, dash(&segments(), false, now, codecs));
+        let live = dash(&segs, true, now, codecs);
+        golden("timeline_live.mpd", &live);
+        assert!(live.contains(r#"d="7200""#), "{live}");
+        golden("timeline_live.m3u8", &hls(&segs, true));
+    }
+
+    #[test]
+    fn dash_live_is_the_run_being_recorded_at_its_wall_clock() {
+        let segs = segments();
+        let now = segs[4].frag.end() + Duration90k::from_secs(1);
+        let text = dash(&segs, true, now, |_| "avc1.64001f,mp4a.40.2".into());
+        assert!(text.contains(r#"type="dynamic""#));
+        assert!(text.contains(&format!(r#"availabilityStartTime="{}""#, rfc3339_ms(segs[3].frag.start))));
+        assert_eq!(text.matches("<Period").count(), 1, "only the live run: {text}");
+        assert!(text.contains(r#"<Period id="r1i2" start="PT0.000S">"#), "{text}");
+        assert!(text.contains("urn:mpeg:dash:utc:direct:2014"));
+    }
+
+    /// What a DASH manifest says, read back: Periods (start, duration) in seconds and, per
+    /// AdaptationSet, its presentationTimeOffset and (t, d) of every segment.
+    #[allow(clippy::type_complexity)]
+    fn read_mpd(text: &str) -> (f64, Vec<(f64, f64, Vec<(i64, Vec<(i64, i64)>)>)>) {
+        let attr = |s: &str, name: &str| -> Option<String> {
+            let k = format!(" {name}=\"");
+            let i = s.find(&k)? + k.len();
+            Some(s[i..i + s[i..].find('"')?].to_string())
+        };
+        let secs = |v: String| v.trim_start_matches("PT").trim_end_matches('S').parse::<f64>().unwrap();
+        let total = secs(attr(text, "mediaPresentationDuration").unwrap());
+        let mut periods = Vec::new();
+        for p in text.split("<Period").skip(1) {
+            let head = &p[..p.find('>').unwrap()];
+            let mut sets = Vec::new();
+            for a in p.split("<SegmentTemplate").skip(1) {
+                let pto: i64 = attr(a, "presentationTimeOffset").unwrap().parse().unwrap();
+                let mut t = pto;
+                let mut segs = Vec::new();
+                for sx in a.split("<S ").skip(1) {
+                    let sx = &sx[..sx.find("/>").unwrap()];
+                    let sx = format!(" {sx}");
+                    if let Some(v) = attr(&sx, "t") {
+                        t = v.parse().unwrap();
+                    }
+                    let d: i64 = attr(&sx, "d").unwrap().parse().unwrap();
+                    let r: i64 = attr(&sx, "r").map_or(0, |v| v.parse().unwrap());
+                    for _ in 0..=r {
+                        segs.push((t, d));
+                        t += d;
+                    }
+                }
+                sets.push((pto, segs));
+            }
+            periods.push((secs(attr(head, "start").unwrap()), secs(attr(head, "duration").unwrap()), sets));
+        }
+        (total, periods)
+    }
+
+    proptest::proptest! {
+        /// Whatever the runs (gaps, codec changes, fragment lengths), a VOD manifest's
+        /// Periods follow each other without gap or overlap, their lengths add up to the
+        /// presentation's, and within each the segments tile the Period from its offset.
+        #[test]
+        fn dash_periods_and_segments_are_contiguous(
+            runs in proptest::collection::vec(
+                (proptest::collection::vec(5i64..300, 1..12), 0i64..100_000, proptest::bool::ANY),
+                1..6,
+            ),
+        ) {
+            let mut segs = Vec::new();
+            let mut t = Time90k::from_unix_micros(1_576_886_400_000_000);
+            let (mut seq, mut init) = (0i64, 1i64);
+            for (run_seq, (frags, gap_ms, new_init)) in runs.iter().enumerate() {
+                t += Duration90k(gap_ms * 90);
+                if *new_init { init += 1; }
+                let run_start = t;
+                for tenth in frags {
+                    let d = Duration90k(tenth * 9_000);
+                    segs.push(Segment {
+                        chunk_start: run_start, init_id: init, run_start, run_seq: run_seq as i64, seq,
+                        frag: FragmentRef { start: t, duration: d, offset: 0, size: 1000, independent: true, video_len: 600 },
+                    });
+                    seq += 1;
+                    t += d;
+                }
+            }
+            let text = dash(&segs, false, t, |_| "avc1.64001f,mp4a.40.2".into());
+            let (total, periods) = read_mpd(&text);
+            let mut at = 0.0;
+            for (start, duration, sets) in &periods {
+                proptest::prop_assert!((start - at).abs() < 0.0015, "period starts at {start}, previous ends at {at}");
+                proptest::prop_assert_eq!(sets.len(), 2);
+                for (pto, s) in sets {
+                    proptest::prop_assert_eq!(s[0].0, *pto);
+                    for w in s.windows(2) {
+                        proptest::prop_assert_eq!(w[0].0 + w[0].1, w[1].0, "segments tile the period");
+                    }
+                    let covered = (s.last().unwrap().0 + s.last().unwrap().1 - pto) as f64 / 90_000.0;
+                    proptest::prop_assert!((covered - duration).abs() < 0.0015);
+                }
+                at = start + duration;
+            }
+            proptest::prop_assert!((total - at).abs() < 0.0015 * periods.len() as f64);
+            proptest::prop_assert_eq!(periods.iter().map(|p| p.2[0].1.len()).sum::<usize>(), segs.len());
+        }
     }
 }

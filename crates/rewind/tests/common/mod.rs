@@ -203,7 +203,7 @@ pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Fixtures live in cargo's temporary folder for tests: made once, shared by every test
-/// binary and run (test binaries run one after another), never left in /tmp.
+/// binary and run, never left in /tmp.
 fn fixtures_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -223,6 +223,7 @@ fn ffmpeg(args: &[&str]) {
 }
 
 /// A media fixture made once: "av" (H.264 320x240 25 fps + AAC 44.1 kHz stereo),
+/// "av160" (the same at 160x120),
 /// "video" (H.264 only), "video160" (H.264 only, 160x120), "audio" (AAC 48 kHz mono
 /// only); `secs` long, 1 s GOP.
 pub fn fixture(kind: &str, secs: u32) -> PathBuf {
@@ -232,15 +233,19 @@ pub fn fixture(kind: &str, secs: u32) -> PathBuf {
     if path.exists() {
         return path;
     }
-    // Made under a temporary name and renamed: a run killed midway leaves no torn fixture.
-    let part = path.with_extension("part.flv");
+    // Made under a temporary name and renamed: a run killed midway leaves no torn fixture,
+    // and test processes running side by side (nextest) never rename each other's.
+    let part = path.with_extension(format!("part{}.flv", std::process::id()));
     let t = secs.to_string();
     let v = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"];
     let venc = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-preset", "veryfast"];
     let p = part.to_str().unwrap();
     match kind {
-        "av" => {
+        "av" | "av160" => {
             let mut a: Vec<&str> = v.to_vec();
+            if kind == "av160" {
+                a[3] = "testsrc=size=160x120:rate=25";
+            }
             a.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", &t]);
             a.extend(venc);
             a.extend(["-c:a", "aac", "-ac", "2", "-f", "flv", p]);

@@ -1,0 +1,149 @@
+// Plays a manifest in a real browser player in headless Chromium, as a viewer would,
+// and prints one JSON line of what happened.
+//
+// Usage: node play.mjs PLAYER ORIGIN URL [OPTIONS_JSON]
+//   PLAYER: hls (hls.js), dash (dash.js) or shaka (Shaka Player)
+//   ORIGIN: the server under test (the page is opened there, so requests are same-origin)
+//   OPTIONS_JSON: {"rate": 4, "seek": 12.5, "live": 20, "timeout": 60}
+//     rate: playback rate (VOD); seek: seconds to seek to once playing;
+//     live: play for this many seconds at rate 1, then report (no `ended` expected).
+// Prints {ok, ended, currentTime, duration, played, seekedTo, liveEdgeLag, errors, fatal}.
+import { chromium } from "playwright-core";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const [player, origin, rel, optsJson] = process.argv.slice(2);
+const url = new URL(rel, origin).href;
+const opts = { rate: 4, timeout: 60, ...(optsJson ? JSON.parse(optsJson) : {}) };
+const here = path.dirname(fileURLToPath(import.meta.url));
+const scripts = {
+  hls: "node_modules/hls.js/dist/hls.min.js",
+  dash: "node_modules/dashjs/dist/modern/umd/dash.all.min.js",
+  shaka: "node_modules/shaka-player/dist/shaka-player.compiled.js",
+};
+if (!scripts[player]) throw new Error(`unknown player ${player}`);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--autoplay-policy=no-user-gesture-required",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+  ],
+});
+try {
+  const page = await browser.newPage();
+  const logs = [];
+  page.on("console", (m) => {
+    if (opts.debug) process.stderr.write(`[${m.type()}] ${m.text().slice(0, 400)}\n`);
+    if (m.type() === "error" && !m.location()?.url?.endsWith("/favicon.ico")) logs.push(m.text().slice(0, 300));
+  });
+  await page.goto(`${origin}/healthz`);
+  await page.addScriptTag({ path: path.join(here, scripts[player]) });
+  const result = await page.evaluate(
+    async ({ player, url, opts }) => {
+      const video = document.createElement("video");
+      video.muted = true;
+      document.body.appendChild(video);
+      const errors = [];
+      let fatal = null;
+      let liveEdge = () => NaN;
+      // The wall-clock time (ms) of what is on screen, as each player reports it.
+      let utcOf = () => NaN;
+      if (player === "hls") {
+        if (!window.Hls.isSupported()) return { ok: false, fatal: "hls.js: MediaSource not supported" };
+        const hls = new window.Hls({ enableWorker: false, debug: !!opts.debug });
+        hls.on(window.Hls.Events.ERROR, (_, d) => {
+          errors.push(`${d.type}/${d.details}${d.fatal ? " (fatal)" : ""}`);
+          if (d.fatal) fatal = `${d.type}/${d.details}`;
+        });
+        hls.loadSource(url);
+        hls.attachMedia(video);
+        liveEdge = () => hls.liveSyncPosition ?? NaN;
+        utcOf = () => hls.playingDate?.getTime() ?? NaN;
+      } else if (player === "dash") {
+        const p = window.dashjs.MediaPlayer().create();
+        p.updateSettings({ debug: { logLevel: opts.debug ? 5 : 1 } });
+        p.on(window.dashjs.MediaPlayer.events.ERROR, (e) => {
+          const what = `${e.error?.code ?? ""} ${e.error?.message ?? JSON.stringify(e.error ?? e)}`.slice(0, 300);
+          errors.push(what);
+          fatal = what;
+        });
+        p.initialize(video, url, false);
+        liveEdge = () => (p.isDynamic() ? p.duration() : NaN);
+        utcOf = () => {
+          try {
+            return p.timeAsUTC() * 1000;
+          } catch {
+            return NaN;
+          }
+        };
+      } else {
+        window.shaka.polyfill.installAll();
+        const p = new window.shaka.Player();
+        await p.attach(video);
+        p.addEventListener("error", (e) => {
+          const what = `shaka ${e.detail?.code} ${JSON.stringify(e.detail?.data ?? []).slice(0, 200)}`;
+          errors.push(what);
+          if (e.detail?.severity === 2) fatal = what;
+        });
+        try {
+          await p.load(url);
+        } catch (e) {
+          fatal = `shaka load ${e.code} ${JSON.stringify(e.data ?? []).slice(0, 200)}`;
+        }
+        liveEdge = () => (p.isLive() ? p.seekRange().end : NaN);
+        utcOf = () => p.getPlayheadTimeAsDate()?.getTime() ?? NaN;
+      }
+      const started = new Promise((r) => video.addEventListener("playing", r, { once: true }));
+      video.addEventListener("loadedmetadata", () => {
+        if (!opts.live) video.playbackRate = opts.rate;
+        video.play().catch((e) => errors.push(`play: ${e}`));
+      });
+      let seekedTo = null;
+      const deadline = Date.now() + opts.timeout * 1000;
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      if (opts.seek !== undefined) {
+        await Promise.race([started, sleep(opts.timeout * 1000)]);
+        video.currentTime = opts.seek;
+        await Promise.race([new Promise((r) => video.addEventListener("seeked", r, { once: true })), sleep(10000)]);
+        seekedTo = video.currentTime;
+      }
+      let lag = NaN;
+      let utcLag = NaN;
+      if (opts.live) {
+        // live: play this long; with `untilEnded`, on until the stream ends (or timeout).
+        const until = Date.now() + (opts.untilEnded ? opts.timeout : opts.live) * 1000;
+        while (Date.now() < until && !fatal && !video.ended) await sleep(200);
+        lag = liveEdge() - video.currentTime;
+        utcLag = (Date.now() - utcOf()) / 1000;
+      } else {
+        while (!video.ended && !fatal && Date.now() < deadline) await sleep(100);
+      }
+      let played = 0;
+      for (let i = 0; i < video.played.length; i++) played += video.played.end(i) - video.played.start(i);
+      return {
+        ok: !fatal && (opts.live && !opts.untilEnded ? video.currentTime > 0 : video.ended),
+        ended: video.ended,
+        currentTime: video.currentTime,
+        duration: video.duration,
+        played,
+        seekedTo,
+        liveEdgeLag: lag,
+        utcLag,
+        utc: Number.isFinite(utcOf()) ? new Date(utcOf()).toISOString() : null,
+        errors,
+        fatal,
+        videoError: video.error ? `${video.error.code} ${video.error.message}` : null,
+      };
+    },
+    { player, url, opts },
+  );
+  result.consoleErrors = logs.slice(0, 10);
+  console.log(JSON.stringify(result));
+} finally {
+  await browser.close();
+}
