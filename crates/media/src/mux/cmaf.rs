@@ -494,6 +494,51 @@ fn boxes_in(b: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> 
     out
 }
 
+/// Adds `add` to the composition offset of every sample of `track` in `fragments`
+/// (parts as this module writes them), in place.
+pub fn add_to_composition_offsets(fragments: &mut [u8], track: u32, add: i32) {
+    let mut patches = Vec::new();
+    for (kind, body, end) in boxes_in(fragments, 0, fragments.len()) {
+        if &kind != b"moof" {
+            continue;
+        }
+        for (kind, tb, te) in boxes_in(fragments, body, end) {
+            if &kind != b"traf" {
+                continue;
+            }
+            let mut this = 0;
+            for (kind, b, _) in boxes_in(fragments, tb, te) {
+                match &kind {
+                    b"tfhd" => this = u32_at(fragments, b + 4).unwrap_or(0),
+                    b"trun" if this == track => {
+                        let flags = u32_at(fragments, b).unwrap_or(0) & 0x00ff_ffff;
+                        if flags & 0x800 == 0 {
+                            continue;
+                        }
+                        let count = u32_at(fragments, b + 4).unwrap_or(0) as usize;
+                        let mut p = b
+                            + 8
+                            + if flags & 0x1 != 0 { 4 } else { 0 }
+                            + if flags & 0x4 != 0 { 4 } else { 0 };
+                        let per = [0x100, 0x200, 0x400].iter().filter(|bit| flags & **bit != 0).count() * 4;
+                        for _ in 0..count {
+                            p += per;
+                            patches.push(p);
+                            p += 4;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for p in patches {
+        if let Some(v) = u32_at(fragments, p) {
+            fragments[p..p + 4].copy_from_slice(&((v as i32).wrapping_add(add)).to_be_bytes());
+        }
+    }
+}
+
 /// Each part's track and decode time (`tfdt`, in the track's timescale), from the
 /// `prft` boxes of `fragments` (as this module writes them).
 pub fn decode_times(fragments: &[u8]) -> Vec<(u32, u64)> {

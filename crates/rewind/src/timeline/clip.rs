@@ -37,6 +37,8 @@ pub struct Clip {
     pub total: u64,
     /// Decode time shift per track: (track id, ticks in that track's timescale).
     pub shifts: Vec<(u32, u64)>,
+    /// Added to the video track's composition offsets: (track id, ticks).
+    pub cts_add: Option<(u32, i32)>,
 }
 
 /// Plans the clip of a selection.
@@ -60,32 +62,44 @@ pub async fn plan(svc: &Services, stream_id: &str, sel: &Selection) -> Result<Cl
     for part in stream_id.split('/') {
         dir.push(part);
     }
-    // The clip's time zero: its earliest decode time. Audio may start a little before
-    // the fragment (its presentation moves with the video's B-frame delay).
+    // Stored video is presented from its decode times through negative composition
+    // offsets (CMAF). A downloaded file is opened by players (ffmpeg's among them) that
+    // shift a track with negative offsets later by their size: the clip makes them
+    // positive again (decode times earlier by as much, presentation unchanged), and its
+    // time zero is the earliest decode time of any track.
     let scales = cmaf::timescales(&init);
     let head = Piece {
         path: dir.join(chunk_file_name(first.chunk_start)),
         offset: first.frag.offset,
         len: first.frag.size as u64,
     };
-    let zero = read_piece(&head)
-        .await
-        .map(|b| {
-            cmaf::decode_times(&b)
-                .into_iter()
-                .filter_map(|(track, t)| {
-                    let scale = scales.iter().find(|s| s.0 == track)?.1 as u128;
-                    Some(rewind_media::Time90k((t as u128 * TICKS_PER_SECOND as u128 / scale) as i64))
-                })
-                .min()
-                .unwrap_or(start)
+    let first_bytes = read_piece(&head).await.unwrap_or_default();
+    let video_track = scales.iter().find(|s| s.0 == cmaf::VIDEO_TRACK_ID).map(|s| s.0);
+    let delay = cmaf::read_samples(&first_bytes)
+        .iter()
+        .filter(|x| Some(x.track_id) == video_track)
+        .map(|x| -(x.cts as i64))
+        .max()
+        .unwrap_or(0)
+        .max(0);
+    let zero = cmaf::decode_times(&first_bytes)
+        .into_iter()
+        .filter_map(|(track, t)| {
+            let scale = scales.iter().find(|s| s.0 == track)?.1 as u128;
+            let t = (t as u128 * TICKS_PER_SECOND as u128 / scale) as i64;
+            Some(if Some(track) == video_track { t - delay } else { t })
         })
-        .unwrap_or(start)
-        .min(start);
+        .min()
+        .unwrap_or(start.0)
+        .min(start.0 - delay);
     let shifts = scales
         .into_iter()
-        .map(|(id, scale)| (id, (zero.0.max(0) as u128 * scale as u128 / TICKS_PER_SECOND as u128) as u64))
+        .map(|(id, scale)| {
+            let z = if Some(id) == video_track { zero + delay } else { zero };
+            (id, (z.max(0) as u128 * scale as u128 / TICKS_PER_SECOND as u128) as u64)
+        })
         .collect();
+    let cts_add = video_track.filter(|_| delay > 0).map(|t| (t, delay as i32));
     let pieces: Vec<Piece> = sel
         .segments
         .iter()
@@ -96,7 +110,7 @@ pub async fn plan(svc: &Services, stream_id: &str, sel: &Selection) -> Result<Cl
         })
         .collect();
     let total = init.len() as u64 + pieces.iter().map(|p| p.len).sum::<u64>();
-    Ok(Clip { init, pieces, total, shifts })
+    Ok(Clip { init, pieces, total, shifts, cts_add })
 }
 
 /// A fragment's bytes as stored.
@@ -113,6 +127,9 @@ impl Clip {
     /// Reads fragment `i`, rebased.
     pub async fn fragment(&self, i: usize) -> std::io::Result<Bytes> {
         let mut buf = read_piece(&self.pieces[i]).await?;
+        if let Some((track, add)) = self.cts_add {
+            cmaf::add_to_composition_offsets(&mut buf, track, add);
+        }
         let shifts = &self.shifts;
         cmaf::rebase(&mut buf, |track| shifts.iter().find(|s| s.0 == track).map_or(0, |s| s.1));
         Ok(Bytes::from(buf))
