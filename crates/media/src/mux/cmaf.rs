@@ -786,6 +786,32 @@ mod tests {
         assert_eq!((frags[0].seq, frags[1].seq), (1, 2));
     }
 
+    /// With B-frames (the key frame presented two frames after its decode time), video
+    /// is presented from each fragment's decode time and audio moves with it.
+    #[test]
+    fn video_is_presented_from_the_decode_time_and_audio_keeps_its_sync() {
+        let mut frames = crate::mux::flv::test_frames();
+        for f in frames.iter_mut().filter(|f| f.track == Track::Video) {
+            f.pts += Duration90k(7200);
+        }
+        let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().codec.clone();
+        let (first_video_dts, first_audio_dts) = (frames[0].dts, frames[1].dts);
+        let mut m = Fragmenter::new(true, Some(&a), 1);
+        let mut frags: Vec<Fragment> = frames.into_iter().filter_map(|f| m.push(f)).collect();
+        frags.extend(m.finish());
+        let samples = read_samples(&frags[0].bytes);
+        let video: Vec<&ReadSample> = samples.iter().filter(|s| s.track_id == VIDEO_TRACK_ID).collect();
+        let audio: Vec<&ReadSample> = samples.iter().filter(|s| s.track_id == AUDIO_TRACK_ID).collect();
+        assert_eq!(video[0].cts, 0, "the key frame is presented at the fragment's decode time");
+        assert_eq!(video[1].cts, 7200, "the others keep their distance to it");
+        // Audio was 100 ticks after the video's decode time, so 7,100 before its (old)
+        // presentation: it still is.
+        let video_pts = video[0].decode_time as i64 + video[0].cts as i64;
+        let audio_pts_90k = audio[0].decode_time as i64 * 90_000 / 44_100;
+        let want = (first_audio_dts - first_video_dts).0 - 7200;
+        assert!((audio_pts_90k - video_pts - want).abs() <= 3, "{audio_pts_90k} - {video_pts} != {want}");
+    }
+
     #[test]
     fn frames_before_the_first_key_frame_are_dropped() {
         let frames = crate::mux::flv::test_frames();

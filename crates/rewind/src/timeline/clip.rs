@@ -205,6 +205,7 @@ mod tests {
             pieces: lens.iter().map(|&len| Piece { path: PathBuf::new(), offset: 0, len }).collect(),
             total: 10 + lens.iter().sum::<u64>(),
             shifts: vec![],
+            cts_add: None,
         }
     }
 

@@ -49,6 +49,11 @@ pub fn hls(segments: &[Segment], live: bool) -> String {
         first.map_or(0, |s| s.seq),
         first.map_or(0, |s| s.run_seq)
     );
+    // Every fragment starts with a key frame (or is audio), except the second half of a
+    // GOP too long for one fragment: only then may a player not start anywhere.
+    if segments.iter().all(|s| s.frag.independent) {
+        o.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
     if !live {
         o.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n");
     }
@@ -389,6 +394,84 @@ mod tests {
         assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
         assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME").count(), 2, "one per run");
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    /// The rules of RFC 8216 (and Apple's HLS authoring rules for fMP4) that a media
+    /// playlist of ours can break; returns what is wrong.
+    fn hls_violations(text: &str) -> Vec<String> {
+        let mut bad = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.first() != Some(&"#EXTM3U") {
+            bad.push("does not start with #EXTM3U".into());
+        }
+        let target: u64 = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let version: u32 = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("#EXT-X-VERSION:"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        if version < 6 && text.contains("#EXT-X-MAP") {
+            bad.push("EXT-X-MAP in a media playlist needs version 6 or more".into());
+        }
+        let (mut map_seen, mut pending_byterange, mut last_uri) = (false, None::<bool>, None::<&str>);
+        let mut after_disc = false;
+        for (i, l) in lines.iter().enumerate() {
+            if let Some(d) = l.strip_prefix("#EXTINF:") {
+                let secs: f64 = d.trim_end_matches(',').parse().unwrap_or(f64::NAN);
+                if secs.round() as u64 > target {
+                    bad.push(format!("line {i}: EXTINF {secs} rounds above the target duration {target}"));
+                }
+            } else if l.starts_with("#EXT-X-MAP:") {
+                map_seen = true;
+            } else if *l == "#EXT-X-DISCONTINUITY" {
+                after_disc = true;
+            } else if l.starts_with("#EXT-X-PROGRAM-DATE-TIME:") {
+                after_disc = false;
+            } else if let Some(r) = l.strip_prefix("#EXT-X-BYTERANGE:") {
+                pending_byterange = Some(r.contains('@'));
+            } else if !l.starts_with('#') && !l.is_empty() {
+                if !map_seen {
+                    bad.push(format!("line {i}: a segment before any EXT-X-MAP"));
+                }
+                if after_disc {
+                    bad.push(format!("line {i}: a discontinuity without EXT-X-PROGRAM-DATE-TIME"));
+                }
+                // A range without an offset continues the previous segment's, of the same URI.
+                if pending_byterange == Some(false) && last_uri != Some(*l) {
+                    bad.push(format!("line {i}: a byte range without offset after another resource"));
+                }
+                pending_byterange = None;
+                last_uri = Some(l);
+            }
+        }
+        if !text.contains("#EXT-X-INDEPENDENT-SEGMENTS") {
+            bad.push("no EXT-X-INDEPENDENT-SEGMENTS (every segment starts with a key frame)".into());
+        }
+        let vod = text.contains("#EXT-X-PLAYLIST-TYPE:VOD");
+        if vod != text.ends_with("#EXT-X-ENDLIST\n") {
+            bad.push("a VOD playlist ends with EXT-X-ENDLIST, a live one does not".into());
+        }
+        bad
+    }
+
+    #[test]
+    fn hls_playlists_follow_the_rules_players_rely_on() {
+        for (name, segs) in [("gap", segments()), ("stubs", segments_with_stubs())] {
+            for live in [false, true] {
+                let text = hls(&segs, live);
+                assert_eq!(hls_violations(&text), Vec::<String>::new(), "{name} live={live}:\n{text}");
+            }
+        }
+        // The validator catches what it checks.
+        let broken = hls(&segments(), false).replace("#EXT-X-TARGETDURATION:2", "#EXT-X-TARGETDURATION:1");
+        assert!(!hls_violations(&broken).is_empty());
+        let mut long = segments();
+        long[1].frag.duration = Duration90k(2 * 90_000 + 45_000); // 2.5 s rounds to 3
+        assert_eq!(hls_violations(&hls(&long, false)), Vec::<String>::new());
     }
 
     #[test]
