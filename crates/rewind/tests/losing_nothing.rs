@@ -251,14 +251,7 @@ async fn a_full_disk_fails_new_recordings_loudly_keeps_what_is_complete_and_dele
     library_agrees_with_the_folder(&srv, "full").await;
     library_agrees_with_the_folder(&srv, "before").await;
     // The timeline kept what fit of the push on the full disk too.
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let q = format!(
-        "availableMedia?precision=full&startTime={}&endTime={}",
-        fmt(now - time::Duration::hours(1)),
-        fmt(now + time::Duration::hours(1))
-    );
-    let (s, v) = srv.get(&format!("/v1/streams/default/live/full/{q}")).await;
+    let (s, v) = available_now(&srv, "default/live/full").await;
     assert_eq!(s, 200, "{v}");
     assert!(
         !v["timeRanges"].as_array().unwrap().is_empty(),

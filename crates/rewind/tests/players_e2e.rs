@@ -31,14 +31,7 @@ fn play(srv: &TestServer, player: &str, path: &str, opts: Value) -> Value {
 
 /// The stream's runs as availableMedia lists them: (start, end) as RFC 3339 strings.
 async fn runs(srv: &TestServer, sid: &str) -> Vec<(String, String)> {
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let q = format!(
-        "/v1/streams/{sid}/availableMedia?precision=full&startTime={}&endTime={}",
-        fmt(now - time::Duration::hours(1)),
-        fmt(now + time::Duration::hours(1))
-    );
-    let (s, v) = srv.get(&q).await;
+    let (s, v) = available_now(srv, sid).await;
     assert_eq!(s, 200, "{v}");
     v["timeRanges"]
         .as_array()

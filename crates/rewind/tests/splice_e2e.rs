@@ -47,12 +47,13 @@ async fn events_of(srv: &TestServer, stream: &str) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// Plays a recording's playlist with hls.js in headless Chromium (tests/browser; the
-/// test command installs both) and returns what the player reported.
+/// Plays a recording's playlist with hls.js in headless Chromium (tests/browser/play.mjs;
+/// the test command installs both) and returns what the player reported.
 fn play_in_browser(srv: &TestServer, m: &Value) -> Value {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
     let out = std::process::Command::new("node")
-        .arg(format!("{dir}/play_hls.mjs"))
+        .arg(format!("{dir}/play.mjs"))
+        .arg("hls")
         .arg(format!("http://{}", srv.http))
         .arg(format!("/v1/media/{}/content", m["file_id"].as_str().unwrap()))
         .output()

@@ -454,3 +454,15 @@ trait Pipe: Sized {
     }
 }
 impl<T> Pipe for T {}
+
+/// availableMedia of `sid` at full precision, from an hour ago to an hour ahead.
+pub async fn available_now(srv: &TestServer, sid: &str) -> (u16, serde_json::Value) {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let q = format!(
+        "/v1/streams/{sid}/availableMedia?precision=full&startTime={}&endTime={}",
+        fmt(now - time::Duration::hours(1)),
+        fmt(now + time::Duration::hours(1))
+    );
+    srv.get(&q).await
+}
