@@ -58,6 +58,9 @@ impl Machine {
         if tools.contains(&"npm") {
             m.script("npm", FAKE_RECORDER);
         }
+        // PostgreSQL's versioned folder, unless a case removes it.
+        std::fs::create_dir_all(m.dir.path().join("pg/15/bin")).unwrap();
+        m.script_at("pg/15/bin/initdb", "#!/bin/true\n");
         // schemathesis in its venv, unless a case removes it.
         std::fs::create_dir_all(m.dir.path().join("tools/py/bin")).unwrap();
         m.script_at("tools/py/bin/schemathesis", "#!/bin/bash\necho 'schemathesis, version 4.32.5'\n");
@@ -103,6 +106,7 @@ impl Machine {
             .env("BIN", self.bin())
             .env("REWIND_BROWSER_DIR", self.browser())
             .env("REWIND_TOOLS_DIR", self.dir.path().join("tools"))
+            .env("REWIND_PG_GLOB", self.dir.path().join("pg/*/bin/initdb"))
             .envs(env.iter().copied())
             .output()
             .unwrap();
@@ -255,4 +259,21 @@ fn schemathesis_goes_into_its_own_venv_when_missing() {
     assert!(run.calls.contains(&format!("python3 -m venv {}", venv.display())), "{:?}", run.calls);
     assert!(run.calls.contains(&"pip install -q schemathesis==4.32.5".to_string()), "{:?}", run.calls);
     assert!(installs(&run).is_empty(), "{:?}", run.calls);
+}
+
+#[test]
+fn postgresql_is_installed_only_when_its_server_binaries_are_missing() {
+    let m = Machine::with(ALL);
+    let run = m.run(&[], &[]);
+    assert!(run.stderr.contains("postgresql is there"), "{}", run.stderr);
+    std::fs::remove_dir_all(m.dir.path().join("pg")).unwrap();
+    // apt's postgresql puts initdb in the versioned folder.
+    let apt = FAKE_APT.replace(
+        "    *) cmds=\"$p\" ;;",
+        "    postgresql) /bin/mkdir -p \"$BIN/../pg/15/bin\"; printf '#!/bin/true\\n' > \"$BIN/../pg/15/bin/initdb\"; /bin/chmod +x \"$BIN/../pg/15/bin/initdb\"; cmds=\"\" ;;\n    *) cmds=\"$p\" ;;",
+    );
+    m.script("apt-get", &apt);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(installs(&run), ["apt-get install -y -qq postgresql"]);
 }

@@ -6,6 +6,8 @@
 
 mod migrations;
 
+pub use migrations::{Engine, dialect};
+
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
@@ -21,6 +23,10 @@ impl Db {
     pub async fn open(url: &str) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        anyhow::ensure!(
+            sqlite || url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "database_url must be sqlite://… or postgres://…"
+        );
         let pool = AnyPoolOptions::new()
             // SQLite has one writer; a small pool avoids lock contention between our own
             // connections, and WAL lets readers proceed during a write.
@@ -37,7 +43,8 @@ impl Db {
             })
             .connect(url)
             .await?;
-        migrations::run(&pool).await?;
+        let engine = if sqlite { Engine::Sqlite } else { Engine::Postgres };
+        migrations::run(&pool, engine).await?;
         Ok(Db { pool })
     }
 

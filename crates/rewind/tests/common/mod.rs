@@ -2,6 +2,8 @@
 //! pushes, and media fixtures made by ffmpeg once per test binary.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
