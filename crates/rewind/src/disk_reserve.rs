@@ -31,7 +31,15 @@ impl DiskReserve {
     /// Makes the reserve when it is missing and the disk has twice its size free.
     /// Blocking I/O: call it off the async threads.
     pub fn ensure(&self) -> std::io::Result<()> {
-        if self.bytes == 0 || self.path.metadata().is_ok_and(|m| m.len() >= self.bytes) {
+        if self.bytes == 0 {
+            // No reserve to make: the disk counts as full until 64 MiB are free again.
+            let free = free_bytes(self.path.parent().unwrap_or(Path::new(".")));
+            if free.is_some_and(|f| f >= 64 << 20) {
+                self.full.store(false, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        if self.path.metadata().is_ok_and(|m| m.len() >= self.bytes) {
             return Ok(());
         }
         if free_bytes(self.path.parent().unwrap_or(Path::new("."))).is_some_and(|f| f < 2 * self.bytes) {

@@ -94,7 +94,11 @@ pub async fn serve(l: HttpListener, grace: Duration) {
                     }
                 }
                 _ = slot.evicted() => {
+                    // Idle means no request in flight, but a response's last bytes may
+                    // still be on their way: finish those, then close.
                     tracing::debug!(%peer, "closing an idle HTTP connection to make room for a new one");
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
                 }
                 _ = shutdown.cancelled() => {
                     conn.as_mut().graceful_shutdown();

@@ -295,7 +295,8 @@ pub async fn part_for(
         limits.0.is_none_or(|lo| f.end() > lo) && limits.1.is_none_or(|hi| f.start < hi)
     };
     let tail = svc.timelines.get(&stream_id).and_then(|l| l.chunk.clone());
-    let mut chunks = index::chunks_in(&svc.db, &stream_id, Time90k(t), Time90k(t + 1)).await?;
+    let next = t.checked_add(1).ok_or_else(missing)?;
+    let mut chunks = index::chunks_in(&svc.db, &stream_id, Time90k(t), Time90k(next)).await?;
     chunks.extend(tail);
     let found = chunks
         .iter()

@@ -159,8 +159,12 @@ pub async fn run(
                 _ => true,
             };
             if boundary && plan.format != Format::Hls && f.dts - o.first_dts >= interval {
+                // The full file is finished (MP4 rewrite, library insert and its retries)
+                // in the background: the next file starts now and the hub queue never
+                // waits on it.
                 let o = open.take().unwrap();
-                finish(&svc, &plan, live.media(), o).await;
+                let (svc2, plan2, media) = (svc.clone(), plan.clone(), live.media());
+                svc.tasks.spawn(async move { finish(&svc2, &plan2, media, o).await });
             }
         }
         let started: Vec<Frame>;
@@ -592,7 +596,7 @@ pub(super) async fn close(
         Mux::Adts | Mux::Hls(_) | Mux::Mp4(_) => vec![],
     };
     // The side index is removed only once the file is in the library.
-    let idx_path = o.idx.take().map(|i| i.path().to_path_buf());
+    let idx_path = o.idx.as_ref().map(|i| i.path().to_path_buf());
     let (hls, mp4) = match std::mem::replace(&mut o.mux, Mux::Adts) {
         Mux::Hls(h) => (Some(h), None),
         Mux::Mp4(m) => (None, Some(m)),
@@ -602,6 +606,14 @@ pub(super) async fn close(
     if let Err(e) = o.sink.flush().await {
         let id = StreamId { domain: plan.domain.clone(), app: plan.app.clone(), stream: plan.stream.clone() };
         fail(svc, &id, plan, &e);
+    }
+    // The side index takes the records of the last samples too (after their bytes):
+    // until the file is in the library, recovery reads even a finished MP4 through it.
+    if let Some(mut idx) = o.idx.take() {
+        idx.buffer().extend_from_slice(&o.idx_pending.split());
+        if let Err(e) = idx.finish(vec![], true).await {
+            tracing::warn!(file = %idx_path.as_deref().unwrap_or(std::path::Path::new("")).display(), error = %e, "could not finish an MP4's side index");
+        }
     }
     let mut size = o.sink.finish(patches, true).await?;
     if let Some(mut h) = hls {
@@ -753,7 +765,7 @@ pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) ->
     };
     let event = callbacks::event::record_event(&rec, cb.appid, &public_url, media_start_ms);
     // The file, the end of its recording and its callback commit together. A failure
-    // (a full disk, a busy database) is retried for about half a minute: the bytes are
+    // (a full disk, a busy database) is retried for about a minute: the bytes are
     // complete and published, and only this row makes them part of the library. After
     // that the `recording_file` row stays and the next start adopts the file.
     let mut tries = 0u32;

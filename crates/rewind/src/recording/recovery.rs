@@ -92,6 +92,14 @@ async fn recover_one(
     let (path, fmt) = (source.clone(), plan.format);
     let frames = tokio::task::spawn_blocking(move || read_frames(&path, fmt, start)).await??;
     if frames.is_empty() {
+        if source != tmp {
+            // A finished MP4 whose index cannot be read: kept for an operator.
+            forget(svc, file_id).await?;
+            anyhow::bail!(
+                "{} is finished but its side index lists no sample; left in place",
+                source.display()
+            );
+        }
         // Nothing complete in it (or no file at all): nothing of worth is removed.
         remove_leftovers(tmp).await;
         forget(svc, file_id).await?;

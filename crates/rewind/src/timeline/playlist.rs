@@ -107,9 +107,9 @@ const STUB_TAIL: Duration90k = Duration90k(45_000);
 /// True for a run's last fragment when it is a stub (a key frame or two the push ended
 /// on) after other fragments. Its video starts where the run's audio has already
 /// ended, so in a player's one audio+video buffer it adds nothing: hls.js then waits
-/// for it for ever and never reaches `ended` (and dash.js, switching from a live MPD,
-/// stops short of it). VOD manifests leave it out: at most half a second of media.
-/// Live ones keep it (sequence numbers and Periods must not change between reloads).
+/// for it for ever and never reaches `ended`. VOD HLS playlists leave it out (at most
+/// half a second of media); live ones keep it (sequence numbers must not change
+/// between reloads).
 fn is_stub_tail(segments: &[Segment], i: usize) -> bool {
     let s = &segments[i];
     let last_of_run = segments.get(i + 1).is_none_or(|n| n.run_seq != s.run_seq);
@@ -197,7 +197,7 @@ pub fn dash(segments: &[Segment], live: bool, now: Time90k, codecs: impl Fn(i64)
         _ => segments,
     };
     let Some(first) = segments.first() else { return String::new() };
-    let periods = periods(segments, live);
+    let periods = periods(segments);
     let mut o = String::with_capacity(1024 + segments.len() * 40);
     o.push_str(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -271,8 +271,10 @@ impl Period<'_> {
     }
 }
 
-/// The Periods of `segments`; VOD ones (`!live`) without their runs' stub tails.
-fn periods(segments: &[Segment], live: bool) -> Vec<Period<'_>> {
+/// The Periods of `segments`. Stub tails stay: dash.js plays them (its buffers are per
+/// track), and a live MPD that becomes static must keep what it listed, or dash.js
+/// stops short of the end it already buffered.
+fn periods(segments: &[Segment]) -> Vec<Period<'_>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < segments.len() {
@@ -281,8 +283,7 @@ fn periods(segments: &[Segment], live: bool) -> Vec<Period<'_>> {
             .iter()
             .take_while(|s| s.run_seq == head.run_seq && s.init_id == head.init_id)
             .count();
-        let keep = if !live && n > 1 && is_stub_tail(segments, i + n - 1) { n - 1 } else { n };
-        out.push(Period { segments: &segments[i..i + keep] });
+        out.push(Period { segments: &segments[i..i + n] });
         i += n;
     }
     out
@@ -530,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn vod_manifests_leave_out_the_stub_a_run_ends_on_and_live_ones_keep_it() {
+    fn vod_hls_leaves_out_the_stub_a_run_ends_on_and_live_hls_and_dash_keep_it() {
         let segs = segments_with_stubs();
         let text = hls(&segs, false);
         golden("timeline_vod_stubs.m3u8", &text);
@@ -539,9 +540,10 @@ mod tests {
         assert_eq!(hls(&segs, true).matches("#EXTINF:0.080,").count(), 2, "live keeps them");
         let codecs = |_| "avc1.64001f,mp4a.40.2".to_string();
         let now = segs[6].frag.end();
+        // DASH keeps them: per-track buffers play them, and a live MPD turning static
+        // must not lose what it listed.
         let mpd = dash(&segs, false, now, codecs);
-        assert!(!mpd.contains(r#"d="7200""#), "{mpd}");
-        assert_eq!(mpd, dash(&segments(), false, now, codecs));
+        assert_eq!(mpd.matches(r#"<S d="7200"/>"#).count(), 4, "{mpd}");
         let live = dash(&segs, true, now, codecs);
         golden("timeline_live.mpd", &live);
         assert!(live.contains(r#"d="7200""#), "{live}");

@@ -17,6 +17,9 @@ pub struct TestServer {
     pub http: String,
     pub dir: tempfile::TempDir,
     pub log: Arc<Mutex<String>>,
+    /// With `TEST_DATABASE=postgres`: the PostgreSQL this server (and its
+    /// restarts) use instead of SQLite.
+    pub pg: Option<Arc<postgres::Postgres>>,
 }
 
 impl TestServer {
@@ -37,6 +40,24 @@ impl TestServer {
     }
 
     fn start_with(dir: tempfile::TempDir, config: &str, nofile: Option<u64>) -> TestServer {
+        // The same tests run against PostgreSQL when asked (scripts/test runs both).
+        let pg = (std::env::var("TEST_DATABASE").as_deref() == Ok("postgres")
+            && !config.contains("database_url"))
+        .then(|| Arc::new(postgres::Postgres::start()));
+        Self::start_on(dir, config, nofile, pg)
+    }
+
+    fn start_on(
+        dir: tempfile::TempDir,
+        config: &str,
+        nofile: Option<u64>,
+        pg: Option<Arc<postgres::Postgres>>,
+    ) -> TestServer {
+        let config = match &pg {
+            Some(pg) => format!("database_url = \"{}\"\n{config}", pg.url),
+            None => config.to_string(),
+        };
+        let config = config.as_str();
         // reqwest is built with TLS but no crypto provider of its own (the server picks
         // ring): the tests' HTTP clients need it installed too.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -78,7 +99,7 @@ impl TestServer {
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", log.lock().unwrap()));
         let field = |k: &str| ready.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
-        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log }
+        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log, pg }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -156,8 +177,9 @@ impl TestServer {
     /// Starts a new server on this one's data folder (after it stopped or was killed).
     pub fn restart(mut self, config: &str) -> TestServer {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let pg = self.pg.take();
         drop(self);
-        TestServer::start_in(dir, config)
+        TestServer::start_on(dir, config, None, pg)
     }
 
     /// Sends SIGTERM and waits for the exit status code.
