@@ -215,6 +215,14 @@ async fn bad_api_input_gets_the_documented_4xx_with_our_error_body() {
     assert_eq!((s, error_code(&v).as_str()), (400, "InvalidParameter.Body"), "{v}");
     let (s, _) = srv.get("/v1/domains/zz").await;
     assert_eq!(s, 404, "the refused PUT set nothing");
+    // NUL is no text rewind stores (PostgreSQL's text cannot hold it): a 400, not a 500.
+    let body = serde_json::json!({"callback": {"url": "https://x.example", "key": "a\u{0}b"}});
+    let (s, v) = srv.send("PUT", "/v1/domains/zz", Some(body)).await;
+    assert_eq!((s, error_code(&v).as_str()), (400, "InvalidParameter.Body"), "{v}");
+    for path in ["/v1/media/abc%00", "/v1/media?stream=a%00b"] {
+        let (s, v) = srv.get(path).await;
+        assert_eq!((s, error_code(&v).as_str()), (400, "InvalidParameter"), "{path}: {v}");
+    }
     // Filters with a fixed set of values refuse others.
     let (s, v) = srv.get("/v1/media?format=false").await;
     assert_eq!((s, error_code(&v).as_str()), (400, "InvalidParameter"), "{v}");

@@ -77,7 +77,19 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/{locator}/content.ism/timeline/{track}/{file}", get(locators::part))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(refuse_nul))
         .with_state(svc)
+}
+
+/// A NUL (`%00`) in a path or query is never a valid id, name or filter, and
+/// PostgreSQL's text cannot hold it: refused before any handler sees it.
+async fn refuse_nul(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map_or("", |p| p.as_str());
+    if target.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0') {
+        return Error::new(ErrorCode::InvalidParameter, "the path or query contains NUL (%00)")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> Response {

@@ -47,9 +47,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(Error::new(ErrorCode::InvalidBody, "the body must be a JSON object"));
         }
+        // No text the API stores may hold NUL: PostgreSQL's text cannot.
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+            && has_nul(&v)
+        {
+            return Err(Error::new(ErrorCode::InvalidBody, "text in the body may not contain NUL (\\u0000)"));
+        }
         serde_json::from_slice(&body).map(JsonBody).map_err(|e| {
             Error::new(ErrorCode::InvalidBody, format!("the body is not the JSON this endpoint takes: {e}"))
         })
+    }
+}
+
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
