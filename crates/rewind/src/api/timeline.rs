@@ -236,14 +236,18 @@ pub async fn chunk_for(
     Ok(r)
 }
 
-/// The bytes of a chunk file: mapped when sealed, read as they are when still growing.
-async fn chunk_bytes(svc: &Services, id: &StreamId, row: &index::Chunk) -> Result<Bytes> {
-    let path = svc
-        .timeline_root()
+/// Where a chunk's file is.
+fn chunk_path(svc: &Services, id: &StreamId, start: Time90k) -> std::path::PathBuf {
+    svc.timeline_root()
         .join(&id.domain)
         .join(&id.app)
         .join(&id.stream)
-        .join(crate::timeline::recorder::chunk_file_name(row.start));
+        .join(crate::timeline::recorder::chunk_file_name(start))
+}
+
+/// The bytes of a chunk file: mapped when sealed, read as they are when still growing.
+async fn chunk_bytes(svc: &Services, id: &StreamId, row: &index::Chunk) -> Result<Bytes> {
+    let path = chunk_path(svc, id, row.start);
     let sealed = row.sealed;
     let p = path.clone();
     tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
@@ -308,11 +312,28 @@ pub async fn part_for(
     } else {
         (frag.offset + frag.video_len as u64, frag.offset + frag.size as u64)
     };
-    let bytes = chunk_bytes(svc, id, row).await?;
-    if from >= to || to > bytes.len() as u64 {
+    if from >= to {
         return Err(missing());
     }
-    let mut r = Response::new(Body::from(bytes.slice(from as usize..to as usize)));
+    let body = if row.sealed {
+        let bytes = chunk_bytes(svc, id, row).await?;
+        if to > bytes.len() as u64 {
+            return Err(missing());
+        }
+        bytes.slice(from as usize..to as usize)
+    } else {
+        // The open chunk grows for minutes: read just this part, not the whole file.
+        let path = chunk_path(svc, id, row.start);
+        tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+            let mut buf = vec![0u8; (to - from) as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(&path)?, &mut buf, from)?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|_| missing())?
+    };
+    let mut r = Response::new(Body::from(body));
     let h = r.headers_mut();
     h.insert("content-type", HeaderValue::from_static("video/mp4"));
     // A fragment's bytes never change once it is listed.
