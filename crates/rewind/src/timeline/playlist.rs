@@ -1,5 +1,6 @@
 //! Timeline manifests: HLS (fMP4 segments as byte ranges of chunks) and DASH (CMAF,
-//! `SegmentList` with media ranges, one `Period` per run). Pure: segments in, text out.
+//! `SegmentTemplate` addressed by `$Time$`, one `Period` per run). Pure: segments in,
+//! text out.
 
 use crate::timeline::chunk_table::FragmentRef;
 use crate::wire_time::rfc3339_ms;
