@@ -74,6 +74,23 @@ impl DiskReserve {
         true
     }
 
+    /// Runs `op`; when it fails because the disk is full, releases the reserve and runs it
+    /// once more — how deletes (which need journal room too) get an operator out.
+    pub async fn with_room<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        match op().await {
+            Err(e) if is_disk_full(&e) => {
+                self.release();
+                op().await
+            }
+            r => r,
+        }
+    }
+
     /// Releases the reserve when `e` says the disk (or the database on it) is full.
     pub fn on_error(&self, e: &dyn std::fmt::Display) {
         if is_disk_full(e) {

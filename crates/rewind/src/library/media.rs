@@ -369,15 +369,7 @@ impl BindValue {
 /// leaves orphan bytes for the sweeper, never a record without bytes).
 pub async fn delete(db: &Db, file_id: &str, reserve: &crate::disk_reserve::DiskReserve) -> Result<()> {
     let del = || sqlx::query("DELETE FROM media WHERE file_id = $1").bind(file_id).execute(&db.pool);
-    // On a full disk even a delete needs room in the database's journal: the reserve
-    // gives it, so deleting is how an operator gets out.
-    let n = match del().await {
-        Err(e) if crate::disk_reserve::is_disk_full(&e) => {
-            reserve.release();
-            del().await?
-        }
-        r => r?,
-    };
+    let n = reserve.with_room(del).await?;
     if n.rows_affected() == 0 {
         return Err(Error::new(ErrorCode::MediaNotFound, format!("no media file {file_id}")));
     }

@@ -141,15 +141,9 @@ pub async fn run(svc: Arc<Services>) {
             _ = svc.shutdown.cancelled() => return,
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
-        let mut swept = sweep(&svc.db, &svc.media_root(), svc.clock.now_unix(), budget_bytes(&svc)).await;
-        // A full disk: with the reserve released the deletes have room; sweep again now.
-        if let Err(e) = &swept
-            && crate::disk_reserve::is_disk_full(e)
-            && svc.disk_reserve.release()
-        {
-            swept = sweep(&svc.db, &svc.media_root(), svc.clock.now_unix(), budget_bytes(&svc)).await;
-        }
-        match swept {
+        let root = svc.media_root();
+        let sweep_once = || sweep(&svc.db, &root, svc.clock.now_unix(), budget_bytes(&svc));
+        match svc.disk_reserve.with_room(sweep_once).await {
             Ok(s) => {
                 svc.metrics.media_deleted_expired_total.fetch_add(s.expired, Relaxed);
                 svc.metrics.media_deleted_budget_total.fetch_add(s.over_budget, Relaxed);
