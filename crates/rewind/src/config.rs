@@ -39,6 +39,8 @@ pub struct Config {
     pub timeline: TimelineConfig,
     /// The media library's disk budget.
     pub retention: RetentionConfig,
+    /// Where recordings and the timeline keep their bytes: the local folder or an S3 bucket.
+    pub storage: StorageConfig,
     /// Record and status callbacks: the global target and delivery policy.
     pub callbacks: CallbacksConfig,
     /// Templates declared in the file (read-only; each needs a `template_id` ≥ 1).
@@ -182,6 +184,57 @@ pub struct RtmpConfig {
     pub read_batch_ms: u64,
 }
 
+/// Where bytes are kept (`../shared/API.md`, Storage and database). Empty or `file://`
+/// `url`: the local folder. `s3://BUCKET[/PREFIX]`: an S3-compatible bucket, with a
+/// local spool for what is not uploaded yet.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `""` (`{data_dir}`), `file:///PATH`, or `s3://BUCKET[/PREFIX]`.
+    pub url: String,
+    /// S3 endpoint, e.g. `http://127.0.0.1:9000` (empty: AWS's, or `AWS_ENDPOINT_URL`).
+    pub endpoint: String,
+    /// S3 region (empty: `AWS_REGION`, else `us-east-1`).
+    pub region: String,
+    /// S3 access key id (empty: `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: String,
+    /// S3 secret access key (empty: `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: String,
+    /// Path-style requests (`endpoint/bucket/key`), as most self-hosted servers want;
+    /// false: virtual-hosted style (`bucket.endpoint/key`).
+    pub path_style: bool,
+    /// Allow a plain-HTTP endpoint.
+    pub allow_http: bool,
+    /// Media and chunk downloads answer with a redirect to a short-lived presigned URL
+    /// instead of passing the bytes through rewind.
+    pub presign: bool,
+    /// Seconds a presigned URL stays valid.
+    pub presign_secs: u64,
+    /// Folder for bytes not uploaded yet (empty: `{data_dir}`).
+    pub spool_dir: String,
+    /// Most bytes waiting for upload; past it the oldest timeline chunks not uploaded
+    /// are dropped (recording files never are).
+    pub spool_max_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: String::new(),
+            endpoint: String::new(),
+            region: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            path_style: true,
+            allow_http: false,
+            presign: false,
+            presign_secs: 300,
+            spool_dir: String::new(),
+            spool_max_bytes: 8 << 30,
+        }
+    }
+}
+
 /// HTTP listener settings: what a client that connects and says nothing may hold.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -272,6 +325,7 @@ impl Default for Config {
             recording: RecordingConfig::default(),
             timeline: TimelineConfig::default(),
             retention: RetentionConfig::default(),
+            storage: StorageConfig::default(),
             callbacks: CallbacksConfig::default(),
             record_templates: Vec::new(),
             record_rules: Vec::new(),
@@ -383,6 +437,10 @@ impl Config {
         let sl = self.timeline.segment_length;
         if !(30..=300).contains(&sl) || !sl.is_multiple_of(30) {
             anyhow::bail!("timeline.segment_length must be 30 to 300 seconds in steps of 30, not {sl}");
+        }
+        crate::storage::Location::parse(&self.storage.url)?;
+        if self.storage.presign_secs == 0 || self.storage.presign_secs > 7 * 24 * 3600 {
+            anyhow::bail!("storage.presign_secs must be 1 to 604800 (a week, S3's limit)");
         }
         Ok(())
     }

@@ -24,6 +24,7 @@ pub mod recording;
 pub mod registry;
 pub mod secret;
 pub mod server;
+pub mod storage;
 pub mod stream_id;
 pub mod tasks;
 pub mod timeline;

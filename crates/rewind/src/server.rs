@@ -53,17 +53,14 @@ pub struct Services {
     pub noisy_logs: crate::log_throttle::LogThrottle,
     /// Disk space kept for the database, released when the disk fills.
     pub disk_reserve: crate::disk_reserve::DiskReserve,
+    /// Where finished bytes are kept: the local folder or a bucket (with the upload queue).
+    pub storage: Arc<crate::storage::Storage>,
 }
 
 impl Services {
-    /// Root folder of recording files.
+    /// Root folder of recording files being written (and of finished ones not uploaded).
     pub fn media_root(&self) -> std::path::PathBuf {
-        self.config.data_dir.join("media")
-    }
-
-    /// Root folder of timeline chunks.
-    pub fn timeline_root(&self) -> std::path::PathBuf {
-        self.config.data_dir.join("timeline")
+        self.storage.root().join(crate::storage::keys::MEDIA)
     }
 }
 
@@ -103,6 +100,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
             "the open-file limit is too low for rtmp.max_connections + http.max_connections: both lowered to fit (raise the limit, e.g. LimitNOFILE in systemd)"
         );
     }
+    let storage = Arc::new(crate::storage::Storage::open(&config.data_dir, &config.storage)?);
     let db = Db::open(&config.database_url()).await.context("opening the database")?;
     let domains = Domains::load(db.clone(), &config).await?;
     let limits =
@@ -130,6 +128,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
             &config.data_dir,
             config.retention.disk_reserve_bytes,
         ),
+        storage,
         clock,
         db,
         domains,
@@ -150,6 +149,8 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         Ok(n) => tracing::warn!(chunks = n, "re-indexed timeline chunks interrupted by a crash"),
         Err(e) => tracing::error!(error = %e, "crash recovery of the timeline failed"),
     }
+    crate::storage::uploads::abort_leftovers(&services.storage).await;
+    queue_spool(&services).await;
     let rtmp_addr = rtmp.local_addr()?;
     let http_addr = http.local_addr()?;
     let tracker = TaskTracker::new();
@@ -158,6 +159,12 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(crate::tasks::runner::run(services.clone()));
     tracker.spawn(crate::library::retention::run(services.clone()));
     tracker.spawn(crate::callbacks::sender::run(services.clone()));
+    let db = services.db.clone();
+    tracker.spawn(crate::storage::uploads::run(
+        services.storage.clone(),
+        services.shutdown.clone(),
+        move |key, _| crate::timeline::index::drop_spooled_chunk(db.clone(), key),
+    ));
     let listener = api::http_server::HttpListener {
         listener: http,
         router: api::router(services.clone()),
@@ -171,6 +178,45 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     warn_if_open(&services.config, http_addr);
     tracing::info!(rtmp = %rtmp_addr, http = %http_addr, data_dir = %services.config.data_dir.display(), "rewind ready");
     Ok(Server { services, rtmp_addr, http_addr, tracker, http, _data_dir_lock: data_dir_lock })
+}
+
+/// At start-up, with a bucket: every finished file still in the spool (uploads a stop or
+/// a crash cut short) is queued again. Files being written are hidden and left alone;
+/// a file the index does not name yet (a recording that recovery parked) waits for it.
+async fn queue_spool(svc: &Services) {
+    use crate::storage::keys;
+    let s = &svc.storage;
+    if !s.is_remote() {
+        return;
+    }
+    let mut queued = 0usize;
+    for (key, len) in crate::storage::spool::files_under(s.root(), s.root()).await {
+        let known = if key.is_chunk() {
+            crate::timeline::index::is_sealed_chunk(&svc.db, &key).await.map_err(anyhow::Error::from)
+        } else {
+            match keys::media_rel_path(&key) {
+                Some(rel) => {
+                    crate::library::media::has_file_at(&svc.db, &rel).await.map_err(anyhow::Error::from)
+                }
+                None => Ok(false),
+            }
+        };
+        match known {
+            Ok(true) => {
+                s.uploads.push(key, len);
+                queued += 1;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%key, error = %e, "could not tell whether a spooled file is final"),
+        }
+    }
+    if queued > 0 {
+        tracing::info!(
+            files = queued,
+            bytes = s.uploads.spool_bytes(),
+            "uploading what the spool still holds"
+        );
+    }
 }
 
 /// An API anyone on the network can use is worth a line at every start.

@@ -17,32 +17,12 @@ fn all_formats(pattern: &str, extra: &str) -> String {
     )
 }
 
-/// Every visible file and folder under the media root, relative to it.
-fn media_tree(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            out.push(p.strip_prefix(root).unwrap().display().to_string());
-            if p.is_dir() {
-                walk(root, &p, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if root.exists() {
-        walk(root, root, &mut out);
-    }
-    out.sort();
-    out
-}
-
 /// Checks that the library and the media folder agree: every file on disk belongs to a
 /// record (no orphans, no temporary leftovers), and every record's file is there and
 /// decodes.
 async fn library_agrees_with_the_folder(srv: &TestServer, stream: &str) -> Vec<serde_json::Value> {
     let (_, v) = srv.get(&format!("/v1/media?stream={stream}&page_size=100")).await;
     let media = v["media"].as_array().unwrap().clone();
-    let root = srv.dir.path().join("data/media");
     let stream_dir = format!("default/live/{stream}");
     let mut owned: Vec<String> = Vec::new();
     for m in &media {
@@ -53,7 +33,7 @@ async fn library_agrees_with_the_folder(srv: &TestServer, stream: &str) -> Vec<s
         assert!(name.len() <= 255, "{name}");
         owned.push(format!("{stream_dir}/{name}"));
         if let Some(folder) = name.strip_suffix(".m3u8") {
-            let dir = root.join(&stream_dir).join(folder);
+            let dir = path.with_extension("");
             owned.push(format!("{stream_dir}/{folder}"));
             for e in std::fs::read_dir(&dir).unwrap().flatten() {
                 owned.push(format!("{stream_dir}/{folder}/{}", e.file_name().to_string_lossy()));
@@ -61,8 +41,11 @@ async fn library_agrees_with_the_folder(srv: &TestServer, stream: &str) -> Vec<s
         }
     }
     owned.sort();
-    let on_disk: Vec<String> =
-        media_tree(&root).into_iter().filter(|p| p.starts_with(&format!("{stream_dir}/"))).collect();
+    let on_disk: Vec<String> = stored_media_tree(srv)
+        .await
+        .into_iter()
+        .filter(|p| p.starts_with(&format!("{stream_dir}/")))
+        .collect();
     assert_eq!(on_disk, owned, "the stream's folder holds exactly the library's files");
     media
 }

@@ -76,7 +76,7 @@ async fn flv_and_aac_files_are_valid_and_listed() {
     // Delete: record and bytes together.
     let (s, _) = srv.send("DELETE", &format!("/v1/media/{}", aac["file_id"].as_str().unwrap()), None).await;
     assert_eq!(s, 204);
-    assert!(!media_path(&srv, aac).exists());
+    assert!(!is_stored(&srv, aac).await);
     let (s, v) = srv.get(&format!("/v1/media/{}", aac["file_id"].as_str().unwrap())).await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("ResourceNotFound.Media")));
 }

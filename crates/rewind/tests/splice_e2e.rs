@@ -162,7 +162,7 @@ async fn a_re_push_after_the_window_starts_a_new_file() {
     let (s, _) =
         srv.send("DELETE", &format!("/v1/media/{}", both[0]["file_id"].as_str().unwrap()), None).await;
     assert_eq!(s, 204);
-    assert!(!playlist.exists() && !folder.exists(), "bytes left behind: {}", folder.display());
+    assert!(!is_stored(&srv, &both[0]).await, "bytes left behind: {}", folder.display());
     assert_eq!(media_of(&srv, "late").await.len(), 1);
 }
 

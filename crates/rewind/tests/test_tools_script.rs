@@ -61,9 +61,13 @@ impl Machine {
         // PostgreSQL's versioned folder, unless a case removes it.
         std::fs::create_dir_all(m.dir.path().join("pg/15/bin")).unwrap();
         m.script_at("pg/15/bin/initdb", "#!/bin/true\n");
-        // schemathesis in its venv, unless a case removes it.
-        std::fs::create_dir_all(m.dir.path().join("tools/py/bin")).unwrap();
-        m.script_at("tools/py/bin/schemathesis", "#!/bin/bash\necho 'schemathesis, version 4.32.5'\n");
+        // schemathesis and moto in their venvs, unless a case removes them.
+        for (venv, exe, version) in [("py", "schemathesis", "4.32.5"), ("moto", "moto_server", "5.2.6")] {
+            std::fs::create_dir_all(m.dir.path().join(format!("tools/{venv}/bin"))).unwrap();
+            m.script_at(&format!("tools/{venv}/bin/{exe}"), "#!/bin/true\n");
+            let pip = format!("#!/bin/bash\n[ \"$1\" = show ] && echo 'Version: {version}'\n");
+            m.script_at(&format!("tools/{venv}/bin/pip"), &pip);
+        }
         let browser = m.browser();
         std::fs::create_dir_all(browser.join("node_modules")).unwrap();
         std::fs::write(browser.join("package-lock.json"), "{}").unwrap();
@@ -258,6 +262,28 @@ fn schemathesis_goes_into_its_own_venv_when_missing() {
     let venv = m.dir.path().join("tools/py");
     assert!(run.calls.contains(&format!("python3 -m venv {}", venv.display())), "{:?}", run.calls);
     assert!(run.calls.contains(&"pip install -q schemathesis==4.32.5".to_string()), "{:?}", run.calls);
+    assert!(installs(&run).is_empty(), "{:?}", run.calls);
+}
+
+#[test]
+fn moto_goes_into_its_own_venv_when_missing_or_another_version() {
+    let m = Machine::with(ALL);
+    let run = m.run(&[], &[]);
+    assert!(run.stderr.contains("moto is there"), "{}", run.stderr);
+    // Another version in the venv: installed again, pinned.
+    m.script_at("tools/moto/bin/pip", "#!/bin/bash\n[ \"$1\" = show ] && echo 'Version: 4.0.0'\n");
+    m.script(
+        "python3",
+        "#!/bin/bash\necho \"python3 $*\" >> \"$CALLS\"\n[ \"$1 $2\" = '-m venv' ] || exit 0\n\
+         /bin/mkdir -p \"$3/bin\"\nprintf '#!/bin/bash\\necho \"pip $*\" >> \"$CALLS\"\\n' > \"$3/bin/pip\"\n\
+         /bin/chmod +x \"$3/bin/pip\"\n",
+    );
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    let venv = m.dir.path().join("tools/moto");
+    assert!(run.calls.contains(&format!("python3 -m venv {}", venv.display())), "{:?}", run.calls);
+    assert!(run.calls.contains(&"pip install -q moto[s3,server]==5.2.6".to_string()), "{:?}", run.calls);
+    assert!(!run.calls.iter().any(|c| c.contains("schemathesis")), "{:?}", run.calls);
     assert!(installs(&run).is_empty(), "{:?}", run.calls);
 }
 

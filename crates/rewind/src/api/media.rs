@@ -4,10 +4,12 @@ use super::Svc;
 use super::respond::QueryParams;
 use crate::error::{Error, ErrorCode, Result};
 use crate::library::media::{self, Search};
+use crate::server::Services;
+use crate::storage::{Key, keys};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -32,7 +34,7 @@ pub async fn delete(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCod
     let m = media::get(&svc.db, &id).await?;
     media::delete(&svc.db, &id, &svc.disk_reserve).await?;
     // An HLS recording's segment folder goes with its playlist.
-    if let Err(e) = crate::library::retention::remove_bytes(&svc.media_root(), &m.rel_path, &m.format).await {
+    if let Err(e) = crate::library::retention::remove_bytes(&svc.storage, &m.rel_path, &m.format).await {
         tracing::warn!(file = %m.rel_path, error = %e, "media record deleted but its bytes could not be removed");
     }
     tracing::info!(file_id = %id, file = %m.rel_path, "media deleted");
@@ -53,8 +55,11 @@ fn content_type(format: &str) -> &'static str {
 /// `Range` support.
 pub async fn content(State(svc): Svc, Path(id): Path<String>, req: Request) -> Result<Response> {
     let m = media::get(&svc.db, &id).await?;
-    let path = svc.media_root().join(&m.rel_path);
-    serve(path, content_type(&m.format), Some(&m.file_name), req, &id).await
+    // A playlist is served by rewind even with presigning: its relative segment URIs
+    // must resolve here (each segment is then redirected on its own).
+    let presign = m.format != "hls";
+    serve(&svc, keys::media(&m.rel_path), content_type(&m.format), Some(&m.file_name), req, &id, presign)
+        .await
 }
 
 /// `GET /v1/media/{file_id}/{name}/{segment}`: a segment of an HLS recording, as the
@@ -73,19 +78,32 @@ pub async fn segment(
     let Some(file) = file.filter(ok) else {
         return Err(Error::new(ErrorCode::MediaNotFound, format!("media file {id} has no part {rest:?}")));
     };
-    let path = svc.media_root().join(&m.rel_path).with_file_name(folder).join(file);
-    serve(path, "video/mp2t", None, req, &id).await
+    serve(&svc, keys::hls_segment(&m.rel_path, file), "video/mp2t", None, req, &id, true).await
 }
 
+/// A library file's bytes: from the local folder while it is there, else from the
+/// bucket (passed through by range, or redirected to a presigned URL).
 async fn serve(
-    path: std::path::PathBuf,
+    svc: &Services,
+    key: Key,
     mime: &str,
     name: Option<&str>,
     req: Request,
     id: &str,
+    presign: bool,
 ) -> Result<Response> {
-    let mime = mime.parse().map_err(Error::internal)?;
-    let served = ServeFile::new_with_mime(&path, &mime).oneshot(req).await.map_err(Error::internal)?;
+    if !svc.storage.is_local(&key).await && svc.storage.is_remote() {
+        if presign && let Some(url) = svc.storage.presigned(&key).await {
+            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+            r.headers_mut()
+                .insert("location", url.map_err(Error::internal)?.parse().map_err(Error::internal)?);
+            return Ok(r);
+        }
+        return serve_remote(svc, key, mime, name, req, id).await;
+    }
+    let path = svc.storage.local_path(&key);
+    let mime_value = mime.parse().map_err(Error::internal)?;
+    let served = ServeFile::new_with_mime(&path, &mime_value).oneshot(req).await.map_err(Error::internal)?;
     if served.status() == StatusCode::NOT_FOUND {
         return Err(Error::new(
             ErrorCode::MediaNotFound,
@@ -105,13 +123,75 @@ async fn serve(
         return Ok(res);
     }
     let (mut parts, body) = served.into_parts();
+    finished_file_headers(&mut parts.headers, name)?;
+    Ok(Response::from_parts(parts, Body::new(body)).into_response())
+}
+
+fn finished_file_headers(h: &mut HeaderMap, name: Option<&str>) -> Result<()> {
     if let Some(name) = name {
         let v = format!("inline; filename=\"{name}\"").parse().map_err(Error::internal)?;
-        parts.headers.insert("content-disposition", v);
+        h.insert("content-disposition", v);
     }
     // Finished recording files never change.
-    parts
-        .headers
-        .insert("cache-control", "public, max-age=31536000, immutable".parse().map_err(Error::internal)?);
-    Ok(Response::from_parts(parts, Body::new(body)).into_response())
+    h.insert("cache-control", HeaderValue::from_static("public, max-age=31536000, immutable"));
+    Ok(())
+}
+
+/// A file kept in the bucket, streamed through by range: one ranged GET, nothing
+/// buffered whole.
+async fn serve_remote(
+    svc: &Services,
+    key: Key,
+    mime: &str,
+    name: Option<&str>,
+    req: Request,
+    id: &str,
+) -> Result<Response> {
+    let size = match svc.storage.remote_size(&key).await {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::new(
+                ErrorCode::MediaNotFound,
+                format!("the bytes of media file {id} are missing"),
+            ));
+        }
+        Err(e) => return Err(Error::internal(format!("storage: {e}"))),
+    };
+    let range_header = req.headers().get("range").and_then(|v| v.to_str().ok());
+    // As the local file server answers: one range, or 416.
+    let range_header = range_header.map(|h| if h.contains(',') { "bytes=-0" } else { h });
+    let range = match crate::timeline::clip::parse_range(range_header, size) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut res = e.into_response();
+            res.headers_mut()
+                .insert("content-range", format!("bytes */{size}").parse().map_err(Error::internal)?);
+            return Ok(res);
+        }
+    };
+    let mut r = if size == 0 {
+        Response::new(Body::empty())
+    } else {
+        let (from, to) = range.unwrap_or((0, size - 1));
+        let stream = svc
+            .storage
+            .remote_stream(&key, from, to)
+            .await
+            .map_err(|e| Error::internal(format!("storage: {e}")))?;
+        let mut r = Response::new(Body::from_stream(stream));
+        r.headers_mut().insert("content-length", HeaderValue::from(to - from + 1));
+        if range.is_some() {
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            r.headers_mut().insert(
+                "content-range",
+                format!("bytes {from}-{to}/{size}").parse().map_err(Error::internal)?,
+            );
+        }
+        r
+    };
+    let h = r.headers_mut();
+    h.insert("content-type", mime.parse().map_err(Error::internal)?);
+    h.insert("accept-ranges", HeaderValue::from_static("bytes"));
+    finished_file_headers(h, name)?;
+    Ok(r)
 }

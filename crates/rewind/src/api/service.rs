@@ -26,5 +26,6 @@ pub async fn metrics(State(svc): Svc) -> impl IntoResponse {
     text.push_str(crate::conn_slots::METRICS_HELP);
     crate::conn_slots::render_metrics(&mut text, "rtmp", &svc.rtmp_slots);
     crate::conn_slots::render_metrics(&mut text, "http", &svc.http_slots);
+    svc.storage.uploads.render(&mut text);
     ([("content-type", "text/plain; version=0.0.4")], text)
 }

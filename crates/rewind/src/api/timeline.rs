@@ -6,6 +6,7 @@ use super::Svc;
 use super::respond::QueryParams;
 use crate::error::{Error, ErrorCode, Result};
 use crate::server::Services;
+use crate::storage::keys;
 use crate::stream_id::StreamId;
 use crate::timeline::locator::Locator;
 use crate::timeline::{available, clip, index, playlist, select, window};
@@ -215,12 +216,23 @@ pub async fn chunk_for(
     let Some(row) = row.filter(inside) else {
         return Err(Error::new(ErrorCode::NotFound, format!("stream {stream_id} has no chunk {file}")));
     };
+    let key = keys::chunk(&stream_id, row.start);
+    if row.sealed
+        && let Some(url) = svc.storage.presigned(&key).await
+    {
+        return redirect(&url.map_err(Error::internal)?);
+    }
     let range_header = req.headers().get("range").and_then(|v| v.to_str().ok()).map(String::from);
-    let bytes = chunk_bytes(svc, id, &row).await?;
-    let size = bytes.len() as u64;
+    // A sealed chunk's size is in the index; an open one's is what is on disk now.
+    let size = if row.sealed {
+        row.bytes
+    } else {
+        tokio::fs::metadata(svc.storage.local_path(&key)).await.map(|m| m.len()).unwrap_or(0)
+    };
     let range = clip::parse_range(range_header.as_deref(), size)?;
     let (from, to) = range.unwrap_or((0, size.saturating_sub(1)));
-    let body = if size == 0 { Bytes::new() } else { bytes.slice(from as usize..=to as usize) };
+    let body =
+        if size == 0 { Bytes::new() } else { chunk_bytes(svc, &key, row.sealed, from, to + 1).await? };
     let mut r = Response::new(Body::from(body));
     let h = r.headers_mut();
     h.insert("content-type", HeaderValue::from_static("video/mp4"));
@@ -236,38 +248,23 @@ pub async fn chunk_for(
     Ok(r)
 }
 
-/// Where a chunk's file is.
-fn chunk_path(svc: &Services, id: &StreamId, start: Time90k) -> std::path::PathBuf {
-    svc.timeline_root()
-        .join(&id.domain)
-        .join(&id.app)
-        .join(&id.stream)
-        .join(crate::timeline::recorder::chunk_file_name(start))
+/// Bytes `[from, to)` of a chunk: a sealed chunk mapped (local) or fetched by range
+/// (bucket); an open one, which still grows, read as it is now.
+async fn chunk_bytes(svc: &Services, key: &keys::Key, sealed: bool, from: u64, to: u64) -> Result<Bytes> {
+    let got = if sealed {
+        svc.storage.read_sealed_range(key, from, to).await
+    } else {
+        svc.storage.read_range(key, from, to).await
+    };
+    got.map_err(|e| Error::internal(format!("chunk {key}: {e}")))
 }
 
-/// The bytes of a chunk file: mapped when sealed, read as they are when still growing.
-async fn chunk_bytes(svc: &Services, id: &StreamId, row: &index::Chunk) -> Result<Bytes> {
-    let path = chunk_path(svc, id, row.start);
-    let sealed = row.sealed;
-    let p = path.clone();
-    tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
-        let f = std::fs::File::open(&p)?;
-        if sealed {
-            // SAFETY: a sealed chunk file is never written or truncated again (retention
-            // unlinks it, which leaves a mapping valid), so the mapping cannot change
-            // under us. Served bytes go from the page cache to the socket in one copy.
-            let map = unsafe { memmap2::Mmap::map(&f)? };
-            Ok(Bytes::from_owner(map))
-        } else {
-            // An open chunk still grows: copy what is there now.
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut &f, &mut v)?;
-            Ok(Bytes::from(v))
-        }
-    })
-    .await
-    .map_err(Error::internal)?
-    .map_err(|e| Error::internal(format!("chunk file {}: {e}", path.display())))
+/// A redirect to a presigned URL of the bucket.
+fn redirect(url: &str) -> Result<Response> {
+    let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+    r.headers_mut().insert("location", url.parse().map_err(Error::internal)?);
+    r.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+    Ok(r)
 }
 
 /// `GET /v1/streams/{sid}/timeline/{v|a}/{t}.m4s`: one track's part of the fragment
@@ -315,24 +312,8 @@ pub async fn part_for(
     if from >= to {
         return Err(missing());
     }
-    let body = if row.sealed {
-        let bytes = chunk_bytes(svc, id, row).await?;
-        if to > bytes.len() as u64 {
-            return Err(missing());
-        }
-        bytes.slice(from as usize..to as usize)
-    } else {
-        // The open chunk grows for minutes: read just this part, not the whole file.
-        let path = chunk_path(svc, id, row.start);
-        tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
-            let mut buf = vec![0u8; (to - from) as usize];
-            std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(&path)?, &mut buf, from)?;
-            Ok(Bytes::from(buf))
-        })
-        .await
-        .map_err(Error::internal)?
-        .map_err(|_| missing())?
-    };
+    let key = keys::chunk(&stream_id, row.start);
+    let body = chunk_bytes(svc, &key, row.sealed, from, to).await.map_err(|_| missing())?;
     let mut r = Response::new(Body::from(body));
     let h = r.headers_mut();
     h.insert("content-type", HeaderValue::from_static("video/mp4"));

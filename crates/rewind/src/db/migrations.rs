@@ -217,6 +217,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE recording_file ADD COLUMN splice TEXT;   -- JSON: sessions and discontinuities
     ",
     ),
+    (
+        8,
+        "
+    -- Timeline media lost inside a run: chunks dropped from a full upload spool
+    -- (storage::uploads). availableMedia shows runs minus these.
+    CREATE TABLE timeline_hole (
+        stream_id TEXT NOT NULL,
+        start_90k BIGINT NOT NULL,
+        end_90k BIGINT NOT NULL,
+        PRIMARY KEY (stream_id, start_90k)
+    );
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

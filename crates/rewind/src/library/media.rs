@@ -150,6 +150,44 @@ pub async fn get(db: &Db, file_id: &str) -> Result<MediaRecord> {
     }
 }
 
+/// Whether a library file has its bytes at `rel_path` (`domain/app/stream/file_name`).
+pub async fn has_file_at(db: &Db, rel_path: &str) -> Result<bool> {
+    let parts: Vec<&str> = rel_path.splitn(4, '/').collect();
+    let [domain, app, stream, file_name] = parts[..] else { return Ok(false) };
+    let row = sqlx::query(
+        "SELECT file_id FROM media WHERE domain = $1 AND app = $2 AND stream = $3 AND file_name = $4",
+    )
+    .bind(domain)
+    .bind(app)
+    .bind(stream)
+    .bind(file_name)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// File names of a stream's library files that start with `prefix`: names a new file
+/// must not take even when their bytes are no longer in the local folder.
+pub async fn names_taken(
+    db: &Db,
+    domain: &str,
+    app: &str,
+    stream: &str,
+    prefix: &str,
+) -> Result<std::collections::HashSet<String>> {
+    // LIKE's wildcards in the prefix only widen the match; the caller compares exactly.
+    let rows = sqlx::query(
+        "SELECT file_name FROM media WHERE domain = $1 AND app = $2 AND stream = $3 AND file_name LIKE $4",
+    )
+    .bind(domain)
+    .bind(app)
+    .bind(stream)
+    .bind(format!("{prefix}%"))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get::<String, _>("file_name")?)).collect()
+}
+
 /// Search filters (all optional).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,8 +8,8 @@
 
 use crate::db::Db;
 use crate::server::Services;
+use crate::storage::{Storage, keys};
 use sqlx::Row;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -29,25 +29,16 @@ pub struct Swept {
     pub bytes: u64,
 }
 
-/// Removes one library file's bytes (an HLS recording: its playlist and segment folder).
-pub(crate) async fn remove_bytes(root: &Path, rel_path: &str, format: &str) -> std::io::Result<()> {
-    let path = root.join(rel_path);
-    let folder: Option<PathBuf> = (format == "hls").then(|| path.with_extension(""));
-    tokio::task::spawn_blocking(move || {
-        let gone = |r: std::io::Result<()>| match r {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
-        if let Some(f) = folder {
-            gone(std::fs::remove_dir_all(f))?;
-        }
-        gone(std::fs::remove_file(&path))
-    })
-    .await
-    .map_err(std::io::Error::other)?
+/// Removes one library file's bytes wherever they are (an HLS recording: its playlist
+/// and segment folder).
+pub(crate) async fn remove_bytes(storage: &Storage, rel_path: &str, format: &str) -> std::io::Result<()> {
+    if format == "hls" {
+        storage.remove_folder(&keys::hls_folder(rel_path)).await?;
+    }
+    storage.remove(&keys::media(rel_path)).await
 }
 
-async fn delete_rows(db: &Db, root: &Path, rows: Vec<sqlx::any::AnyRow>) -> anyhow::Result<(u64, u64)> {
+async fn delete_rows(db: &Db, root: &Storage, rows: Vec<sqlx::any::AnyRow>) -> anyhow::Result<(u64, u64)> {
     let (mut n, mut bytes) = (0, 0);
     for r in rows {
         let id: String = r.try_get("file_id")?;
@@ -67,7 +58,7 @@ async fn delete_rows(db: &Db, root: &Path, rows: Vec<sqlx::any::AnyRow>) -> anyh
 
 /// Deletes what expired by `now_unix`, then the oldest files while the library holds
 /// more than `budget_bytes` (0: no budget).
-pub async fn sweep(db: &Db, root: &Path, now_unix: i64, budget_bytes: u64) -> anyhow::Result<Swept> {
+pub async fn sweep(db: &Db, root: &Storage, now_unix: i64, budget_bytes: u64) -> anyhow::Result<Swept> {
     let mut swept = Swept::default();
     loop {
         let rows = sqlx::query(
@@ -141,8 +132,7 @@ pub async fn run(svc: Arc<Services>) {
             _ = svc.shutdown.cancelled() => return,
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
-        let root = svc.media_root();
-        let sweep_once = || sweep(&svc.db, &root, svc.clock.now_unix(), budget_bytes(&svc));
+        let sweep_once = || sweep(&svc.db, &svc.storage, svc.clock.now_unix(), budget_bytes(&svc));
         match svc.disk_reserve.with_room(sweep_once).await {
             Ok(s) => {
                 svc.metrics.media_deleted_expired_total.fetch_add(s.expired, Relaxed);
@@ -165,6 +155,7 @@ mod tests {
     use super::*;
     use crate::library::media::{self, MediaRecord};
     use rewind_media::Time90k;
+    use std::path::Path;
 
     async fn add(db: &Db, root: &Path, id: &str, start_s: i64, expires: Option<i64>, format: &str) {
         let name = if format == "hls" { format!("{id}.m3u8") } else { format!("{id}.flv") };
@@ -210,6 +201,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
         let root = dir.path().join("media");
+        let storage = Storage::open(dir.path(), &Default::default()).unwrap();
         add(&db, &root, "a", 10, Some(1000), "hls").await;
         add(&db, &root, "b", 20, Some(5000), "flv").await;
         add(&db, &root, "c", 30, None, "flv").await;
@@ -219,15 +211,15 @@ mod tests {
         std::fs::remove_file(root.join("d/a/s/e.flv")).unwrap();
 
         // Time 2000: a and e expired (and a's segment folder goes with it).
-        let s = sweep(&db, &root, 2000, 0).await.unwrap();
+        let s = sweep(&db, &storage, 2000, 0).await.unwrap();
         assert_eq!((s.expired, s.over_budget), (2, 0));
         assert_eq!(ids(&db).await, ["b", "c", "d"]);
         assert!(!root.join("d/a/s/a").exists() && !root.join("d/a/s/a.m3u8").exists());
         // A 250-byte budget: the oldest (b) goes, though it has not expired.
-        let s = sweep(&db, &root, 2000, 250).await.unwrap();
+        let s = sweep(&db, &storage, 2000, 250).await.unwrap();
         assert_eq!((s.expired, s.over_budget, s.bytes), (0, 1, 100));
         assert_eq!(ids(&db).await, ["c", "d"]);
         assert!(!root.join("d/a/s/b.flv").exists() && root.join("d/a/s/c.flv").exists());
-        assert_eq!(sweep(&db, &root, 2000, 250).await.unwrap(), Swept::default(), "nothing more to do");
+        assert_eq!(sweep(&db, &storage, 2000, 250).await.unwrap(), Swept::default(), "nothing more to do");
     }
 }

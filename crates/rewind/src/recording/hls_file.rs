@@ -153,7 +153,13 @@ pub const PUBLISHED_MARKER: &str = ".rewind-file-id";
 /// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
 /// writes its `VOD` playlist `name.m3u8` beside it. Every segment must be closed.
 /// Returns the folder's name and the playlist's size.
-pub async fn publish(h: &HlsState, name: String, file_id: &str) -> std::io::Result<(String, u64)> {
+/// Names in `taken` (the library's playlists) are skipped too.
+pub async fn publish(
+    h: &HlsState,
+    name: String,
+    file_id: &str,
+    taken: std::collections::HashSet<String>,
+) -> std::io::Result<(String, u64)> {
     let dir = h.dir.clone();
     let parent = dir.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
     let hls = HlsState::new(TsMuxer::new(None, false), dir.clone(), h.segments.clone(), Vec::new());
@@ -162,7 +168,8 @@ pub async fn publish(h: &HlsState, name: String, file_id: &str) -> std::io::Resu
         std::fs::write(dir.join(PUBLISHED_MARKER), &file_id)?;
         for i in 0..10_000 {
             let candidate = if i == 0 { name.clone() } else { format!("{name}_{i}") };
-            if parent.join(format!("{candidate}.m3u8")).exists() {
+            let playlist = format!("{candidate}.m3u8");
+            if taken.contains(&playlist) || parent.join(&playlist).exists() {
                 continue;
             }
             // Reserve the folder name; renaming onto our own empty folder then replaces it.

@@ -630,7 +630,8 @@ pub(super) async fn close(
         }
         None => tmp.clone(),
     };
-    let file_name = publish_file(finished.clone(), name, ext(plan.format)).await?;
+    let taken = media::names_taken(&svc.db, &plan.domain, &plan.app, &plan.stream, &name).await?;
+    let file_name = publish_file(finished.clone(), name, ext(plan.format), taken).await?;
     let done = Finished {
         file_id: o.file_id.clone(),
         start: o.first_utc,
@@ -662,7 +663,8 @@ pub(super) async fn finish_hls(
     info: MediaInfo,
 ) -> anyhow::Result<()> {
     let name = render_name(plan, file_id, h.start_utc(), h.end_utc());
-    let (folder, playlist_size) = hls_file::publish(h, name, file_id).await?;
+    let taken = media::names_taken(&svc.db, &plan.domain, &plan.app, &plan.stream, &name).await?;
+    let (folder, playlist_size) = hls_file::publish(h, name, file_id, taken).await?;
     record_hls(svc, plan, file_id, h, info, &folder, playlist_size).await
 }
 
@@ -796,6 +798,11 @@ pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) ->
     if queued.is_some() {
         svc.callbacks.wake();
     }
+    let mut keys = vec![crate::storage::keys::media(&rel_path)];
+    if plan.format == Format::Hls {
+        keys.insert(0, crate::storage::keys::hls_folder(&rel_path));
+    }
+    svc.storage.finished(&keys).await;
     svc.metrics.recording_files_total.fetch_add(1, Relaxed);
     tracing::info!(
         stream = %format!("{}/{}/{}", plan.domain, plan.app, plan.stream),

@@ -402,14 +402,23 @@ impl SideWrite {
 }
 
 /// Links `tmp` to a free name in its folder (`name.ext`, `name_1.ext`, …): an existing
-/// file is never overwritten. Returns the final file name. `tmp` stays, a second name
+/// file is never overwritten, nor is a name in `taken` (the library's, whose bytes may
+/// have left the folder for a bucket) used. Returns the final file name. `tmp` stays, a second name
 /// of the same file, until the library has the file: the caller removes it then, and
 /// until then recovery finds the published name by its inode (`published_name`).
-pub async fn publish_file(tmp: PathBuf, name: String, ext: &'static str) -> std::io::Result<String> {
+pub async fn publish_file(
+    tmp: PathBuf,
+    name: String,
+    ext: &'static str,
+    taken: std::collections::HashSet<String>,
+) -> std::io::Result<String> {
     let job = move || {
         let dir = tmp.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
         for i in 0..10_000 {
             let candidate = if i == 0 { format!("{name}.{ext}") } else { format!("{name}_{i}.{ext}") };
+            if taken.contains(&candidate) {
+                continue;
+            }
             match std::fs::hard_link(&tmp, dir.join(&candidate)) {
                 Ok(()) => {
                     if let Ok(d) = File::open(&dir) {
@@ -466,7 +475,7 @@ mod tests {
         assert_eq!(s.finish(vec![(0, Bytes::from_static(b"J"))], true).await.unwrap(), 12);
         assert_eq!(std::fs::read(&tmp).unwrap(), b"Jello world!");
         std::fs::write(dir.path().join("a/n.flv"), b"keep").unwrap();
-        let name = publish_file(tmp.clone(), "n".into(), "flv").await.unwrap();
+        let name = publish_file(tmp.clone(), "n".into(), "flv", Default::default()).await.unwrap();
         assert_eq!(name, "n_1.flv");
         assert_eq!(std::fs::read(dir.path().join("a/n.flv")).unwrap(), b"keep");
         assert_eq!(published_name(&tmp).unwrap().as_deref(), Some("n_1.flv"));

@@ -6,20 +6,20 @@
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::server::Services;
+use crate::storage::{Key, Storage, keys};
 use crate::timeline::index::{self, InitPart};
-use crate::timeline::recorder::chunk_file_name;
 use crate::timeline::select::Selection;
 use crate::wire_time::rfc3339_ms;
 use bytes::Bytes;
 use rewind_media::mux::cmaf;
 use rewind_media::time::TICKS_PER_SECOND;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Stored bytes that make up part of a clip.
 #[derive(Clone, Debug)]
 pub struct Piece {
-    /// The chunk file.
-    pub path: PathBuf,
+    /// The chunk.
+    pub key: Key,
     /// Where the fragment starts in it.
     pub offset: u64,
     /// Its bytes.
@@ -29,6 +29,8 @@ pub struct Piece {
 /// Everything needed to serve any byte range of a clip.
 #[derive(Debug)]
 pub struct Clip {
+    /// Where the chunks are read from.
+    pub storage: Arc<Storage>,
     /// The init segment, with the clip's duration.
     pub init: Bytes,
     /// The fragments, in order.
@@ -58,10 +60,6 @@ pub async fn plan(svc: &Services, stream_id: &str, sel: &Selection) -> Result<Cl
     })?;
     let (start, end) = sel.media_span();
     let init = cmaf::with_duration(&init, end - start).freeze();
-    let mut dir = svc.timeline_root();
-    for part in stream_id.split('/') {
-        dir.push(part);
-    }
     // Stored video is presented from its decode times through negative composition
     // offsets (CMAF). A downloaded file is opened by players (ffmpeg's among them) that
     // shift a track with negative offsets later by their size: the clip makes them
@@ -69,11 +67,11 @@ pub async fn plan(svc: &Services, stream_id: &str, sel: &Selection) -> Result<Cl
     // time zero is the earliest decode time of any track.
     let scales = cmaf::timescales(&init);
     let head = Piece {
-        path: dir.join(chunk_file_name(first.chunk_start)),
+        key: keys::chunk(stream_id, first.chunk_start),
         offset: first.frag.offset,
         len: first.frag.size as u64,
     };
-    let first_bytes = read_piece(&head).await.unwrap_or_default();
+    let first_bytes = read_piece(&svc.storage, &head).await.unwrap_or_default();
     let video_track = scales.iter().find(|s| s.0 == cmaf::VIDEO_TRACK_ID).map(|s| s.0);
     let delay = cmaf::read_samples(&first_bytes)
         .iter()
@@ -104,29 +102,24 @@ pub async fn plan(svc: &Services, stream_id: &str, sel: &Selection) -> Result<Cl
         .segments
         .iter()
         .map(|s| Piece {
-            path: dir.join(chunk_file_name(s.chunk_start)),
+            key: keys::chunk(stream_id, s.chunk_start),
             offset: s.frag.offset,
             len: s.frag.size as u64,
         })
         .collect();
     let total = init.len() as u64 + pieces.iter().map(|p| p.len).sum::<u64>();
-    Ok(Clip { init, pieces, total, shifts, cts_add })
+    Ok(Clip { storage: svc.storage.clone(), init, pieces, total, shifts, cts_add })
 }
 
-/// A fragment's bytes as stored.
-async fn read_piece(p: &Piece) -> std::io::Result<Vec<u8>> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut f = tokio::fs::File::open(&p.path).await?;
-    f.seek(std::io::SeekFrom::Start(p.offset)).await?;
-    let mut buf = vec![0u8; p.len as usize];
-    f.read_exact(&mut buf).await?;
-    Ok(buf)
+/// A fragment's bytes as stored (a copy: clips rewrite their decode times).
+async fn read_piece(storage: &Storage, p: &Piece) -> std::io::Result<Vec<u8>> {
+    Ok(Vec::from(storage.read_range(&p.key, p.offset, p.offset + p.len).await?))
 }
 
 impl Clip {
     /// Reads fragment `i`, rebased.
     pub async fn fragment(&self, i: usize) -> std::io::Result<Bytes> {
-        let mut buf = read_piece(&self.pieces[i]).await?;
+        let mut buf = read_piece(&self.storage, &self.pieces[i]).await?;
         if let Some((track, add)) = self.cts_add {
             cmaf::add_to_composition_offsets(&mut buf, track, add);
         }
@@ -200,9 +193,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn clip(lens: &[u64]) -> Clip {
+        let cfg = crate::config::StorageConfig::default();
         Clip {
+            storage: Arc::new(Storage::open(std::path::Path::new("/nonexistent"), &cfg).unwrap()),
             init: Bytes::from(vec![0u8; 10]),
-            pieces: lens.iter().map(|&len| Piece { path: PathBuf::new(), offset: 0, len }).collect(),
+            pieces: lens
+                .iter()
+                .map(|&len| Piece { key: keys::chunk("d/a/s", rewind_media::Time90k(0)), offset: 0, len })
+                .collect(),
             total: 10 + lens.iter().sum::<u64>(),
             shifts: vec![],
             cts_add: None,

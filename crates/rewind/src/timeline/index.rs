@@ -255,7 +255,8 @@ fn run_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Run> {
     })
 }
 
-/// Runs of a stream that overlap `[from, to)`, in time order.
+/// Runs of a stream that overlap `[from, to)`, in time order, split where media was
+/// lost inside them (holes).
 pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sqlx::Result<Vec<Run>> {
     let rows = sqlx::query(
         "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 AND kept_from_90k < $2 AND end_90k > $3 ORDER BY start_90k",
@@ -265,7 +266,87 @@ pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sq
     .bind(from.0)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter().map(run_of).collect()
+    let runs: Vec<Run> = rows.iter().map(run_of).collect::<sqlx::Result<_>>()?;
+    // A hole starts inside its chunk's run, which may begin before `from`.
+    let holes = sqlx::query(
+        "SELECT start_90k, end_90k FROM timeline_hole WHERE stream_id = $1 AND start_90k < $2 AND end_90k > $3 ORDER BY start_90k",
+    )
+    .bind(stream_id)
+    .bind(to.0)
+    .bind(from.0 - MAX_CHUNK_SPAN.0)
+    .fetch_all(&db.pool)
+    .await?;
+    if holes.is_empty() {
+        return Ok(runs);
+    }
+    let holes: Vec<(Time90k, Time90k)> = holes
+        .iter()
+        .map(|r| Ok((Time90k(r.try_get("start_90k")?), Time90k(r.try_get("end_90k")?))))
+        .collect::<sqlx::Result<_>>()?;
+    Ok(runs.into_iter().flat_map(|r| split_run(r, &holes)).collect())
+}
+
+/// A run without the holes (sorted, not overlapping) inside it.
+pub fn split_run(run: Run, holes: &[(Time90k, Time90k)]) -> Vec<Run> {
+    let mut out = Vec::new();
+    let mut cur = run;
+    for &(hs, he) in holes {
+        if he <= cur.kept_from || hs >= cur.end {
+            continue;
+        }
+        if hs > cur.kept_from {
+            out.push(Run { end: hs, ..cur });
+        }
+        cur = Run { start: he.max(cur.start), kept_from: he, ..cur };
+        if cur.kept_from >= cur.end {
+            return out;
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Whether a chunk key names a sealed chunk of the index (then its file is final).
+pub async fn is_sealed_chunk(db: &Db, key: &crate::storage::Key) -> sqlx::Result<bool> {
+    let Some((stream_id, start)) = crate::storage::keys::parse_chunk(key) else { return Ok(false) };
+    Ok(chunk(db, &stream_id, start).await?.is_some_and(|c| c.sealed))
+}
+
+/// `storage::uploads`' `on_drop`: a chunk dropped from a full spool leaves the index.
+pub async fn drop_spooled_chunk(db: Db, key: crate::storage::Key) {
+    let Some((stream_id, start)) = crate::storage::keys::parse_chunk(&key) else { return };
+    if let Err(e) = drop_chunk(&db, &stream_id, start).await {
+        tracing::error!(%key, error = %e, "a dropped chunk is still in the index");
+    }
+}
+
+/// Drops a sealed chunk whose bytes were lost (a full upload spool): its row goes and
+/// its span becomes a hole in its run, in one transaction.
+pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let end: Option<i64> = sqlx::query_scalar(
+        "SELECT end_90k FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2 AND sealed = 1",
+    )
+    .bind(stream_id)
+    .bind(start.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(end) = end else { return Ok(false) };
+    sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
+        .bind(stream_id)
+        .bind(start.0)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO timeline_hole (stream_id, start_90k, end_90k) VALUES ($1, $2, $3) ON CONFLICT (stream_id, start_90k) DO NOTHING",
+    )
+    .bind(stream_id)
+    .bind(start.0)
+    .bind(end)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The stream's last run in the index.
@@ -313,6 +394,33 @@ pub async fn set_retention(db: &Db, stream_id: &str, retention_secs: u64) -> sql
 mod tests {
     use super::*;
     use crate::timeline::available;
+
+    proptest::proptest! {
+        /// Splitting a run by holes keeps exactly the instants of the run outside every hole.
+        #[test]
+        fn split_run_is_run_minus_holes(
+            start in 0i64..100, len in 1i64..100, cuts in proptest::collection::vec((0i64..220, 1i64..30), 0..6)
+        ) {
+            let run = Run { start: Time90k(start), kept_from: Time90k(start), end: Time90k(start + len), seq: 3 };
+            let mut holes: Vec<(Time90k, Time90k)> = Vec::new();
+            let mut at = 0;
+            for (gap, l) in cuts {
+                let hs = at + gap % 40;
+                holes.push((Time90k(hs), Time90k(hs + l)));
+                at = hs + l;
+            }
+            let parts = split_run(run, &holes);
+            for t in 0..240 {
+                let in_run = t >= start && t < start + len;
+                let in_hole = holes.iter().any(|h| t >= h.0.0 && t < h.1.0);
+                let covered = parts.iter().filter(|p| t >= p.kept_from.0 && t < p.end.0).count();
+                proptest::prop_assert_eq!(covered, usize::from(in_run && !in_hole), "t={}", t);
+            }
+            for p in &parts {
+                proptest::prop_assert!(p.kept_from < p.end && p.seq == 3);
+            }
+        }
+    }
 
     /// The seed's worked examples through the real index: runs are sealed chunks in
     /// SQLite, answered exactly as the API does (runs_in, then available::answer).

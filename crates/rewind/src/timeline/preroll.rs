@@ -5,11 +5,9 @@ use crate::registry::LiveStream;
 use crate::server::Services;
 use crate::timeline::window::Window;
 use crate::timeline::{index, select};
-use bytes::Bytes;
 use rewind_media::mux::cmaf::{self, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
 use rewind_media::time::TICKS_PER_SECOND;
 use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Two clocks closer than this are taken to be the same instant at the junction of the
 /// timeline and the live GOP.
@@ -51,22 +49,10 @@ async fn read(svc: &Services, live: &LiveStream, from: Time90k) -> anyhow::Resul
     let last_end = sel.segments.last().expect("a selection is never empty").frag.end();
     let offset =
         if (gop_utc - last_end).0.abs() <= JOIN_SLACK.0 { last_end - gop_dts } else { gop_utc - gop_dts };
-    let dir = {
-        let mut p = svc.timeline_root();
-        for part in stream_id.split('/') {
-            p.push(part);
-        }
-        p
-    };
     let mut frames = Vec::new();
     for s in sel.segments.iter().filter(|s| s.frag.start < gop_utc) {
-        let mut f =
-            tokio::fs::File::open(dir.join(crate::timeline::recorder::chunk_file_name(s.chunk_start)))
-                .await?;
-        f.seek(std::io::SeekFrom::Start(s.frag.offset)).await?;
-        let mut buf = vec![0u8; s.frag.size as usize];
-        f.read_exact(&mut buf).await?;
-        let buf = Bytes::from(buf);
+        let key = crate::storage::keys::chunk(&stream_id, s.chunk_start);
+        let buf = svc.storage.read_range(&key, s.frag.offset, s.frag.offset + s.frag.size as u64).await?;
         for smp in cmaf::read_samples(&buf) {
             let (track, codec, utc, cts) = match smp.track_id {
                 VIDEO_TRACK_ID => (Track::Video, &video, Time90k(smp.decode_time as i64), smp.cts as i64),

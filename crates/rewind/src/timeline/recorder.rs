@@ -7,13 +7,13 @@ use crate::hub::{HubEvent, HubReader};
 use crate::recording::sink::FileSink;
 use crate::registry::LiveStream;
 use crate::server::Services;
+use crate::storage::keys;
 use crate::timeline::chunk_table::FragmentRef;
 use crate::timeline::index::{self, Chunk, Inits, Run};
 use crate::timeline::live::LiveTail;
 use rewind_media::mux::MuxOut;
 use rewind_media::mux::cmaf::{self, Fragment, Fragmenter};
 use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -48,7 +48,6 @@ struct OpenChunk {
 struct Recorder {
     svc: Arc<Services>,
     stream_id: String,
-    dir: PathBuf,
     plan: TimelinePlan,
     next_seq: i64,
     next_run_seq: i64,
@@ -81,17 +80,8 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
     if let Err(e) = index::set_retention(&svc.db, &stream_id, plan.retention_secs).await {
         tracing::warn!(stream = %stream_id, error = %e, "could not record the timeline's retention; the previous setting stays");
     }
-    let mut rec = Recorder {
-        dir: svc.timeline_root().join(&live.id.domain).join(&live.id.app).join(&live.id.stream),
-        svc: svc.clone(),
-        stream_id,
-        plan,
-        next_seq,
-        next_run_seq,
-        floor,
-        run: None,
-        chunk: None,
-    };
+    let mut rec =
+        Recorder { svc: svc.clone(), stream_id, plan, next_seq, next_run_seq, floor, run: None, chunk: None };
     svc.metrics.recorders_active.fetch_add(1, Relaxed);
     tracing::info!(stream = %rec.stream_id, "timeline recording started");
     let mut pending: Vec<Frame> = Vec::new();
@@ -252,7 +242,8 @@ impl Recorder {
                 fragments: Vec::new(),
             };
             index::open_chunk(&self.svc.db, &row).await.map_err(std::io::Error::other)?;
-            let sink = FileSink::create(self.dir.join(chunk_file_name(row.start))).await?;
+            let path = self.svc.storage.local_path(&keys::chunk(&self.stream_id, row.start));
+            let sink = FileSink::create(path).await?;
             self.chunk = Some(OpenChunk { sink, row });
         }
         let c = self.chunk.as_mut().expect("opened above");
@@ -298,6 +289,7 @@ impl Recorder {
         row.sealed = true;
         index::seal_chunk(&self.svc.db, &row).await.map_err(std::io::Error::other)?;
         self.svc.metrics.timeline_chunks_total.fetch_add(1, Relaxed);
+        self.svc.storage.finished(&[keys::chunk(&self.stream_id, row.start)]).await;
         Ok(())
     }
 
@@ -306,9 +298,4 @@ impl Recorder {
         let chunk = self.chunk.as_ref().map(|c| c.row.clone());
         self.svc.timelines.set(&self.stream_id, LiveTail { run, chunk });
     }
-}
-
-/// A chunk's file name: its start, so names sort by time and never clash.
-pub fn chunk_file_name(start: Time90k) -> String {
-    format!("{}.m4s", start.0)
 }

@@ -6,7 +6,6 @@
 use crate::server::Services;
 use crate::timeline::chunk_table::FragmentRef;
 use crate::timeline::index::{self, Chunk};
-use crate::timeline::recorder::chunk_file_name;
 use rewind_media::mux::cmaf;
 use rewind_media::time::TICKS_PER_SECOND;
 use rewind_media::{Duration90k, Time90k};
@@ -27,12 +26,9 @@ pub async fn run(svc: &Services) -> anyhow::Result<usize> {
     Ok(sealed)
 }
 
+/// An unsealed chunk is always local: only sealed ones are uploaded.
 fn chunk_path(svc: &Services, c: &Chunk) -> PathBuf {
-    let mut p = svc.timeline_root();
-    for part in c.stream_id.split('/') {
-        p.push(part);
-    }
-    p.join(chunk_file_name(c.start))
+    svc.storage.local_path(&crate::storage::keys::chunk(&c.stream_id, c.start))
 }
 
 async fn repair(svc: &Services, mut c: Chunk) -> anyhow::Result<bool> {

@@ -8,11 +8,11 @@
 
 use crate::db::Db;
 use crate::server::Services;
+use crate::storage::{Storage, keys};
 use crate::timeline::index::MAX_CHUNK_SPAN;
-use crate::timeline::recorder::chunk_file_name;
 use rewind_media::{Duration90k, Time90k};
 use sqlx::Row;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How often the sweeper looks.
@@ -31,16 +31,8 @@ pub struct Swept {
     pub orphans: u64,
 }
 
-fn stream_dir(root: &Path, stream_id: &str) -> PathBuf {
-    let mut p = root.to_path_buf();
-    for part in stream_id.split('/') {
-        p.push(part);
-    }
-    p
-}
-
 /// Deletes what every stream's retention no longer keeps, as of `now`.
-pub async fn sweep(db: &Db, root: &Path, now: Time90k) -> anyhow::Result<Swept> {
+pub async fn sweep(db: &Db, storage: &Storage, now: Time90k) -> anyhow::Result<Swept> {
     let mut swept = Swept::default();
     let streams =
         sqlx::query("SELECT stream_id, retention_secs FROM timeline_stream WHERE retention_secs > 0")
@@ -50,14 +42,19 @@ pub async fn sweep(db: &Db, root: &Path, now: Time90k) -> anyhow::Result<Swept> 
         let stream_id: String = s.try_get("stream_id")?;
         let retention: i64 = s.try_get("retention_secs")?;
         let cutoff = now - Duration90k::from_secs(retention);
-        let dir = stream_dir(root, &stream_id);
+        let dir = storage.local_path(&keys::timeline_stream(&stream_id));
         loop {
-            let n = sweep_batch(db, &stream_id, cutoff, &dir, &mut swept).await?;
+            let n = sweep_batch(db, storage, &stream_id, cutoff, &mut swept).await?;
             if n < BATCH as u64 {
                 break;
             }
         }
         swept.orphans += remove_orphans(dir, cutoff).await?;
+        sqlx::query("DELETE FROM timeline_hole WHERE stream_id = $1 AND end_90k <= $2")
+            .bind(&stream_id)
+            .bind(cutoff.0)
+            .execute(&db.pool)
+            .await?;
     }
     Ok(swept)
 }
@@ -65,9 +62,9 @@ pub async fn sweep(db: &Db, root: &Path, now: Time90k) -> anyhow::Result<Swept> 
 /// One transaction: up to `BATCH` chunks ending at or before `cutoff`, and their runs.
 async fn sweep_batch(
     db: &Db,
+    storage: &Storage,
     stream_id: &str,
     cutoff: Time90k,
-    dir: &Path,
     swept: &mut Swept,
 ) -> anyhow::Result<u64> {
     let old = sqlx::query(
@@ -129,17 +126,12 @@ async fn sweep_batch(
         };
     }
     tx.commit().await?;
-    let paths: Vec<PathBuf> = starts.iter().map(|s| dir.join(chunk_file_name(Time90k(*s)))).collect();
-    tokio::task::spawn_blocking(move || {
-        for p in paths {
-            if let Err(e) = std::fs::remove_file(&p)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(file = %p.display(), error = %e, "timeline chunk no longer indexed but not removed; the next sweep retries");
-            }
+    for start in &starts {
+        let key = keys::chunk(stream_id, Time90k(*start));
+        if let Err(e) = storage.remove(&key).await {
+            tracing::warn!(%key, error = %e, "timeline chunk no longer indexed but not removed");
         }
-    })
-    .await?;
+    }
     swept.chunks += starts.len() as u64;
     swept.bytes += bytes;
     Ok(starts.len() as u64)
@@ -157,10 +149,8 @@ async fn remove_orphans(dir: PathBuf, cutoff: Time90k) -> anyhow::Result<u64> {
         for e in entries {
             let e = e?;
             let name = e.file_name();
-            let start =
-                name.to_str().and_then(|n| n.strip_suffix(".m4s")).and_then(|n| n.parse::<i64>().ok());
-            if let Some(start) = start
-                && Time90k(start) + MAX_CHUNK_SPAN <= cutoff
+            if let Some(start) = name.to_str().and_then(keys::chunk_start)
+                && start + MAX_CHUNK_SPAN <= cutoff
             {
                 std::fs::remove_file(e.path())?;
                 n += 1;
@@ -179,7 +169,7 @@ pub async fn run(svc: Arc<Services>) {
             _ = svc.shutdown.cancelled() => return,
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
-        match sweep(&svc.db, &svc.timeline_root(), svc.clock.now()).await {
+        match sweep(&svc.db, &svc.storage, svc.clock.now()).await {
             Ok(s) if s.chunks > 0 || s.orphans > 0 => {
                 svc.metrics
                     .timeline_chunks_deleted_total
@@ -205,7 +195,7 @@ mod tests {
 
     const S: &str = "d.example/live/cam";
 
-    async fn chunk(db: &Db, root: &Path, run: i64, start: i64, secs: i64) {
+    async fn chunk(db: &Db, root: &Storage, run: i64, start: i64, secs: i64) {
         let start = Time90k::from_ms(start * 1000);
         let d = Duration90k::from_secs(secs);
         let c = Chunk {
@@ -229,23 +219,23 @@ mod tests {
         };
         index::open_chunk(db, &c).await.unwrap();
         index::seal_chunk(db, &c).await.unwrap();
-        let dir = stream_dir(root, S);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(chunk_file_name(start)), b"0123456789").unwrap();
+        let path = root.local_path(&keys::chunk(S, start));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"0123456789").unwrap();
     }
 
     #[tokio::test]
     async fn deletes_whole_old_chunks_and_trims_runs() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
-        let root = dir.path().join("timeline");
+        let root = Storage::open(dir.path(), &Default::default()).unwrap();
         // Run 100: chunks [100,130) [130,160); run 1000: [1000,1030) [1030,1060).
         for (run, start) in [(100, 100), (100, 130), (1000, 1000), (1000, 1030)] {
             chunk(&db, &root, run, start, 30).await;
         }
         index::set_retention(&db, S, 100).await.unwrap();
         // An orphan a crashed sweep left behind.
-        std::fs::write(stream_dir(&root, S).join(chunk_file_name(Time90k::from_ms(10_000))), b"x").unwrap();
+        std::fs::write(root.local_path(&keys::chunk(S, Time90k::from_ms(10_000))), b"x").unwrap();
         // now = 1135 s: the cutoff is 1035 s. Run 100 goes; run 1000 loses its first chunk only
         // (the second ends at 1060, after the cutoff, so it stays whole).
         let now = Time90k::from_ms(1_135_000);
@@ -255,7 +245,7 @@ mod tests {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].start, Time90k::from_ms(1_000_000), "the run keeps its identity");
         assert_eq!(runs[0].kept_from, Time90k::from_ms(1_030_000), "and shows only what is kept");
-        let files: Vec<_> = std::fs::read_dir(stream_dir(&root, S)).unwrap().collect();
+        let files: Vec<_> = std::fs::read_dir(root.local_path(&keys::timeline_stream(S))).unwrap().collect();
         assert_eq!(files.len(), 1, "only the kept chunk's file remains");
         // Nothing more to do at the same time; a stream kept forever is never touched.
         assert_eq!(sweep(&db, &root, now).await.unwrap(), Swept::default());

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod s3;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,14 @@ pub struct TestServer {
     /// With `TEST_DATABASE=postgres`: the PostgreSQL this server (and its
     /// restarts) use instead of SQLite.
     pub pg: Option<Arc<postgres::Postgres>>,
+    /// With `TEST_STORAGE=s3`: the S3 server this server (and its restarts) keep
+    /// their bytes in instead of the local folder.
+    pub s3: Option<Arc<s3::S3>>,
+}
+
+/// Whether this run keeps recordings in S3 (`TEST_STORAGE=s3`, set by scripts/test).
+pub fn on_s3() -> bool {
+    std::env::var("TEST_STORAGE").as_deref() == Ok("s3")
 }
 
 impl TestServer {
@@ -44,7 +53,8 @@ impl TestServer {
         let pg = (std::env::var("TEST_DATABASE").as_deref() == Ok("postgres")
             && !config.contains("database_url"))
         .then(|| Arc::new(postgres::Postgres::start()));
-        Self::start_on(dir, config, nofile, pg)
+        let s3 = (on_s3() && !config.contains("[storage]")).then(|| Arc::new(s3::S3::start()));
+        Self::start_on(dir, config, nofile, pg, s3)
     }
 
     fn start_on(
@@ -52,11 +62,15 @@ impl TestServer {
         config: &str,
         nofile: Option<u64>,
         pg: Option<Arc<postgres::Postgres>>,
+        s3: Option<Arc<s3::S3>>,
     ) -> TestServer {
-        let config = match &pg {
+        let mut config = match &pg {
             Some(pg) => format!("database_url = \"{}\"\n{config}", pg.url),
             None => config.to_string(),
         };
+        if let Some(s3) = s3.as_ref().filter(|_| !config.contains("[storage]")) {
+            config.push_str(&s3.config());
+        }
         let config = config.as_str();
         // reqwest is built with TLS but no crypto provider of its own (the server picks
         // ring): the tests' HTTP clients need it installed too.
@@ -99,7 +113,7 @@ impl TestServer {
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", log.lock().unwrap()));
         let field = |k: &str| ready.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
-        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log, pg }
+        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log, pg, s3 }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,8 +192,9 @@ impl TestServer {
     pub fn restart(mut self, config: &str) -> TestServer {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let pg = self.pg.take();
+        let s3 = self.s3.take();
         drop(self);
-        TestServer::start_on(dir, config, None, pg)
+        TestServer::start_on(dir, config, None, pg, s3)
     }
 
     /// Sends SIGTERM and waits for the exit status code.
@@ -434,16 +449,131 @@ pub async fn wait_media(
     }
 }
 
-/// Local path of a media record's file.
+/// Local path of a media record's file. When recordings go to S3, the file (an HLS
+/// recording: its playlist and segments) is first downloaded through the API into a
+/// folder of its own, so the tests check the bytes a user gets.
 pub fn media_path(srv: &TestServer, m: &serde_json::Value) -> PathBuf {
-    let dir = srv
-        .dir
-        .path()
-        .join("data/media")
+    let root =
+        if srv.s3.is_some() { srv.dir.path().join("fetched") } else { srv.dir.path().join("data/media") };
+    let dir = root
         .join(m["domain"].as_str().unwrap())
         .join(m["app"].as_str().unwrap())
         .join(m["stream"].as_str().unwrap());
-    dir.join(m["file_name"].as_str().unwrap())
+    let path = dir.join(m["file_name"].as_str().unwrap());
+    if srv.s3.is_some() {
+        let id = m["file_id"].as_str().unwrap();
+        let port: u16 = srv.http.rsplit(':').next().unwrap().parse().unwrap();
+        let (status, body) = s3::request(port, "GET", &format!("/v1/media/{id}/content"));
+        if status != 200 {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &body).unwrap();
+            if m["format"] == "hls" {
+                for uri in
+                    String::from_utf8_lossy(&body).lines().filter(|l| !l.is_empty() && !l.starts_with('#'))
+                {
+                    let (status, seg) = s3::request(port, "GET", &format!("/v1/media/{id}/{uri}"));
+                    assert_eq!(status, 200, "segment {uri} of {id}");
+                    let p = dir.join(uri);
+                    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    std::fs::write(p, seg).unwrap();
+                }
+            }
+        }
+    }
+    path
+}
+
+/// Waits until a server with a bucket has uploaded everything it finished (its spool
+/// holds nothing waiting); at once without one.
+pub async fn wait_uploaded(srv: &TestServer) {
+    if srv.s3.is_none() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = srv.metric("rewind_storage_spool_bytes ").await;
+        if pending == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pending} bytes never left the spool; log:\n{}", srv.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every file (and folder) the server keeps under its media root, relative to it: the
+/// local folder, and with a bucket the bucket's keys too (after the spool drained;
+/// folders of keys implied), so that a test compares the library with all it stores.
+pub async fn stored_media_tree(srv: &TestServer) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, spool: bool) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if p.is_dir() {
+                walk(root, &p, out, spool);
+                // With a bucket, the spool's folders come and go with its files.
+                if spool && !out.iter().any(|o| o.starts_with(&format!("{rel}/"))) {
+                    continue;
+                }
+            }
+            out.push(rel);
+        }
+    }
+    wait_uploaded(srv).await;
+    let mut out = Vec::new();
+    let root = srv.dir.path().join("data/media");
+    walk(&root, &root, &mut out, srv.s3.is_some());
+    if let Some(s3) = &srv.s3 {
+        for k in s3.keys() {
+            let Some(rel) = k.strip_prefix("media/") else { continue };
+            let parts: Vec<&str> = rel.split('/').collect();
+            for n in 1..parts.len() {
+                out.push(parts[..n].join("/"));
+            }
+            out.push(rel.to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether any byte of a media record is still kept (local folder or bucket).
+pub async fn is_stored(srv: &TestServer, m: &serde_json::Value) -> bool {
+    let rel = format!(
+        "{}/{}/{}/{}",
+        m["domain"].as_str().unwrap(),
+        m["app"].as_str().unwrap(),
+        m["stream"].as_str().unwrap(),
+        m["file_name"].as_str().unwrap()
+    );
+    let folder = rel.strip_suffix(".m3u8").map(|f| format!("{f}/"));
+    stored_media_tree(srv)
+        .await
+        .iter()
+        .any(|p| *p == rel || folder.as_ref().is_some_and(|f| p.starts_with(f.as_str())))
+}
+
+/// Sizes of the timeline chunk files of a stream (`domain/app/stream`), wherever the
+/// server keeps them (local folder, spool or bucket).
+pub fn chunk_sizes(srv: &TestServer, sid: &str) -> Vec<u64> {
+    let dir = srv.dir.path().join("data/timeline").join(sid);
+    let mut sizes: Vec<u64> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".m4s"))
+                .map(|e| e.metadata().unwrap().len())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(s3) = &srv.s3 {
+        let prefix = format!("timeline/{sid}/");
+        sizes.extend(
+            s3.keys().iter().filter(|k| k.starts_with(&prefix)).map(|k| s3.get(k).unwrap().len() as u64),
+        );
+    }
+    sizes
 }
 
 /// Span of the media in a file, in seconds: from the earliest decode time to the end of

@@ -1,0 +1,13 @@
+//! Storage (issue 16): the seam between rewind and where bytes are kept — the local
+//! folder, or an S3-compatible bucket with a local spool. `keys` names every object;
+//! `store` reads and deletes through one API; `uploads` moves finished files to the
+//! bucket; `spool` walks the local files; `s3` builds the client.
+
+pub mod keys;
+pub mod s3;
+pub mod spool;
+pub mod store;
+pub mod uploads;
+
+pub use keys::Key;
+pub use store::{Location, Storage};

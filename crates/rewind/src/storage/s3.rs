@@ -1,0 +1,44 @@
+//! The S3 client, built from `[storage]` and the usual AWS environment variables.
+
+use crate::config::StorageConfig;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use std::time::Duration;
+
+/// A client for `bucket`. Its own retries are short: the upload queue retries with its
+/// own backoff, and a read that fails should fail while the player still waits.
+pub fn client(bucket: &str, cfg: &StorageConfig) -> anyhow::Result<AmazonS3> {
+    // HTTPS endpoints: reqwest is built without a crypto provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if !cfg.endpoint.is_empty() {
+        b = b.with_endpoint(&cfg.endpoint);
+    }
+    if !cfg.region.is_empty() {
+        b = b.with_region(&cfg.region);
+    }
+    if !cfg.access_key_id.is_empty() {
+        b = b.with_access_key_id(&cfg.access_key_id);
+    }
+    if !cfg.secret_access_key.is_empty() {
+        b = b.with_secret_access_key(&cfg.secret_access_key);
+    }
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(10),
+    };
+    let options = ClientOptions::new()
+        .with_allow_http(cfg.allow_http)
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(60));
+    b.with_virtual_hosted_style_request(!cfg.path_style)
+        .with_retry(retry)
+        .with_client_options(options)
+        .build()
+        .map_err(|e| anyhow::anyhow!("storage: cannot make an S3 client for bucket {bucket:?}: {e}"))
+}
