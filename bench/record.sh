@@ -8,6 +8,10 @@
 #   DURATION=60 ROUNDS=3 bench/record.sh 10
 #   TOGETHER=1 bench/record.sh 50    (both servers at once, each with its own N pushers)
 #   TOGETHER=1 STEADY=1 bench/record.sh 50   (CPU over the steady middle of the pushes only)
+#   TIMELINE=1 bench/record.sh 50    (rewind also archives every stream into its timeline)
+#   STORAGE=s3 TIMELINE=1 bench/record.sh 50  (rewind keeps everything in an S3 bucket:
+#                                    moto's server from target/tools, as the tests use;
+#                                    the CPU window then ends when the spool is empty)
 #
 # CPU time on shared virtual machines is noisy (±50 % between identical runs here), so
 # each N runs ROUNDS rounds and the medians are reported. By default the servers take
@@ -25,6 +29,8 @@ DURATION=${DURATION:-40}
 ROUNDS=${ROUNDS:-3}
 TOGETHER=${TOGETHER:-0}
 STEADY=${STEADY:-0}
+TIMELINE=${TIMELINE:-0}
+STORAGE=${STORAGE:-local}
 OUT=bench/out; mkdir -p "$OUT"
 [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || { apt-get update -qq && apt-get install -y -qq nginx libnginx-mod-rtmp >/dev/null; }
 . bench/common.sh
@@ -43,7 +49,16 @@ fi
 
 # start_rewind DIR: sets RP (pid).
 start_rewind() {
-  cat >"$1/rewind.toml" <<CFG
+  : >"$1/rewind.toml"
+  [ "$TIMELINE" = 1 ] && printf '[timeline]\nrecord_all = true\n' >>"$1/rewind.toml"
+  if [ "$STORAGE" = s3 ]; then
+    target/tools/moto/bin/moto_server -H 127.0.0.1 -p 19947 >/dev/null 2>&1 &
+    MOTO=$!
+    for _ in $(seq 100); do curl -sf -o /dev/null 127.0.0.1:19947 && break; sleep 0.1; done
+    curl -sf -X PUT 127.0.0.1:19947/bench >/dev/null
+    printf '[storage]\nurl = "s3://bench/rec"\nendpoint = "http://127.0.0.1:19947"\nallow_http = true\naccess_key_id = "k"\nsecret_access_key = "s"\n' >>"$1/rewind.toml"
+  fi
+  cat >>"$1/rewind.toml" <<CFG
 [[record_templates]]
 template_id = 1
 name = "flv+hls"
@@ -113,10 +128,21 @@ for N in "${NS[@]}"; do
     curl -sf 127.0.0.1:18945/metrics | grep -q '^rewind_recorders_active 0$' && break
     sleep 0.1
   done
+  if [ "$STORAGE" = s3 ]; then
+    for _ in $(seq 600); do
+      curl -sf 127.0.0.1:18945/metrics | grep -q '^rewind_storage_spool_bytes 0$' && break
+      sleep 0.1
+    done
+  fi
   [ "$STEADY" = 1 ] || C1=$(ticks $RP)
   if [ "$TOGETHER" = 1 ]; then wait $NPP || true; [ "$STEADY" = 1 ] || N1=$(ticks $NPIDS); fi
   kill -TERM $RP; wait $RP || true
   FILES=$(find "$RD/data/media" -type f | wc -l)
+  if [ "$STORAGE" = s3 ]; then
+    FILES=$(curl -s -H 'Authorization: AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0' \
+      "127.0.0.1:19947/bench?list-type=2&prefix=rec/media/&max-keys=100000" | grep -o '<Key>' | wc -l)
+    kill $MOTO; wait $MOTO 2>/dev/null || true
+  fi
   RW=$(per_stream_s "$C0" "$C1" "$N")
   RSS=$(awk -v p="$PEAK" -v r="$R0" -v n="$N" 'BEGIN{printf "%.3f", (p-r)/1024/n}')
   if [ "$TOGETHER" != 1 ]; then

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let mut i = 0i64;
         while i < n {
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.pool().begin().await?;
             for _ in 0..5000.min(n - i) {
                 let start = 1_546_300_800_000i64 * 90 + i * 90 * 30_000; // a file every 30 s
                 let fmt = ["flv", "hls", "mp4", "aac"][(i % 4) as usize];
@@ -44,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
             }
             tx.commit().await?;
         }
-        sqlx::query("ANALYZE").execute(&db.pool).await?;
+        sqlx::query("ANALYZE").execute(db.pool()).await?;
         println!("built {n} records in {:.1} s", t.elapsed().as_secs_f64());
     }
     let cases: Vec<(&str, Search)> = vec![

@@ -47,14 +47,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .bind(STREAM)
         .bind(vec![0u8; 700])
-        .fetch_one(&db.pool)
+        .fetch_one(db.pool())
         .await?;
         let mut seq = 0i64;
         for d in 0..days {
             // Each day is one run from 04:01:10 to 04:01:08 the next day (a 2 s gap).
             let run_start = t0 + Duration90k(day.0 * d) + Duration90k::from_secs(4 * 3600 + 60 + 10);
             let run_end = run_start + day - FRAG;
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.pool().begin().await?;
             let mut start = run_start;
             while start < run_end {
                 let n = ((run_end - start).0 / FRAG.0).min(FRAGS_PER_CHUNK);
@@ -95,11 +95,11 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             tx.commit().await?;
         }
-        sqlx::query("VACUUM").execute(&db.pool).await?;
+        sqlx::query("VACUUM").execute(db.pool()).await?;
         println!("built {days} days ({seq} fragments) in {:.1} s", built.elapsed().as_secs_f64());
     }
     let fragments: i64 = sqlx::query_scalar("SELECT SUM(LENGTH(fragments)) / 21 FROM timeline_chunk")
-        .fetch_one(&db.pool)
+        .fetch_one(db.pool())
         .await?;
     let db_bytes = std::fs::metadata(&db_path)?.len();
     let hours = fragments as f64 * 2.0 / 3600.0;

@@ -63,7 +63,7 @@ impl Domains {
         let rows = sqlx::query(
             "SELECT name, push_primary_key, push_backup_key, callback_url, callback_key FROM domain",
         )
-        .fetch_all(&db.pool)
+        .fetch_all(db.pool())
         .await?;
         let mut from_api = BTreeMap::new();
         for r in rows {
@@ -121,7 +121,7 @@ impl Domains {
         .bind(cu)
         .bind(ck)
         .bind(now_unix)
-        .execute(&self.db.pool)
+        .execute(self.db.pool())
         .await?;
         self.from_api.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), s);
         Ok(())
@@ -129,7 +129,7 @@ impl Domains {
 
     /// Removes API settings for `name`; false if there were none.
     pub async fn delete(&self, name: &str) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM domain WHERE name = $1").bind(name).execute(&self.db.pool).await?;
+        let n = sqlx::query("DELETE FROM domain WHERE name = $1").bind(name).execute(self.db.pool()).await?;
         self.from_api.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         Ok(n.rows_affected() > 0)
     }

@@ -162,7 +162,7 @@ impl Registry {
         .bind(now_unix)
         .bind(&s.session_id)
         .bind(info)
-        .execute(&self.db.pool)
+        .execute(self.db.pool())
         .await?;
         Ok(())
     }
@@ -186,7 +186,7 @@ impl Registry {
         let rows = sqlx::query(
             "SELECT domain, app, stream, last_session_id, last_seen_unix, last_info FROM stream ORDER BY id",
         )
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(Self::known_from_row).collect()
     }
@@ -195,7 +195,7 @@ impl Registry {
     pub async fn known_one(&self, id: &StreamId) -> Result<Option<KnownStream>> {
         let row = sqlx::query("SELECT domain, app, stream, last_session_id, last_seen_unix, last_info FROM stream WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.db.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.as_ref().map(Self::known_from_row).transpose()
     }

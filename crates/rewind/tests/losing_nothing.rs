@@ -124,7 +124,7 @@ async fn refuse_inserts(db: &rewind::db::Db, postgres: bool) {
         ]
     };
     for s in stmts {
-        sqlx::query(*s).execute(&db.pool).await.unwrap();
+        sqlx::query(*s).execute(db.pool()).await.unwrap();
     }
 }
 
@@ -150,7 +150,7 @@ async fn files_whose_library_insert_failed_are_adopted_at_the_next_start() {
     );
     srv.kill_9();
     let drop = if postgres { "DROP TRIGGER refuse ON media" } else { "DROP TRIGGER refuse" };
-    sqlx::query(drop).execute(&pool.pool).await.unwrap();
+    sqlx::query(drop).execute(pool.pool()).await.unwrap();
     pool.close().await;
     let cfg = all_formats("{StreamID}_{StartSecond}", "");
     let srv = srv.restart(&cfg);

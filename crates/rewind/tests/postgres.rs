@@ -33,11 +33,11 @@ async fn schema(db: &rewind::db::Db, postgres: bool) -> BTreeSet<String> {
             "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'",
         )
     };
-    for r in sqlx::query(columns).fetch_all(&db.pool).await.unwrap() {
+    for r in sqlx::query(columns).fetch_all(db.pool()).await.unwrap() {
         let (t, c, ty): (String, String, String) = (r.get(0), r.get(1), r.get(2));
         out.insert(format!("{t}.{c} {}", family(&ty)));
     }
-    for r in sqlx::query(indexes).fetch_all(&db.pool).await.unwrap() {
+    for r in sqlx::query(indexes).fetch_all(db.pool()).await.unwrap() {
         out.insert(format!("index {}", r.get::<String, _>(0)));
     }
     out
@@ -67,7 +67,7 @@ async fn servers_that_start_together_migrate_once() {
         dbs.push(o.await.unwrap().expect("every server starts"));
     }
     let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version ORDER BY version")
-        .fetch_all(&dbs[0].pool)
+        .fetch_all(dbs[0].pool())
         .await
         .unwrap();
     let unique: BTreeSet<i64> = versions.iter().copied().collect();

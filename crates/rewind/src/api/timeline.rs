@@ -206,9 +206,8 @@ pub async fn chunk_for(
     limits: select::Limits,
 ) -> Result<Response> {
     let stream_id = id.to_string();
-    let start: Option<i64> = file.strip_suffix(".m4s").and_then(|n| n.parse().ok());
-    let row = match start {
-        Some(s) => index::chunk(&svc.db, &stream_id, Time90k(s)).await?,
+    let row = match keys::chunk_start(file) {
+        Some(s) => index::chunk(&svc.db, &stream_id, s).await?,
         None => None,
     };
     let inside =

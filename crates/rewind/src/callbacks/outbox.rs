@@ -61,7 +61,7 @@ where
 /// Writes an event on its own (not part of another change) and wakes the sender.
 /// Failure is logged, never returned: callbacks must not stop recording.
 pub async fn send(svc: &Services, domain: &str, body: Value) {
-    match enqueue(&svc.db.pool, svc, domain, body).await {
+    match enqueue(svc.db.pool(), svc, domain, body).await {
         Ok(Some(_)) => svc.callbacks.wake(),
         Ok(None) => {}
         Err(e) => tracing::error!(%domain, error = %e, "could not queue a callback event"),
@@ -92,7 +92,7 @@ pub async fn claim_due(svc: &Services, now_ms: i64, lease_until_ms: i64, limit: 
     )
     .bind(now_ms)
     .bind(limit)
-    .fetch_all(&svc.db.pool)
+    .fetch_all(svc.db.pool())
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -106,7 +106,7 @@ pub async fn claim_due(svc: &Services, now_ms: i64, lease_until_ms: i64, limit: 
         sqlx::query("UPDATE callback_outbox SET next_attempt_ms = $1 WHERE event_id = $2")
             .bind(lease_until_ms)
             .bind(&d.event_id)
-            .execute(&svc.db.pool)
+            .execute(svc.db.pool())
             .await?;
         out.push(d);
     }
@@ -117,7 +117,7 @@ pub async fn claim_due(svc: &Services, now_ms: i64, lease_until_ms: i64, limit: 
 pub async fn delivered(svc: &Services, event_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM callback_outbox WHERE event_id = $1")
         .bind(event_id)
-        .execute(&svc.db.pool)
+        .execute(svc.db.pool())
         .await?;
     Ok(())
 }
@@ -145,7 +145,7 @@ pub async fn failed(
         .bind(error.to_string())
         .bind(svc.clock.now_unix()),
     };
-    q.bind(event_id).execute(&svc.db.pool).await?;
+    q.bind(event_id).execute(svc.db.pool()).await?;
     Ok(())
 }
 
@@ -159,7 +159,7 @@ pub async fn list(svc: &Services, state: &str, after: Option<&str>, limit: i64) 
     .bind(state)
     .bind(after.unwrap_or(""))
     .bind(limit)
-    .fetch_all(&svc.db.pool)
+    .fetch_all(svc.db.pool())
     .await?;
     rows.iter().map(item).collect()
 }
@@ -190,7 +190,7 @@ pub async fn get(svc: &Services, event_id: &str) -> Result<Value> {
          created_at_unix, failed_at_unix FROM callback_outbox WHERE event_id = $1",
     )
     .bind(event_id)
-    .fetch_optional(&svc.db.pool)
+    .fetch_optional(svc.db.pool())
     .await?;
     match r {
         Some(r) => item(&r),
@@ -213,7 +213,7 @@ pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<u64> {
         Some(id) => sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE event_id = $1").bind(id),
         None => sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE state = 'failed'"),
     }
-    .fetch_all(&svc.db.pool)
+    .fetch_all(svc.db.pool())
     .await?;
     if rows.is_empty()
         && let Some(id) = event_id
@@ -232,7 +232,7 @@ pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<u64> {
         .bind(target.as_ref().map(|t| t.url.clone()))
         .bind(target.as_ref().map(|t| t.key.clone()))
         .bind(&id)
-        .execute(&svc.db.pool)
+        .execute(svc.db.pool())
         .await?;
     }
     svc.callbacks.wake();
@@ -243,7 +243,7 @@ pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<u64> {
 pub async fn delete(svc: &Services, event_id: &str) -> Result<()> {
     let n = sqlx::query("DELETE FROM callback_outbox WHERE event_id = $1")
         .bind(event_id)
-        .execute(&svc.db.pool)
+        .execute(svc.db.pool())
         .await?;
     if n.rows_affected() == 0 {
         return Err(not_found(event_id));
@@ -254,6 +254,6 @@ pub async fn delete(svc: &Services, event_id: &str) -> Result<()> {
 /// Events waiting (for the metrics gauge).
 pub async fn pending_count(svc: &Services) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM callback_outbox WHERE state = 'pending'")
-        .fetch_one(&svc.db.pool)
+        .fetch_one(svc.db.pool())
         .await?)
 }

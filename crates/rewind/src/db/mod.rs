@@ -15,10 +15,16 @@ use sqlx::any::AnyPoolOptions;
 #[derive(Clone, Debug)]
 pub struct Db {
     /// The pool; queries use `$1` placeholders, which both engines accept.
-    pub pool: AnyPool,
+    pool: AnyPool,
 }
 
 impl Db {
+    /// The pool, for the store modules only: each table's SQL lives in the one module that
+    /// owns it (listed in ARCHITECTURE.md; `tests/architecture.rs` keeps it so).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
@@ -46,6 +52,12 @@ impl Db {
         let engine = if sqlite { Engine::Sqlite } else { Engine::Postgres };
         migrations::run(&pool, engine).await?;
         Ok(Db { pool })
+    }
+
+    /// A transaction, for writes of several stores that must commit together (a finished
+    /// file: its library row, the end of its journal row, its callback event).
+    pub async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        self.pool.begin().await
     }
 
     /// Closes every connection (on shutdown).

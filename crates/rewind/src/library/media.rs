@@ -143,7 +143,7 @@ pub async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, m: &MediaRecord, 
 /// One record.
 pub async fn get(db: &Db, file_id: &str) -> Result<MediaRecord> {
     let sql = format!("SELECT {COLUMNS} FROM media WHERE file_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(file_id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(file_id).fetch_optional(db.pool()).await?;
     match row {
         Some(r) => from_row(&r),
         None => Err(Error::new(ErrorCode::MediaNotFound, format!("no media file {file_id}"))),
@@ -161,9 +161,69 @@ pub async fn has_file_at(db: &Db, rel_path: &str) -> Result<bool> {
     .bind(app)
     .bind(stream)
     .bind(file_name)
-    .fetch_optional(&db.pool)
+    .fetch_optional(db.pool())
     .await?;
     Ok(row.is_some())
+}
+
+/// Where a library file's bytes are, for deleting them.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    /// The record.
+    pub file_id: String,
+    /// Its `rel_path`.
+    pub rel_path: String,
+    /// Its format (an HLS recording has a segment folder too).
+    pub format: String,
+    /// Its bytes.
+    pub file_size: u64,
+}
+
+fn stored_files(rows: &[sqlx::any::AnyRow]) -> Result<Vec<StoredFile>> {
+    rows.iter()
+        .map(|r| {
+            Ok(StoredFile {
+                file_id: r.try_get("file_id")?,
+                rel_path: r.try_get("rel_path")?,
+                format: r.try_get("format")?,
+                file_size: r.try_get::<i64, _>("file_size")?.max(0) as u64,
+            })
+        })
+        .collect()
+}
+
+/// Up to `limit` files whose storage time ended by `now_unix`, soonest expired first.
+pub async fn expired(db: &Db, now_unix: i64, limit: i64) -> Result<Vec<StoredFile>> {
+    let rows = sqlx::query(
+        "SELECT file_id, rel_path, format, file_size FROM media WHERE expires_at_unix IS NOT NULL AND expires_at_unix <= $1 ORDER BY expires_at_unix LIMIT $2",
+    )
+    .bind(now_unix)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    stored_files(&rows)
+}
+
+/// The `limit` files that start first.
+pub async fn oldest(db: &Db, limit: i64) -> Result<Vec<StoredFile>> {
+    let rows =
+        sqlx::query("SELECT file_id, rel_path, format, file_size FROM media ORDER BY start_90k LIMIT $1")
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?;
+    stored_files(&rows)
+}
+
+/// Forgets a record whose bytes are gone (retention).
+pub async fn forget(db: &Db, file_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM media WHERE file_id = $1").bind(file_id).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Bytes of every file in the library, wherever they are kept.
+pub async fn library_bytes(db: &Db) -> Result<u64> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT SUM(file_size) FROM media").fetch_one(db.pool()).await?;
+    Ok(n.unwrap_or(0).max(0) as u64)
 }
 
 /// File names of a stream's library files that start with `prefix`: names a new file
@@ -183,7 +243,7 @@ pub async fn names_taken(
     .bind(app)
     .bind(stream)
     .bind(format!("{prefix}%"))
-    .fetch_all(&db.pool)
+    .fetch_all(db.pool())
     .await?;
     rows.iter().map(|r| Ok(r.try_get::<String, _>("file_name")?)).collect()
 }
@@ -346,12 +406,12 @@ pub async fn search(db: &Db, q: &Search) -> Result<Page> {
     for b in &binds {
         total_q = b.bind_scalar(total_q);
     }
-    let total = total_q.fetch_one(&db.pool).await?;
+    let total = total_q.fetch_one(db.pool()).await?;
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for b in &page_binds {
         query = b.bind(query);
     }
-    let rows = query.fetch_all(&db.pool).await?;
+    let rows = query.fetch_all(db.pool()).await?;
     let mut media = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
     let next_page_token = if media.len() > page_size as usize {
         media.truncate(page_size as usize);
@@ -372,7 +432,7 @@ pub async fn explain(db: &Db, q: &Search) -> Result<Vec<String>> {
         for b in binds {
             query = b.bind(query);
         }
-        for r in query.fetch_all(&db.pool).await? {
+        for r in query.fetch_all(db.pool()).await? {
             out.push(r.try_get::<String, _>("detail")?);
         }
     }
@@ -406,7 +466,7 @@ impl BindValue {
 /// Deletes a record; the caller removes the bytes after (record first: a crash between
 /// leaves orphan bytes for the sweeper, never a record without bytes).
 pub async fn delete(db: &Db, file_id: &str, reserve: &crate::disk_reserve::DiskReserve) -> Result<()> {
-    let del = || sqlx::query("DELETE FROM media WHERE file_id = $1").bind(file_id).execute(&db.pool);
+    let del = || sqlx::query("DELETE FROM media WHERE file_id = $1").bind(file_id).execute(db.pool());
     let n = reserve.with_room(del).await?;
     if n.rows_affected() == 0 {
         return Err(Error::new(ErrorCode::MediaNotFound, format!("no media file {file_id}")));
@@ -433,10 +493,10 @@ mod tests {
              CASE i % 10 WHEN 0 THEN 'task' ELSE 'rule' END, 1, CASE i % 10 WHEN 0 THEN 't' || (i / 1000) END, '[]', \
              139167072000000 + i * 2700000, 139167072000000 + i * 2700000 + 2700000, 30000, 1, '{}', 'f', 'f', 0 FROM n",
         )
-        .execute(&db.pool)
+        .execute(db.pool())
         .await
         .unwrap();
-        sqlx::query("ANALYZE").execute(&db.pool).await.unwrap();
+        sqlx::query("ANALYZE").execute(db.pool()).await.unwrap();
         let day = |s: &str| Some(s.to_string());
         let cases = [
             Search { domain: day("d"), app: day("live"), stream: day("cam"), ..Default::default() },
@@ -483,7 +543,7 @@ mod tests {
     }
 
     async fn put(db: &Db, m: &MediaRecord) {
-        let mut tx = db.pool.begin().await.unwrap();
+        let mut tx = db.pool().begin().await.unwrap();
         insert(&mut tx, m, 0).await.unwrap();
         tx.commit().await.unwrap();
     }

@@ -7,9 +7,9 @@
 //! cannot repair.
 
 use crate::db::Db;
+use crate::library::media;
 use crate::server::Services;
 use crate::storage::{Storage, keys};
-use sqlx::Row;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -38,20 +38,19 @@ pub(crate) async fn remove_bytes(storage: &Storage, rel_path: &str, format: &str
     storage.remove(&keys::media(rel_path)).await
 }
 
-async fn delete_rows(db: &Db, root: &Storage, rows: Vec<sqlx::any::AnyRow>) -> anyhow::Result<(u64, u64)> {
+async fn delete_files(db: &Db, root: &Storage, files: Vec<media::StoredFile>) -> anyhow::Result<(u64, u64)> {
     let (mut n, mut bytes) = (0, 0);
-    for r in rows {
-        let id: String = r.try_get("file_id")?;
-        let rel: String = r.try_get("rel_path")?;
-        let format: String = r.try_get("format")?;
-        if let Err(e) = remove_bytes(root, &rel, &format).await {
-            tracing::warn!(file = %rel, error = %e, "an expired file could not be removed; its record stays and the next sweep retries");
+    for f in files {
+        // Bytes first, then the record: a failure leaves a record the next sweep retries,
+        // never a record without bytes.
+        if let Err(e) = remove_bytes(root, &f.rel_path, &f.format).await {
+            tracing::warn!(file = %f.rel_path, error = %e, "an expired file could not be removed; its record stays and the next sweep retries");
             continue;
         }
-        sqlx::query("DELETE FROM media WHERE file_id = $1").bind(&id).execute(&db.pool).await?;
+        media::forget(db, &f.file_id).await?;
         n += 1;
-        bytes += r.try_get::<i64, _>("file_size")?.max(0) as u64;
-        tracing::info!(file_id = %id, file = %rel, "media deleted by retention");
+        bytes += f.file_size;
+        tracing::info!(file_id = %f.file_id, file = %f.rel_path, "media deleted by retention");
     }
     Ok((n, bytes))
 }
@@ -61,15 +60,9 @@ async fn delete_rows(db: &Db, root: &Storage, rows: Vec<sqlx::any::AnyRow>) -> a
 pub async fn sweep(db: &Db, root: &Storage, now_unix: i64, budget_bytes: u64) -> anyhow::Result<Swept> {
     let mut swept = Swept::default();
     loop {
-        let rows = sqlx::query(
-            "SELECT file_id, rel_path, format, file_size FROM media WHERE expires_at_unix IS NOT NULL AND expires_at_unix <= $1 ORDER BY expires_at_unix LIMIT $2",
-        )
-        .bind(now_unix)
-        .bind(BATCH)
-        .fetch_all(&db.pool)
-        .await?;
-        let full = rows.len() as i64 == BATCH;
-        let (n, b) = delete_rows(db, root, rows).await?;
+        let files = media::expired(db, now_unix, BATCH).await?;
+        let full = files.len() as i64 == BATCH;
+        let (n, b) = delete_files(db, root, files).await?;
         swept.expired += n;
         swept.bytes += b;
         if !full || n == 0 {
@@ -79,7 +72,7 @@ pub async fn sweep(db: &Db, root: &Storage, now_unix: i64, budget_bytes: u64) ->
     if budget_bytes == 0 {
         return Ok(swept);
     }
-    let mut used = library_bytes(db).await?;
+    let mut used = media::library_bytes(db).await?;
     if used > budget_bytes {
         tracing::warn!(
             used,
@@ -88,14 +81,11 @@ pub async fn sweep(db: &Db, root: &Storage, now_unix: i64, budget_bytes: u64) ->
         );
     }
     while used > budget_bytes {
-        let rows =
-            sqlx::query("SELECT file_id, rel_path, format, file_size FROM media ORDER BY start_90k LIMIT 1")
-                .fetch_all(&db.pool)
-                .await?;
-        if rows.is_empty() {
+        let files = media::oldest(db, 1).await?;
+        if files.is_empty() {
             break;
         }
-        let (n, b) = delete_rows(db, root, rows).await?;
+        let (n, b) = delete_files(db, root, files).await?;
         if n == 0 {
             break;
         }
@@ -104,12 +94,6 @@ pub async fn sweep(db: &Db, root: &Storage, now_unix: i64, budget_bytes: u64) ->
         used = used.saturating_sub(b);
     }
     Ok(swept)
-}
-
-/// Bytes of every file in the library.
-pub async fn library_bytes(db: &Db) -> anyhow::Result<u64> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT SUM(file_size) FROM media").fetch_one(&db.pool).await?;
-    Ok(n.unwrap_or(0).max(0) as u64)
 }
 
 /// The budget in force: bytes, or a percentage of the volume holding the library.
@@ -140,7 +124,7 @@ pub async fn run(svc: Arc<Services>) {
             }
             Err(e) => tracing::error!(error = %e, "media retention sweep failed; it retries in a minute"),
         }
-        if let Ok(b) = library_bytes(&svc.db).await {
+        if let Ok(b) = media::library_bytes(&svc.db).await {
             svc.metrics.media_bytes.store(b, Relaxed);
         }
         let svc2 = svc.clone();
@@ -180,7 +164,7 @@ mod tests {
             stream_param: None,
             expires_at_unix: expires,
         };
-        let mut tx = db.pool.begin().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
         media::insert(&mut tx, &m, 0).await.unwrap();
         tx.commit().await.unwrap();
         let path = root.join(&rel);
@@ -193,7 +177,7 @@ mod tests {
     }
 
     async fn ids(db: &Db) -> Vec<String> {
-        sqlx::query_scalar("SELECT file_id FROM media ORDER BY start_90k").fetch_all(&db.pool).await.unwrap()
+        media::oldest(db, 100).await.unwrap().into_iter().map(|f| f.file_id).collect::<Vec<_>>()
     }
 
     #[tokio::test]

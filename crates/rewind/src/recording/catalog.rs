@@ -133,7 +133,7 @@ impl Catalog {
         }
         let rows =
             sqlx::query("SELECT template_id, body, created_at_unix, updated_at_unix FROM record_template")
-                .fetch_all(&db.pool)
+                .fetch_all(db.pool())
                 .await?;
         for r in rows {
             let id: i64 = r.try_get(0)?;
@@ -148,7 +148,7 @@ impl Catalog {
         let rows = sqlx::query(
             "SELECT domain, app, stream, template_id, created_at_unix, updated_at_unix FROM record_rule",
         )
-        .fetch_all(&db.pool)
+        .fetch_all(db.pool())
         .await?;
         for r in rows {
             let rule = Rule {
@@ -240,7 +240,7 @@ impl Catalog {
             .bind(id)
             .bind(serde_json::to_string(&t).map_err(Error::internal)?)
             .bind(now)
-            .execute(&self.db.pool)
+            .execute(self.db.pool())
             .await?;
         self.write().templates.insert(id, (Arc::new(t.clone()), Source::Api, now, now));
         Ok(t)
@@ -261,7 +261,7 @@ impl Catalog {
             .bind(serde_json::to_string(&t).map_err(Error::internal)?)
             .bind(now)
             .bind(id)
-            .execute(&self.db.pool)
+            .execute(self.db.pool())
             .await?;
         let mut s = self.write();
         if let Some(e) = s.templates.get_mut(&id) {
@@ -286,7 +286,7 @@ impl Catalog {
         }
         sqlx::query("DELETE FROM record_template WHERE template_id = $1")
             .bind(id)
-            .execute(&self.db.pool)
+            .execute(self.db.pool())
             .await?;
         self.write().templates.remove(&id);
         Ok(())
@@ -330,7 +330,7 @@ impl Catalog {
         .bind(&r.stream)
         .bind(r.template_id)
         .bind(now)
-        .execute(&self.db.pool)
+        .execute(self.db.pool())
         .await?;
         self.write().rules.insert(key(&r.domain, &r.app, &r.stream), (r.clone(), Source::Api));
         Ok(r)
@@ -359,7 +359,7 @@ impl Catalog {
             .bind(domain)
             .bind(app)
             .bind(stream)
-            .execute(&self.db.pool)
+            .execute(self.db.pool())
             .await?;
         self.write().rules.remove(&k);
         Ok(())

@@ -5,6 +5,7 @@ pub mod block_pool;
 pub mod catalog;
 pub mod file_name;
 pub mod hls_file;
+pub mod journal;
 pub mod launch;
 pub mod recorder;
 pub mod recovery;

@@ -8,8 +8,8 @@ use crate::library::media::{self, MediaRecord};
 use crate::recording::file_name::{self, NameParts};
 use crate::recording::hls_file::{self, HlsState, segment_name};
 use crate::recording::sink::{FileSink, publish_file};
-use crate::recording::splice;
 use crate::recording::template::{Format, FormatParam};
+use crate::recording::{journal, splice};
 use crate::registry::{LiveStream, MediaInfo};
 use crate::server::Services;
 use crate::stream_id::StreamId;
@@ -327,18 +327,11 @@ async fn open_file(
     let file_id = new_file_id(svc.clock.now());
     let rel_tmp =
         format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
-    sqlx::query(
-        "INSERT INTO recording_file (file_id, format, tmp_path, plan, start_90k, started_at_unix) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&file_id)
-    .bind(plan.format.as_str())
-    .bind(&rel_tmp)
-    .bind(serde_json::to_string(plan).unwrap_or_default())
-    .bind(first.utc.0)
-    .bind(svc.clock.now_unix())
-    .execute(&svc.db.pool)
-    .await
-    .map_err(std::io::Error::other)?;
+    let plan_json = serde_json::to_string(plan).unwrap_or_default();
+    let now = svc.clock.now_unix();
+    journal::begin(&svc.db, &file_id, plan.format.as_str(), &rel_tmp, &plan_json, first.utc, now)
+        .await
+        .map_err(std::io::Error::other)?;
     let o = create_open(
         &svc.media_root().join(&rel_tmp),
         plan.format,
@@ -555,10 +548,7 @@ pub(super) async fn finish(svc: &Services, plan: &Plan, media_info: MediaInfo, o
             Mux::Hls(h) => drop(tokio::fs::remove_dir_all(&h.dir).await),
             _ => drop(tokio::fs::remove_file(&tmp).await),
         }
-        let _ = sqlx::query("DELETE FROM recording_file WHERE file_id = $1")
-            .bind(&o.file_id)
-            .execute(&svc.db.pool)
-            .await;
+        let _ = journal::forget(&svc.db, &o.file_id).await;
         return;
     }
     let file_id = o.file_id.clone();
@@ -773,12 +763,9 @@ pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) ->
     let mut tries = 0u32;
     let queued = loop {
         let attempt = async {
-            let mut tx = svc.db.pool.begin().await?;
+            let mut tx = svc.db.begin().await?;
             media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
-            sqlx::query("DELETE FROM recording_file WHERE file_id = $1")
-                .bind(file_id)
-                .execute(&mut *tx)
-                .await?;
+            journal::end(&mut tx, file_id).await?;
             let queued = callbacks::outbox::enqueue(&mut *tx, svc, &plan.domain, event.clone()).await?;
             tx.commit().await?;
             anyhow::Ok(queued)

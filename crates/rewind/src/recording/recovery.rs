@@ -14,9 +14,9 @@ use crate::recording::hls_file::{self, HlsSegment, HlsState};
 use crate::recording::recorder::{
     self, IDX_CODEC, IDX_SAMPLE, Plan, create_open, ext, finish, finish_hls, flush_if_due, write_frame,
 };
-use crate::recording::sink;
 use crate::recording::splice::{self, Parked, SpliceState};
 use crate::recording::template::Format;
+use crate::recording::{journal, sink};
 use crate::registry::{AudioInfo, MediaInfo};
 use crate::server::Services;
 use crate::stream_id::StreamId;
@@ -24,32 +24,26 @@ use bytes::Bytes;
 use rewind_media::flv::{self, TAG_AUDIO, TAG_VIDEO};
 use rewind_media::mux::{adts, mp4, ts};
 use rewind_media::{CodecConfig, Frame, Time90k, Track, aac::AacConfig, avc::AvcConfig, hevc::HevcConfig};
-use sqlx::Row;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Repairs and finishes every interrupted recording. Returns how many files were kept.
 pub async fn recover_all(svc: &Arc<Services>) -> anyhow::Result<usize> {
-    let rows = sqlx::query(
-        "SELECT file_id, format, tmp_path, plan, start_90k, parked_until_unix, splice FROM recording_file ORDER BY file_id",
-    )
-    .fetch_all(&svc.db.pool)
-    .await?;
     let mut kept = 0;
-    for r in rows {
-        let file_id: String = r.try_get(0)?;
-        let tmp = svc.media_root().join(r.try_get::<String, _>(2)?);
-        let plan: Plan = match serde_json::from_str(&r.try_get::<String, _>(3)?) {
+    for r in journal::all(&svc.db).await? {
+        let file_id = r.file_id;
+        let tmp = svc.media_root().join(&r.tmp_path);
+        let plan: Plan = match serde_json::from_str(&r.plan) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(%file_id, error = %e, "interrupted recording has an unreadable plan; left for an operator");
                 continue;
             }
         };
-        let start = Time90k(r.try_get(4)?);
-        let parked_until: Option<i64> = r.try_get(5)?;
+        let start = r.start;
+        let parked_until = r.parked_until_unix;
         let spliced: Option<SpliceState> =
-            r.try_get::<Option<String>, _>(6)?.and_then(|s| serde_json::from_str(&s).ok());
+            r.splice.and_then(|s| serde_json::from_str::<SpliceState>(&s).ok());
         let result = if plan.format == Format::Hls {
             recover_hls(svc, &file_id, &tmp, &plan, start, parked_until, spliced).await
         } else {
@@ -70,8 +64,7 @@ pub async fn recover_all(svc: &Arc<Services>) -> anyhow::Result<usize> {
 }
 
 async fn forget(svc: &Services, file_id: &str) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(&svc.db.pool).await?;
-    Ok(())
+    Ok(journal::forget(&svc.db, file_id).await?)
 }
 
 async fn recover_one(
@@ -137,12 +130,7 @@ async fn recover_one(
         flush_if_due(&mut o).await?;
     }
     finish(svc, plan, info, o).await;
-    let still_open: Option<String> =
-        sqlx::query_scalar("SELECT file_id FROM recording_file WHERE file_id = $1")
-            .bind(file_id)
-            .fetch_optional(&svc.db.pool)
-            .await?;
-    anyhow::ensure!(still_open.is_none(), "finishing the replayed file failed");
+    anyhow::ensure!(!journal::is_open(&svc.db, file_id).await?, "finishing the replayed file failed");
     remove_leftovers(tmp).await;
     Ok(true)
 }

@@ -182,15 +182,8 @@ async fn write_row(
     let closed: Vec<HlsSegment> = h.segments.iter().filter(|s| s.duration_90k.is_some()).cloned().collect();
     let state =
         SpliceState { segments: closed, session_ids: h.session_ids.clone(), resumed_at_utc_90k, info };
-    sqlx::query(
-        "UPDATE recording_file SET parked_until_unix = $1, splice = $2, plan = $3 WHERE file_id = $4",
-    )
-    .bind(parked_until_unix)
-    .bind(serde_json::to_string(&state)?)
-    .bind(serde_json::to_string(plan)?)
-    .bind(file_id)
-    .execute(&svc.db.pool)
-    .await?;
+    let (state, plan) = (serde_json::to_string(&state)?, serde_json::to_string(plan)?);
+    crate::recording::journal::set_splice(&svc.db, file_id, parked_until_unix, &state, &plan).await?;
     Ok(())
 }
 

@@ -44,7 +44,7 @@ pub async fn insert(db: &Db, t: &Task, now: i64) -> Result<()> {
     .bind(now)
     .bind(&t.source)
     .bind(t.max_end_time)
-    .execute(&db.pool)
+    .execute(db.pool())
     .await?;
     Ok(())
 }
@@ -52,7 +52,7 @@ pub async fn insert(db: &Db, t: &Task, now: i64) -> Result<()> {
 /// One task.
 pub async fn get(db: &Db, id: &str) -> Result<Task> {
     let sql = format!("SELECT {COLUMNS} FROM record_task WHERE task_id = $1");
-    match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&db.pool).await? {
+    match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(db.pool()).await? {
         Some(r) => task_of(&r),
         None => Err(Error::new(ErrorCode::TaskNotFound, format!("no record task {id}"))),
     }
@@ -73,7 +73,7 @@ pub async fn set_state(
     .bind(state.as_str())
     .bind(recorded as i64)
     .bind(stopped_at)
-    .execute(&db.pool)
+    .execute(db.pool())
     .await?;
     Ok(())
 }
@@ -83,14 +83,14 @@ pub async fn set_end(db: &Db, id: &str, end: i64) -> Result<()> {
     sqlx::query("UPDATE record_task SET end_unix = $2 WHERE task_id = $1")
         .bind(id)
         .bind(end)
-        .execute(&db.pool)
+        .execute(db.pool())
         .await?;
     Ok(())
 }
 
 /// Deletes a task.
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM record_task WHERE task_id = $1").bind(id).execute(&db.pool).await?;
+    sqlx::query("DELETE FROM record_task WHERE task_id = $1").bind(id).execute(db.pool()).await?;
     Ok(())
 }
 
@@ -99,7 +99,7 @@ pub async fn live_tasks(db: &Db) -> Result<Vec<(Task, bool)>> {
     let sql = format!(
         "SELECT {COLUMNS}, recorded FROM record_task WHERE state IN ('scheduled', 'recording', 'waiting') ORDER BY start_unix"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
     rows.iter().map(|r| Ok((task_of(r)?, r.try_get::<i64, _>("recorded")? != 0))).collect()
 }
 
@@ -166,7 +166,7 @@ pub async fn list(db: &Db, f: &Filter) -> Result<Page> {
         .bind(after_start)
         .bind(&after_id)
         .bind(size + 1)
-        .fetch_all(&db.pool)
+        .fetch_all(db.pool())
         .await?;
     let mut tasks: Vec<Task> = rows.iter().map(task_of).collect::<Result<_>>()?;
     let next_page_token = if tasks.len() > size as usize {

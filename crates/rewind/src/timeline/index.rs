@@ -82,7 +82,7 @@ pub async fn put_init(db: &Db, stream_id: &str, inits: &Inits) -> sqlx::Result<i
         sqlx::query_scalar("SELECT init_id FROM timeline_init WHERE stream_id = $1 AND data = $2")
             .bind(stream_id)
             .bind(inits.all.clone())
-            .fetch_optional(&db.pool)
+            .fetch_optional(db.pool())
             .await?;
     if let Some(id) = found {
         return Ok(id);
@@ -95,7 +95,7 @@ pub async fn put_init(db: &Db, stream_id: &str, inits: &Inits) -> sqlx::Result<i
     .bind(inits.all.clone())
     .bind(inits.video.clone())
     .bind(inits.audio.clone())
-    .fetch_one(&db.pool)
+    .fetch_one(db.pool())
     .await
 }
 
@@ -112,7 +112,7 @@ pub async fn get_init(
         InitPart::Audio => "SELECT audio_data FROM timeline_init WHERE stream_id = $1 AND init_id = $2",
     };
     let v: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar(sql).bind(stream_id).bind(init_id).fetch_optional(&db.pool).await?;
+        sqlx::query_scalar(sql).bind(stream_id).bind(init_id).fetch_optional(db.pool()).await?;
     Ok(v.flatten())
 }
 
@@ -121,7 +121,7 @@ pub async fn init_codecs(db: &Db, stream_id: &str, init_id: i64) -> sqlx::Result
     sqlx::query_scalar("SELECT codecs FROM timeline_init WHERE stream_id = $1 AND init_id = $2")
         .bind(stream_id)
         .bind(init_id)
-        .fetch_optional(&db.pool)
+        .fetch_optional(db.pool())
         .await
 }
 
@@ -138,7 +138,7 @@ pub async fn open_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
     .bind(c.init_id)
     .bind(c.first_seq)
     .bind(Vec::<u8>::new())
-    .execute(&db.pool)
+    .execute(db.pool())
     .await?;
     Ok(())
 }
@@ -146,7 +146,7 @@ pub async fn open_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
 /// Seals a chunk whose bytes are on disk, and extends (or starts) its run, in one
 /// transaction.
 pub async fn seal_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.pool().begin().await?;
     sqlx::query(
         "UPDATE timeline_chunk SET end_90k = $3, bytes = $4, sealed = 1, fragments = $5 WHERE stream_id = $1 AND start_90k = $2",
     )
@@ -184,7 +184,7 @@ pub async fn delete_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Res
     sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
         .bind(stream_id)
         .bind(start.0)
-        .execute(&db.pool)
+        .execute(db.pool())
         .await?;
     Ok(())
 }
@@ -225,7 +225,7 @@ pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> 
         .bind((from - MAX_CHUNK_SPAN).0)
         .bind(to.0)
         .bind(from.0)
-        .fetch_all(&db.pool)
+        .fetch_all(db.pool())
         .await?;
     rows.iter().map(|r| chunk_of_stream(r, stream_id.to_string())).collect()
 }
@@ -234,7 +234,7 @@ pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> 
 pub async fn chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<Option<Chunk>> {
     let sql = format!("SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2");
     let row =
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id).bind(start.0).fetch_optional(&db.pool).await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id).bind(start.0).fetch_optional(db.pool()).await?;
     row.as_ref().map(chunk_of).transpose()
 }
 
@@ -242,7 +242,7 @@ pub async fn chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<Opt
 pub async fn unsealed_chunks(db: &Db) -> sqlx::Result<Vec<Chunk>> {
     let sql =
         format!("SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE sealed = 0 ORDER BY stream_id, start_90k");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
     rows.iter().map(chunk_of).collect()
 }
 
@@ -264,7 +264,7 @@ pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sq
     .bind(stream_id)
     .bind(to.0)
     .bind(from.0)
-    .fetch_all(&db.pool)
+    .fetch_all(db.pool())
     .await?;
     let runs: Vec<Run> = rows.iter().map(run_of).collect::<sqlx::Result<_>>()?;
     // A hole starts inside its chunk's run, which may begin before `from`.
@@ -274,7 +274,7 @@ pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sq
     .bind(stream_id)
     .bind(to.0)
     .bind(from.0 - MAX_CHUNK_SPAN.0)
-    .fetch_all(&db.pool)
+    .fetch_all(db.pool())
     .await?;
     if holes.is_empty() {
         return Ok(runs);
@@ -306,6 +306,89 @@ pub fn split_run(run: Run, holes: &[(Time90k, Time90k)]) -> Vec<Run> {
     out
 }
 
+/// Streams whose timeline is kept for a limited time: (stream id, seconds kept).
+pub async fn streams_with_retention(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT stream_id, retention_secs FROM timeline_stream WHERE retention_secs > 0")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("stream_id")?, r.try_get("retention_secs")?))).collect()
+}
+
+/// Retention, in one transaction: up to `limit` sealed chunks of a stream that end by
+/// `cutoff` are deleted and their runs trimmed (or removed) with them, so availableMedia
+/// never shows deleted media. Returns the chunks' starts and their bytes; their files
+/// are the caller's to remove (rows first: a crash leaves only unnamed files).
+pub async fn delete_chunks_before(
+    db: &Db,
+    stream_id: &str,
+    cutoff: Time90k,
+    limit: i64,
+) -> sqlx::Result<(Vec<Time90k>, u64)> {
+    let old = sqlx::query(
+        "SELECT start_90k, run_start_90k, bytes FROM timeline_chunk WHERE stream_id = $1 AND sealed = 1 AND end_90k <= $2 ORDER BY start_90k LIMIT $3",
+    )
+    .bind(stream_id)
+    .bind(cutoff.0)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    let mut starts = Vec::with_capacity(old.len());
+    let mut runs: Vec<i64> = Vec::new();
+    let mut bytes = 0u64;
+    for r in &old {
+        starts.push(Time90k(r.try_get("start_90k")?));
+        let run: i64 = r.try_get("run_start_90k")?;
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+        bytes += r.try_get::<i64, _>("bytes")? as u64;
+    }
+    if starts.is_empty() {
+        return Ok((starts, 0));
+    }
+    let mut tx = db.pool().begin().await?;
+    for s in &starts {
+        sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
+            .bind(stream_id)
+            .bind(s.0)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for run in &runs {
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(start_90k) FROM timeline_chunk WHERE stream_id = $1 AND run_start_90k = $2",
+        )
+        .bind(stream_id)
+        .bind(run)
+        .fetch_one(&mut *tx)
+        .await?;
+        let q = match first {
+            Some(f) => sqlx::query(
+                "UPDATE timeline_run SET kept_from_90k = $3 WHERE stream_id = $1 AND start_90k = $2",
+            )
+            .bind(stream_id)
+            .bind(run)
+            .bind(f),
+            None => sqlx::query("DELETE FROM timeline_run WHERE stream_id = $1 AND start_90k = $2")
+                .bind(stream_id)
+                .bind(run),
+        };
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok((starts, bytes))
+}
+
+/// Forgets a stream's holes that ended by `cutoff` (retention passed them).
+pub async fn forget_holes_before(db: &Db, stream_id: &str, cutoff: Time90k) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM timeline_hole WHERE stream_id = $1 AND end_90k <= $2")
+        .bind(stream_id)
+        .bind(cutoff.0)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 /// Whether a chunk key names a sealed chunk of the index (then its file is final).
 pub async fn is_sealed_chunk(db: &Db, key: &crate::storage::Key) -> sqlx::Result<bool> {
     let Some((stream_id, start)) = crate::storage::keys::parse_chunk(key) else { return Ok(false) };
@@ -323,7 +406,7 @@ pub async fn drop_spooled_chunk(db: Db, key: crate::storage::Key) {
 /// Drops a sealed chunk whose bytes were lost (a full upload spool): its row goes and
 /// its span becomes a hole in its run, in one transaction.
 pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.pool().begin().await?;
     let end: Option<i64> = sqlx::query_scalar(
         "SELECT end_90k FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2 AND sealed = 1",
     )
@@ -355,7 +438,7 @@ pub async fn last_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
         "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
     )
     .bind(stream_id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(db.pool())
     .await?;
     row.as_ref().map(run_of).transpose()
 }
@@ -366,7 +449,7 @@ pub async fn next_numbers(db: &Db, stream_id: &str) -> sqlx::Result<(i64, i64)> 
         "SELECT first_seq, LENGTH(fragments) AS n FROM timeline_chunk WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
     )
     .bind(stream_id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(db.pool())
     .await?;
     let seq = match row {
         Some(r) => {
@@ -385,7 +468,7 @@ pub async fn set_retention(db: &Db, stream_id: &str, retention_secs: u64) -> sql
     )
     .bind(stream_id)
     .bind(retention_secs as i64)
-    .execute(&db.pool)
+    .execute(db.pool())
     .await?;
     Ok(())
 }

@@ -42,7 +42,7 @@ pub async fn insert(db: &Db, l: &Locator, now_unix: i64) -> Result<()> {
     .bind(l.end.map(|t| t.0))
     .bind(l.expires_at_unix)
     .bind(now_unix)
-    .execute(&db.pool)
+    .execute(db.pool())
     .await?;
     Ok(())
 }
@@ -53,7 +53,7 @@ pub async fn get(db: &Db, id: &str, now_unix: i64) -> Result<Locator> {
         "SELECT locator_id, stream_id, start_90k, end_90k, expires_at_unix FROM locator WHERE locator_id = $1",
     )
     .bind(id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(db.pool())
     .await?;
     let l = match row {
         Some(r) => Locator {
@@ -73,7 +73,7 @@ pub async fn get(db: &Db, id: &str, now_unix: i64) -> Result<Locator> {
 
 /// Deletes a locator; false if there was none.
 pub async fn delete(db: &Db, id: &str) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM locator WHERE locator_id = $1").bind(id).execute(&db.pool).await?;
+    let r = sqlx::query("DELETE FROM locator WHERE locator_id = $1").bind(id).execute(db.pool()).await?;
     Ok(r.rows_affected() > 0)
 }
 

@@ -9,9 +9,9 @@
 use crate::db::Db;
 use crate::server::Services;
 use crate::storage::{Storage, keys};
+use crate::timeline::index;
 use crate::timeline::index::MAX_CHUNK_SPAN;
 use rewind_media::{Duration90k, Time90k};
-use sqlx::Row;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -34,13 +34,7 @@ pub struct Swept {
 /// Deletes what every stream's retention no longer keeps, as of `now`.
 pub async fn sweep(db: &Db, storage: &Storage, now: Time90k) -> anyhow::Result<Swept> {
     let mut swept = Swept::default();
-    let streams =
-        sqlx::query("SELECT stream_id, retention_secs FROM timeline_stream WHERE retention_secs > 0")
-            .fetch_all(&db.pool)
-            .await?;
-    for s in streams {
-        let stream_id: String = s.try_get("stream_id")?;
-        let retention: i64 = s.try_get("retention_secs")?;
+    for (stream_id, retention) in index::streams_with_retention(db).await? {
         let cutoff = now - Duration90k::from_secs(retention);
         let dir = storage.local_path(&keys::timeline_stream(&stream_id));
         loop {
@@ -50,11 +44,7 @@ pub async fn sweep(db: &Db, storage: &Storage, now: Time90k) -> anyhow::Result<S
             }
         }
         swept.orphans += remove_orphans(dir, cutoff).await?;
-        sqlx::query("DELETE FROM timeline_hole WHERE stream_id = $1 AND end_90k <= $2")
-            .bind(&stream_id)
-            .bind(cutoff.0)
-            .execute(&db.pool)
-            .await?;
+        index::forget_holes_before(db, &stream_id, cutoff).await?;
     }
     Ok(swept)
 }
@@ -67,67 +57,12 @@ async fn sweep_batch(
     cutoff: Time90k,
     swept: &mut Swept,
 ) -> anyhow::Result<u64> {
-    let old = sqlx::query(
-        "SELECT start_90k, run_start_90k, bytes FROM timeline_chunk WHERE stream_id = $1 AND sealed = 1 AND end_90k <= $2 ORDER BY start_90k LIMIT $3",
-    )
-    .bind(stream_id)
-    .bind(cutoff.0)
-    .bind(BATCH)
-    .fetch_all(&db.pool)
-    .await?;
-    if old.is_empty() {
+    let (starts, bytes) = index::delete_chunks_before(db, stream_id, cutoff, BATCH).await?;
+    if starts.is_empty() {
         return Ok(0);
     }
-    let mut starts: Vec<i64> = Vec::with_capacity(old.len());
-    let mut runs: Vec<i64> = Vec::new();
-    let mut bytes = 0u64;
-    for r in &old {
-        starts.push(r.try_get("start_90k")?);
-        let run: i64 = r.try_get("run_start_90k")?;
-        if !runs.contains(&run) {
-            runs.push(run);
-        }
-        bytes += r.try_get::<i64, _>("bytes")? as u64;
-    }
-    let mut tx = db.pool.begin().await?;
-    for s in &starts {
-        sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
-            .bind(stream_id)
-            .bind(s)
-            .execute(&mut *tx)
-            .await?;
-    }
-    for run in &runs {
-        let first: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(start_90k) FROM timeline_chunk WHERE stream_id = $1 AND run_start_90k = $2",
-        )
-        .bind(stream_id)
-        .bind(run)
-        .fetch_one(&mut *tx)
-        .await?;
-        match first {
-            Some(f) => {
-                sqlx::query(
-                    "UPDATE timeline_run SET kept_from_90k = $3 WHERE stream_id = $1 AND start_90k = $2",
-                )
-                .bind(stream_id)
-                .bind(run)
-                .bind(f)
-                .execute(&mut *tx)
-                .await?
-            }
-            None => {
-                sqlx::query("DELETE FROM timeline_run WHERE stream_id = $1 AND start_90k = $2")
-                    .bind(stream_id)
-                    .bind(run)
-                    .execute(&mut *tx)
-                    .await?
-            }
-        };
-    }
-    tx.commit().await?;
     for start in &starts {
-        let key = keys::chunk(stream_id, Time90k(*start));
+        let key = keys::chunk(stream_id, *start);
         if let Err(e) = storage.remove(&key).await {
             tracing::warn!(%key, error = %e, "timeline chunk no longer indexed but not removed");
         }

@@ -1,0 +1,112 @@
+//! The `recording_file` table — the journal of recordings being written: a row from
+//! the first frame to the library insert, so that a crash leaves a row for recovery.
+//! The only SQL on that table.
+
+use crate::db::Db;
+use rewind_media::Time90k;
+use sqlx::Row;
+
+/// An interrupted recording, as a start-up finds it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Its file id.
+    pub file_id: String,
+    /// Its temporary file (folder for HLS), relative to the media root.
+    pub tmp_path: String,
+    /// JSON of its plan.
+    pub plan: String,
+    /// UTC of its first frame.
+    pub start: Time90k,
+    /// Parked (auto-splice) until then; None: a push was recording it.
+    pub parked_until_unix: Option<i64>,
+    /// JSON of its splice state (HLS with auto-splice).
+    pub splice: Option<String>,
+}
+
+/// A recording began.
+pub async fn begin(
+    db: &Db,
+    file_id: &str,
+    format: &str,
+    tmp_path: &str,
+    plan_json: &str,
+    start: Time90k,
+    now_unix: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO recording_file (file_id, format, tmp_path, plan, start_90k, started_at_unix) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(file_id)
+    .bind(format)
+    .bind(tmp_path)
+    .bind(plan_json)
+    .bind(start.0)
+    .bind(now_unix)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The recording is over (in the library, or nothing to keep). Inside the library
+/// insert's transaction when given one.
+pub async fn end(conn: &mut sqlx::AnyConnection, file_id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(conn).await?;
+    Ok(())
+}
+
+/// `end` on its own.
+pub async fn forget(db: &Db, file_id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Whether the recording still has its row.
+pub async fn is_open(db: &Db, file_id: &str) -> sqlx::Result<bool> {
+    let row = sqlx::query("SELECT file_id FROM recording_file WHERE file_id = $1")
+        .bind(file_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Every recording with a row, oldest id first (at start-up: those a crash interrupted).
+pub async fn all(db: &Db) -> sqlx::Result<Vec<Entry>> {
+    let rows = sqlx::query(
+        "SELECT file_id, tmp_path, plan, start_90k, parked_until_unix, splice FROM recording_file ORDER BY file_id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Entry {
+                file_id: r.try_get("file_id")?,
+                tmp_path: r.try_get("tmp_path")?,
+                plan: r.try_get("plan")?,
+                start: Time90k(r.try_get("start_90k")?),
+                parked_until_unix: r.try_get("parked_until_unix")?,
+                splice: r.try_get("splice")?,
+            })
+        })
+        .collect()
+}
+
+/// An auto-splice recording's state for a restart: parked until when (None: a push is
+/// recording it), its splice state and its plan (JSON).
+pub async fn set_splice(
+    db: &Db,
+    file_id: &str,
+    parked_until_unix: Option<i64>,
+    splice_json: &str,
+    plan_json: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE recording_file SET parked_until_unix = $1, splice = $2, plan = $3 WHERE file_id = $4",
+    )
+    .bind(parked_until_unix)
+    .bind(splice_json)
+    .bind(plan_json)
+    .bind(file_id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
