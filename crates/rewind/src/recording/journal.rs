@@ -3,6 +3,7 @@
 //! The only SQL on that table.
 
 use crate::db::Db;
+use crate::error::Result;
 use rewind_media::Time90k;
 use sqlx::Row;
 
@@ -32,7 +33,7 @@ pub async fn begin(
     plan_json: &str,
     start: Time90k,
     now_unix: i64,
-) -> sqlx::Result<()> {
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO recording_file (file_id, format, tmp_path, plan, start_90k, started_at_unix) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -49,19 +50,19 @@ pub async fn begin(
 
 /// The recording is over (in the library, or nothing to keep). Inside the library
 /// insert's transaction when given one.
-pub async fn end(conn: &mut sqlx::AnyConnection, file_id: &str) -> sqlx::Result<()> {
+pub async fn end(conn: &mut sqlx::AnyConnection, file_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(conn).await?;
     Ok(())
 }
 
 /// `end` on its own.
-pub async fn forget(db: &Db, file_id: &str) -> sqlx::Result<()> {
+pub async fn forget(db: &Db, file_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM recording_file WHERE file_id = $1").bind(file_id).execute(db.pool()).await?;
     Ok(())
 }
 
 /// Whether the recording still has its row.
-pub async fn is_open(db: &Db, file_id: &str) -> sqlx::Result<bool> {
+pub async fn is_open(db: &Db, file_id: &str) -> Result<bool> {
     let row = sqlx::query("SELECT file_id FROM recording_file WHERE file_id = $1")
         .bind(file_id)
         .fetch_optional(db.pool())
@@ -70,7 +71,7 @@ pub async fn is_open(db: &Db, file_id: &str) -> sqlx::Result<bool> {
 }
 
 /// Every recording with a row, oldest id first (at start-up: those a crash interrupted).
-pub async fn all(db: &Db) -> sqlx::Result<Vec<Entry>> {
+pub async fn all(db: &Db) -> Result<Vec<Entry>> {
     let rows = sqlx::query(
         "SELECT file_id, tmp_path, plan, start_90k, parked_until_unix, splice FROM recording_file ORDER BY file_id",
     )
@@ -98,7 +99,7 @@ pub async fn set_splice(
     parked_until_unix: Option<i64>,
     splice_json: &str,
     plan_json: &str,
-) -> sqlx::Result<()> {
+) -> Result<()> {
     sqlx::query(
         "UPDATE recording_file SET parked_until_unix = $1, splice = $2, plan = $3 WHERE file_id = $4",
     )

@@ -6,6 +6,7 @@
 //! the index (or, for an unsealed chunk, its own complete fragments) describes.
 
 use crate::db::Db;
+use crate::error::Result;
 use crate::timeline::chunk_table::{self, FragmentRef};
 use rewind_media::{Duration90k, Time90k};
 use sqlx::Row;
@@ -77,7 +78,7 @@ pub enum InitPart {
 }
 
 /// Stores init segments (or finds the same ones stored before); returns their id.
-pub async fn put_init(db: &Db, stream_id: &str, inits: &Inits) -> sqlx::Result<i64> {
+pub async fn put_init(db: &Db, stream_id: &str, inits: &Inits) -> Result<i64> {
     let found: Option<i64> =
         sqlx::query_scalar("SELECT init_id FROM timeline_init WHERE stream_id = $1 AND data = $2")
             .bind(stream_id)
@@ -87,7 +88,7 @@ pub async fn put_init(db: &Db, stream_id: &str, inits: &Inits) -> sqlx::Result<i
     if let Some(id) = found {
         return Ok(id);
     }
-    sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "INSERT INTO timeline_init (stream_id, codecs, data, video_data, audio_data) VALUES ($1, $2, $3, $4, $5) RETURNING init_id",
     )
     .bind(stream_id)
@@ -96,16 +97,11 @@ pub async fn put_init(db: &Db, stream_id: &str, inits: &Inits) -> sqlx::Result<i
     .bind(inits.video.clone())
     .bind(inits.audio.clone())
     .fetch_one(db.pool())
-    .await
+    .await?)
 }
 
 /// An init segment's bytes.
-pub async fn get_init(
-    db: &Db,
-    stream_id: &str,
-    init_id: i64,
-    part: InitPart,
-) -> sqlx::Result<Option<Vec<u8>>> {
+pub async fn get_init(db: &Db, stream_id: &str, init_id: i64, part: InitPart) -> Result<Option<Vec<u8>>> {
     let sql = match part {
         InitPart::All => "SELECT data FROM timeline_init WHERE stream_id = $1 AND init_id = $2",
         InitPart::Video => "SELECT video_data FROM timeline_init WHERE stream_id = $1 AND init_id = $2",
@@ -117,16 +113,16 @@ pub async fn get_init(
 }
 
 /// An init segment's codecs (RFC 6381, comma-separated).
-pub async fn init_codecs(db: &Db, stream_id: &str, init_id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT codecs FROM timeline_init WHERE stream_id = $1 AND init_id = $2")
+pub async fn init_codecs(db: &Db, stream_id: &str, init_id: i64) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT codecs FROM timeline_init WHERE stream_id = $1 AND init_id = $2")
         .bind(stream_id)
         .bind(init_id)
         .fetch_optional(db.pool())
-        .await
+        .await?)
 }
 
 /// Records a chunk that is about to be written (unsealed, no fragments yet).
-pub async fn open_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
+pub async fn open_chunk(db: &Db, c: &Chunk) -> Result<()> {
     sqlx::query(
         "INSERT INTO timeline_chunk (stream_id, start_90k, end_90k, run_start_90k, run_seq, init_id, first_seq, bytes, sealed, fragments) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8)",
     )
@@ -145,7 +141,7 @@ pub async fn open_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
 
 /// Seals a chunk whose bytes are on disk, and extends (or starts) its run, in one
 /// transaction.
-pub async fn seal_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
+pub async fn seal_chunk(db: &Db, c: &Chunk) -> Result<()> {
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "UPDATE timeline_chunk SET end_90k = $3, bytes = $4, sealed = 1, fragments = $5 WHERE stream_id = $1 AND start_90k = $2",
@@ -176,11 +172,11 @@ pub async fn seal_chunk(db: &Db, c: &Chunk) -> sqlx::Result<()> {
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 /// Forgets a chunk that holds nothing.
-pub async fn delete_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<()> {
+pub async fn delete_chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<()> {
     sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
         .bind(stream_id)
         .bind(start.0)
@@ -192,11 +188,11 @@ pub async fn delete_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Res
 const CHUNK_COLUMNS: &str =
     "stream_id, start_90k, end_90k, run_start_90k, run_seq, init_id, first_seq, bytes, sealed, fragments";
 
-fn chunk_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Chunk> {
+fn chunk_of(r: &sqlx::any::AnyRow) -> Result<Chunk> {
     chunk_of_stream(r, r.try_get("stream_id")?)
 }
 
-fn chunk_of_stream(r: &sqlx::any::AnyRow, stream_id: String) -> sqlx::Result<Chunk> {
+fn chunk_of_stream(r: &sqlx::any::AnyRow, stream_id: String) -> Result<Chunk> {
     let start = Time90k(r.try_get("start_90k")?);
     let packed: Vec<u8> = r.try_get("fragments")?;
     Ok(Chunk {
@@ -214,7 +210,7 @@ fn chunk_of_stream(r: &sqlx::any::AnyRow, stream_id: String) -> sqlx::Result<Chu
 }
 
 /// Sealed chunks of a stream that overlap `[from, to)`, in time order.
-pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sqlx::Result<Vec<Chunk>> {
+pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> Result<Vec<Chunk>> {
     // The stream id is known: not reading it back saves a string per row.
     let sql = format!(
         "SELECT {} FROM timeline_chunk WHERE stream_id = $1 AND start_90k >= $2 AND start_90k < $3 AND end_90k > $4 AND sealed = 1 ORDER BY start_90k",
@@ -231,7 +227,7 @@ pub async fn chunks_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> 
 }
 
 /// One chunk by its key.
-pub async fn chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<Option<Chunk>> {
+pub async fn chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<Option<Chunk>> {
     let sql = format!("SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2");
     let row =
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(stream_id).bind(start.0).fetch_optional(db.pool()).await?;
@@ -239,14 +235,14 @@ pub async fn chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<Opt
 }
 
 /// Chunks a crash left unsealed.
-pub async fn unsealed_chunks(db: &Db) -> sqlx::Result<Vec<Chunk>> {
+pub async fn unsealed_chunks(db: &Db) -> Result<Vec<Chunk>> {
     let sql =
         format!("SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE sealed = 0 ORDER BY stream_id, start_90k");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
     rows.iter().map(chunk_of).collect()
 }
 
-fn run_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Run> {
+fn run_of(r: &sqlx::any::AnyRow) -> Result<Run> {
     Ok(Run {
         start: Time90k(r.try_get("start_90k")?),
         kept_from: Time90k(r.try_get("kept_from_90k")?),
@@ -257,7 +253,7 @@ fn run_of(r: &sqlx::any::AnyRow) -> sqlx::Result<Run> {
 
 /// Runs of a stream that overlap `[from, to)`, in time order, split where media was
 /// lost inside them (holes).
-pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sqlx::Result<Vec<Run>> {
+pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> Result<Vec<Run>> {
     let rows = sqlx::query(
         "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 AND kept_from_90k < $2 AND end_90k > $3 ORDER BY start_90k",
     )
@@ -266,7 +262,7 @@ pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sq
     .bind(from.0)
     .fetch_all(db.pool())
     .await?;
-    let runs: Vec<Run> = rows.iter().map(run_of).collect::<sqlx::Result<_>>()?;
+    let runs: Vec<Run> = rows.iter().map(run_of).collect::<Result<_>>()?;
     // A hole starts inside its chunk's run, which may begin before `from`.
     let holes = sqlx::query(
         "SELECT start_90k, end_90k FROM timeline_hole WHERE stream_id = $1 AND start_90k < $2 AND end_90k > $3 ORDER BY start_90k",
@@ -282,7 +278,7 @@ pub async fn runs_in(db: &Db, stream_id: &str, from: Time90k, to: Time90k) -> sq
     let holes: Vec<(Time90k, Time90k)> = holes
         .iter()
         .map(|r| Ok((Time90k(r.try_get("start_90k")?), Time90k(r.try_get("end_90k")?))))
-        .collect::<sqlx::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(runs.into_iter().flat_map(|r| split_run(r, &holes)).collect())
 }
 
@@ -307,7 +303,7 @@ pub fn split_run(run: Run, holes: &[(Time90k, Time90k)]) -> Vec<Run> {
 }
 
 /// Streams whose timeline is kept for a limited time: (stream id, seconds kept).
-pub async fn streams_with_retention(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn streams_with_retention(db: &Db) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query("SELECT stream_id, retention_secs FROM timeline_stream WHERE retention_secs > 0")
         .fetch_all(db.pool())
         .await?;
@@ -323,7 +319,7 @@ pub async fn delete_chunks_before(
     stream_id: &str,
     cutoff: Time90k,
     limit: i64,
-) -> sqlx::Result<(Vec<Time90k>, u64)> {
+) -> Result<(Vec<Time90k>, u64)> {
     let old = sqlx::query(
         "SELECT start_90k, run_start_90k, bytes FROM timeline_chunk WHERE stream_id = $1 AND sealed = 1 AND end_90k <= $2 ORDER BY start_90k LIMIT $3",
     )
@@ -380,7 +376,7 @@ pub async fn delete_chunks_before(
 }
 
 /// Forgets a stream's holes that ended by `cutoff` (retention passed them).
-pub async fn forget_holes_before(db: &Db, stream_id: &str, cutoff: Time90k) -> sqlx::Result<()> {
+pub async fn forget_holes_before(db: &Db, stream_id: &str, cutoff: Time90k) -> Result<()> {
     sqlx::query("DELETE FROM timeline_hole WHERE stream_id = $1 AND end_90k <= $2")
         .bind(stream_id)
         .bind(cutoff.0)
@@ -390,7 +386,7 @@ pub async fn forget_holes_before(db: &Db, stream_id: &str, cutoff: Time90k) -> s
 }
 
 /// Whether a chunk key names a sealed chunk of the index (then its file is final).
-pub async fn is_sealed_chunk(db: &Db, key: &crate::storage::Key) -> sqlx::Result<bool> {
+pub async fn is_sealed_chunk(db: &Db, key: &crate::storage::Key) -> Result<bool> {
     let Some((stream_id, start)) = crate::storage::keys::parse_chunk(key) else { return Ok(false) };
     Ok(chunk(db, &stream_id, start).await?.is_some_and(|c| c.sealed))
 }
@@ -405,7 +401,7 @@ pub async fn drop_spooled_chunk(db: Db, key: crate::storage::Key) {
 
 /// Drops a sealed chunk whose bytes were lost (a full upload spool): its row goes and
 /// its span becomes a hole in its run, in one transaction.
-pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Result<bool> {
+pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<bool> {
     let mut tx = db.pool().begin().await?;
     let end: Option<i64> = sqlx::query_scalar(
         "SELECT end_90k FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2 AND sealed = 1",
@@ -433,7 +429,7 @@ pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> sqlx::Resul
 }
 
 /// The stream's last run in the index.
-pub async fn last_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
+pub async fn last_run(db: &Db, stream_id: &str) -> Result<Option<Run>> {
     let row = sqlx::query(
         "SELECT start_90k, kept_from_90k, end_90k, run_seq FROM timeline_run WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
     )
@@ -444,7 +440,7 @@ pub async fn last_run(db: &Db, stream_id: &str) -> sqlx::Result<Option<Run>> {
 }
 
 /// Where a stream's numbering continues: (next media sequence number, next run seq).
-pub async fn next_numbers(db: &Db, stream_id: &str) -> sqlx::Result<(i64, i64)> {
+pub async fn next_numbers(db: &Db, stream_id: &str) -> Result<(i64, i64)> {
     let row = sqlx::query(
         "SELECT first_seq, LENGTH(fragments) AS n FROM timeline_chunk WHERE stream_id = $1 ORDER BY start_90k DESC LIMIT 1",
     )
@@ -462,7 +458,7 @@ pub async fn next_numbers(db: &Db, stream_id: &str) -> sqlx::Result<(i64, i64)> 
 }
 
 /// Records how long a stream's timeline is kept (0: forever).
-pub async fn set_retention(db: &Db, stream_id: &str, retention_secs: u64) -> sqlx::Result<()> {
+pub async fn set_retention(db: &Db, stream_id: &str, retention_secs: u64) -> Result<()> {
     sqlx::query(
         "INSERT INTO timeline_stream (stream_id, retention_secs) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET retention_secs = $2",
     )
