@@ -159,11 +159,11 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(crate::tasks::runner::run(services.clone()));
     tracker.spawn(crate::library::retention::run(services.clone()));
     tracker.spawn(crate::callbacks::sender::run(services.clone()));
-    let db = services.db.clone();
+    let svc = services.clone();
     tracker.spawn(crate::storage::uploads::run(
         services.storage.clone(),
         services.shutdown.clone(),
-        move |key, _| crate::timeline::index::drop_spooled_chunk(db.clone(), key),
+        move |key, bytes| crate::timeline::retention::drop_unuploaded(svc.clone(), key, bytes),
     ));
     let listener = api::http_server::HttpListener {
         listener: http,

@@ -15,7 +15,8 @@ use std::time::Duration;
 /// Every format, the timeline with 3 s chunks, callbacks queued (nothing listens).
 fn config(s3: &S3, extra: &str) -> String {
     format!(
-        "[timeline]\nrecord_all = true\ntest_segment_length_secs = 3\n\n\
+        "[callbacks]\nurl = \"http://127.0.0.1:9/never\"\nmax_attempts = 1000\nfirst_retry_ms = 600000\n\n\
+         [timeline]\nrecord_all = true\ntest_segment_length_secs = 3\n\n\
          [[record_templates]]\ntemplate_id = 1\nname = \"all\"\n\
          flv = {{ enable = true }}\nhls = {{ enable = true }}\nmp4 = {{ enable = true }}\naac = {{ enable = true }}\n\n\
          [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n{}{extra}",
@@ -246,6 +247,18 @@ async fn a_full_spool_drops_timeline_chunks_first_and_never_files() {
     for m in &media {
         assert!(keys.contains(&key_of(m)), "{} lost: {keys:?}", key_of(m));
     }
+    // The domain is told what was lost, with the span.
+    let (s, v) = srv.get("/v1/callbacks?page_size=1000").await;
+    assert_eq!(s, 200, "{v}");
+    let dropped: Vec<&Value> = v["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["event"])
+        .filter(|e| e["record_event"] == "timeline_dropped" && e["stream_id"] == "full")
+        .collect();
+    assert!(dropped.len() >= 2, "{v}");
+    assert!(dropped[0]["message"].as_str().unwrap().contains("bytes of timeline from"), "{}", dropped[0]);
     // Every chunk waited behind the files, over the bound: all were dropped, and the
     // run they made is a hole end to end — availableMedia lists nothing unplayable.
     assert!(!keys.iter().any(|k| k.starts_with("timeline/")), "{keys:?}");

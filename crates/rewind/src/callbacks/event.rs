@@ -28,6 +28,8 @@ pub enum RecordStatus {
     Error,
     /// A recording ended (its last file finished).
     Ended,
+    /// Timeline media was lost: a chunk not yet uploaded was dropped from a full spool.
+    TimelineDropped,
 }
 
 impl RecordStatus {
@@ -40,6 +42,7 @@ impl RecordStatus {
             RecordStatus::Resumed => "record_resumed",
             RecordStatus::Error => "record_error",
             RecordStatus::Ended => "record_ended",
+            RecordStatus::TimelineDropped => "timeline_dropped",
         }
     }
 }

@@ -391,17 +391,10 @@ pub async fn is_sealed_chunk(db: &Db, key: &crate::storage::Key) -> Result<bool>
     Ok(chunk(db, &stream_id, start).await?.is_some_and(|c| c.sealed))
 }
 
-/// `storage::uploads`' `on_drop`: a chunk dropped from a full spool leaves the index.
-pub async fn drop_spooled_chunk(db: Db, key: crate::storage::Key) {
-    let Some((stream_id, start)) = crate::storage::keys::parse_chunk(&key) else { return };
-    if let Err(e) = drop_chunk(&db, &stream_id, start).await {
-        tracing::error!(%key, error = %e, "a dropped chunk is still in the index");
-    }
-}
-
 /// Drops a sealed chunk whose bytes were lost (a full upload spool): its row goes and
 /// its span becomes a hole in its run, in one transaction.
-pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<bool> {
+/// Returns the chunk's end, or None when there was no such sealed chunk.
+pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<Option<Time90k>> {
     let mut tx = db.pool().begin().await?;
     let end: Option<i64> = sqlx::query_scalar(
         "SELECT end_90k FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2 AND sealed = 1",
@@ -410,7 +403,7 @@ pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<bool
     .bind(start.0)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(end) = end else { return Ok(false) };
+    let Some(end) = end else { return Ok(None) };
     sqlx::query("DELETE FROM timeline_chunk WHERE stream_id = $1 AND start_90k = $2")
         .bind(stream_id)
         .bind(start.0)
@@ -425,7 +418,7 @@ pub async fn drop_chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<bool
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(Time90k(end)))
 }
 
 /// The stream's last run in the index.

@@ -97,6 +97,45 @@ async fn remove_orphans(dir: PathBuf, cutoff: Time90k) -> anyhow::Result<u64> {
     Ok(n)
 }
 
+/// A chunk dropped from a full upload spool (its file is gone): the index forgets it
+/// (a hole in its run), and the stream's domain is told with a `timeline_dropped` status
+/// event naming the lost span.
+pub async fn drop_unuploaded(svc: Arc<Services>, key: keys::Key, bytes: u64) {
+    let Some((stream_id, start)) = keys::parse_chunk(&key) else { return };
+    let end = match index::drop_chunk(&svc.db, &stream_id, start).await {
+        Ok(Some(end)) => end,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(%key, error = %e, "a dropped chunk is still in the index");
+            return;
+        }
+    };
+    let mut parts = stream_id.splitn(3, '/');
+    let (Some(domain), Some(app), Some(stream)) = (parts.next(), parts.next(), parts.next()) else { return };
+    if crate::callbacks::event::target(&svc, domain).is_none() {
+        return;
+    }
+    let file_id = keys::chunk_file_name(start);
+    let of = crate::callbacks::event::StatusOf {
+        domain,
+        app,
+        stream,
+        file_id: &file_id,
+        format: "timeline",
+        task_id: None,
+        session_id: "",
+    };
+    let message = format!(
+        "the upload spool was full: {bytes} bytes of timeline from {} to {} were dropped before upload",
+        crate::wire_time::rfc3339_ms(start),
+        crate::wire_time::rfc3339_ms(end)
+    );
+    let st = crate::callbacks::RecordStatus::TimelineDropped;
+    let body =
+        crate::callbacks::status_event(&of, st, svc.config.callbacks.appid, svc.clock.now_unix(), &message);
+    crate::callbacks::outbox::send(&svc, domain, body).await;
+}
+
 /// Sweeps every minute until shutdown.
 pub async fn run(svc: Arc<Services>) {
     loop {
