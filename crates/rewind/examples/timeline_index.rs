@@ -35,8 +35,12 @@ async fn main() -> anyhow::Result<()> {
     let days: i64 = args.get(2).map_or(Ok(365), |s| s.parse())?;
     std::fs::create_dir_all(&dir)?;
     let db_path = dir.join("rewind.db");
-    let fresh = !db_path.exists();
-    let db = Db::open(&format!("sqlite://{}?mode=rwc", db_path.display())).await?;
+    // BENCH_DATABASE_URL=postgres://… runs the same on PostgreSQL (bench/pg.sh starts one).
+    let url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", db_path.display()));
+    let db = Db::open(&url).await?;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM timeline_chunk").fetch_one(db.pool()).await?;
+    let fresh = rows == 0;
     // 2019-01-01T00:00:00Z
     let t0 = Time90k::from_unix_micros(1_546_300_800_000_000);
     let day = Duration90k::from_secs(86_400);
