@@ -105,7 +105,14 @@ async fn main() -> anyhow::Result<()> {
     let fragments: i64 = sqlx::query_scalar("SELECT SUM(LENGTH(fragments)) / 21 FROM timeline_chunk")
         .fetch_one(db.pool())
         .await?;
-    let db_bytes = std::fs::metadata(&db_path)?.len();
+    let db_bytes = match &url {
+        u if u.starts_with("postgres") => {
+            sqlx::query_scalar::<_, i64>("SELECT pg_total_relation_size('timeline_chunk')")
+                .fetch_one(db.pool())
+                .await? as u64
+        }
+        _ => std::fs::metadata(&db_path)?.len(),
+    };
     let hours = fragments as f64 * 2.0 / 3600.0;
     println!(
         "index: {fragments} fragments, {:.1} MB, {:.1} KB per recorded hour",

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     CallbackNotFound,
     /// A byte range cannot be satisfied.
     RangeNotSatisfiable,
+    /// The bucket did not answer (or failed): retry later.
+    StorageUnavailable,
     /// Our fault: a database or storage failure.
     Internal,
 }
@@ -113,6 +115,7 @@ impl ErrorCode {
             ErrorCode::CallbackNotFound => "ResourceNotFound.CallbackEvent",
             ErrorCode::MaximumRunningTask => "LimitExceeded.MaximumRunningTask",
             ErrorCode::TaskStarted => "FailedOperation.TaskStarted",
+            ErrorCode::StorageUnavailable => "ResourceUnavailable.Storage",
             ErrorCode::Internal => "InternalError",
         }
     }
@@ -149,6 +152,7 @@ impl ErrorCode {
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,
             ErrorCode::StreamNotLive => 409,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::StorageUnavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -167,6 +171,12 @@ impl Error {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Error { code, message: message.into() }
+    }
+    /// The bucket failed on `what`: logged (throttled by the caller's volume only), and
+    /// a 503 the client may retry.
+    pub fn storage(what: impl fmt::Display, cause: impl fmt::Display) -> Self {
+        tracing::warn!(%cause, "storage: {what}");
+        Error::new(ErrorCode::StorageUnavailable, format!("the storage bucket failed on {what}; try again"))
     }
     /// An internal error; the cause is logged, not sent.
     pub fn internal(cause: impl fmt::Display) -> Self {

@@ -198,6 +198,22 @@ async fn the_bucket_gone_for_30_s_loses_nothing() {
     let manifest = srv.url("/v1/streams/default/live/down/manifest.m3u8");
     assert_eq!(decode_errors(Path::new(&manifest)), "");
     assert_eq!(srv.metric("rewind_storage_spool_dropped_chunks_total ").await, 0);
+
+    // The bucket gone again: reading what is only there, and deleting it, say so (503,
+    // retry later), and a failed delete keeps the record (no object without a record).
+    s3.go_down();
+    let flv = media.iter().find(|m| m["format"] == "flv").unwrap();
+    let id = flv["file_id"].as_str().unwrap();
+    let (s, v) = srv.get(&format!("/v1/media/{id}/content")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (503, Some("ResourceUnavailable.Storage")), "{v}");
+    let (s, v) = srv.send("DELETE", &format!("/v1/media/{id}"), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (503, Some("ResourceUnavailable.Storage")), "{v}");
+    assert_eq!(srv.get(&format!("/v1/media/{id}")).await.0, 200, "the record stays");
+    s3.come_back();
+    let (s, _) = srv.send("DELETE", &format!("/v1/media/{id}"), None).await;
+    assert_eq!(s, 204);
+    assert!(!s3.keys().contains(&key_of(flv)));
+    assert_eq!(srv.get(&format!("/v1/media/{id}")).await.0, 404);
 }
 
 #[tokio::test]

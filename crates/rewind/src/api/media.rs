@@ -29,14 +29,15 @@ pub async fn get_one(State(svc): Svc, Path(id): Path<String>) -> Result<Json<ser
     Ok(Json(media::get(&svc.db, &id).await?.to_json()))
 }
 
-/// `DELETE /v1/media/{file_id}`: the record, then the bytes.
+/// `DELETE /v1/media/{file_id}`: the bytes, then the record. When the bytes cannot all
+/// be removed (the bucket is down), the record stays and the answer is 503: a retry
+/// finishes the job, and no object is left that no record names.
 pub async fn delete(State(svc): Svc, Path(id): Path<String>) -> Result<StatusCode> {
     let m = media::get(&svc.db, &id).await?;
+    crate::library::retention::remove_bytes(&svc.storage, &m.rel_path, &m.format)
+        .await
+        .map_err(|e| Error::storage(format!("deleting the bytes of media file {id}"), e))?;
     media::delete(&svc.db, &id, &svc.disk_reserve).await?;
-    // An HLS recording's segment folder goes with its playlist.
-    if let Err(e) = crate::library::retention::remove_bytes(&svc.storage, &m.rel_path, &m.format).await {
-        tracing::warn!(file = %m.rel_path, error = %e, "media record deleted but its bytes could not be removed");
-    }
     tracing::info!(file_id = %id, file = %m.rel_path, "media deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -155,7 +156,7 @@ async fn serve_remote(
                 format!("the bytes of media file {id} are missing"),
             ));
         }
-        Err(e) => return Err(Error::internal(format!("storage: {e}"))),
+        Err(e) => return Err(Error::storage(format!("reading media file {id}"), e)),
     };
     let range_header = req.headers().get("range").and_then(|v| v.to_str().ok());
     // As the local file server answers: one range, or 416.

@@ -255,7 +255,12 @@ async fn chunk_bytes(svc: &Services, key: &keys::Key, sealed: bool, from: u64, t
     } else {
         svc.storage.read_range(key, from, to).await
     };
-    got.map_err(|e| Error::internal(format!("chunk {key}: {e}")))
+    got.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => {
+            Error::internal(format!("chunk {key}: {e}"))
+        }
+        _ => Error::storage(format!("reading chunk {key}"), e),
+    })
 }
 
 /// A redirect to a presigned URL of the bucket.
