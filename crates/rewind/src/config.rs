@@ -215,6 +215,8 @@ pub struct StorageConfig {
     /// Most bytes waiting for upload; past it the oldest timeline chunks not uploaded
     /// are dropped (recording files never are).
     pub spool_max_bytes: u64,
+    /// Testing only: when non-zero, files larger than this go up in parts of this size.
+    pub test_part_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -231,6 +233,7 @@ impl Default for StorageConfig {
             presign_secs: 300,
             spool_dir: String::new(),
             spool_max_bytes: 8 << 30,
+            test_part_bytes: 0,
         }
     }
 }

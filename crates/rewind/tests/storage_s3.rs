@@ -284,6 +284,42 @@ async fn a_full_spool_drops_timeline_chunks_first_and_never_files() {
     assert!(s == 404 || ranges == 0, "{s} {v}");
 }
 
+#[tokio::test]
+async fn large_files_go_up_in_parts_and_a_crash_leaves_no_upload_open() {
+    let s3 = Arc::new(S3::start());
+    // A multipart upload a crash left open: its mark beside the spooled file.
+    let key = "media/default/live/mp/left.flv";
+    let id = s3.start_multipart(key);
+    assert_eq!(s3.open_multipart(), vec![format!("{}/{key}", common::s3::PREFIX)]);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("data/media/default/live/mp");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(".left.flv.multipart-upload"), &id).unwrap();
+    let mut srv = TestServer::start_in(dir, &config(&s3, "test_part_bytes = 32768\n"));
+    srv.s3 = Some(s3.clone());
+    assert!(
+        srv.wait_log("aborted a multipart upload a crash left open", Duration::from_secs(10)),
+        "{}",
+        srv.log()
+    );
+    assert_eq!(s3.open_multipart(), Vec::<String>::new());
+    assert!(!folder.join(".left.flv.multipart-upload").exists());
+
+    // Files above the part size go up in parts, whole and in order.
+    push(&srv, "mp", 6);
+    let media = wait_media(&srv, "stream=mp", 4, Duration::from_secs(20)).await;
+    wait_uploaded(&srv).await;
+    let flv = media.iter().find(|m| m["format"] == "flv").unwrap();
+    assert!(flv["file_size"].as_u64().unwrap() > 3 * 32768, "{flv}");
+    let url = srv.url(&format!("/v1/media/{}/content", flv["file_id"].as_str().unwrap()));
+    let (s, _, got) = bytes(&url, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(got, s3.get(&key_of(flv)).unwrap());
+    assert_eq!(got.len() as u64, flv["file_size"].as_u64().unwrap());
+    assert_eq!(decode_errors(Path::new(&url)), "");
+    assert_eq!(s3.open_multipart(), Vec::<String>::new(), "every multipart upload completed");
+}
+
 /// Polls a metric (10 s at most) until it reaches `min`.
 async fn wait_metric(srv: &TestServer, prefix: &str, min: u64) -> bool {
     for _ in 0..100 {

@@ -120,7 +120,7 @@ impl Storage {
                 (root, Some(Remote { store: Arc::new(store), prefix, presign }))
             }
         };
-        Ok(Storage { root, remote, uploads: Uploads::new(cfg.spool_max_bytes) })
+        Ok(Storage { root, remote, uploads: Uploads::new(cfg.spool_max_bytes, cfg.test_part_bytes) })
     }
 
     /// Where `key` is (or would be) in the local folder.

@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 
 /// Uploads running at once.
 pub const WORKERS: usize = 4;
-/// Files up to this size go up in one PUT; larger ones in parts of this size.
+/// Files up to this size go up in one PUT; larger ones in parts of this size (unless
+/// `storage.test_part_bytes` says otherwise).
 const PART_BYTES: u64 = 16 << 20;
 /// The first wait after a failure; each next one doubles, up to `MAX_WAIT`.
 const FIRST_WAIT: Duration = Duration::from_secs(1);
@@ -71,17 +72,19 @@ pub struct Uploads {
     wake: Notify,
     done: Notify,
     max_bytes: u64,
+    part_bytes: u64,
     /// Counters.
     pub metrics: UploadMetrics,
 }
 
 impl Uploads {
-    pub(super) fn new(max_bytes: u64) -> Uploads {
+    pub(super) fn new(max_bytes: u64, part_bytes: u64) -> Uploads {
         Uploads {
             q: std::sync::Mutex::new(Queue::default()),
             wake: Notify::new(),
             done: Notify::new(),
             max_bytes,
+            part_bytes: if part_bytes == 0 { PART_BYTES } else { part_bytes },
             metrics: UploadMetrics::default(),
         }
     }
@@ -296,7 +299,7 @@ async fn upload_one(s: &Storage, it: &Item) -> bool {
     let path = s.local_path(&it.key);
     let started = Instant::now();
     let res = match it.bytes {
-        n if n <= PART_BYTES => put_whole(s, &it.key, &path).await,
+        n if n <= s.uploads.part_bytes => put_whole(s, &it.key, &path).await,
         _ => put_parts(s, &it.key, &path).await,
     };
     match res {
@@ -362,13 +365,18 @@ async fn put_parts(s: &Storage, key: &Key, path: &std::path::Path) -> std::io::R
     let r = s.remote().expect("uploads run only with a bucket");
     let loc = r.path(key);
     let bytes = mapped(path).await?;
-    let id = r.store.create_multipart(&loc).await.map_err(std::io::Error::other)?;
     let mark = spool::mark_path(path);
+    if let Ok(old) = tokio::fs::read_to_string(&mark).await {
+        // An earlier try's upload that could not be aborted then.
+        r.store.abort_multipart(&loc, &old.trim().to_string()).await.map_err(std::io::Error::other)?;
+    }
+    let id = r.store.create_multipart(&loc).await.map_err(std::io::Error::other)?;
     tokio::fs::write(&mark, id.as_bytes()).await?;
     let res = async {
         let mut parts = Vec::new();
-        for from in (0..bytes.len()).step_by(PART_BYTES as usize) {
-            let part = bytes.slice(from..(from + PART_BYTES as usize).min(bytes.len()));
+        let size = s.uploads.part_bytes as usize;
+        for from in (0..bytes.len()).step_by(size) {
+            let part = bytes.slice(from..(from + size).min(bytes.len()));
             let p = r.store.put_part(&loc, &id, parts.len(), PutPayload::from(part)).await;
             parts.push(p.map_err(std::io::Error::other)?);
         }
@@ -376,10 +384,12 @@ async fn put_parts(s: &Storage, key: &Key, path: &std::path::Path) -> std::io::R
         Ok(())
     }
     .await;
-    if res.is_err() {
-        let _ = r.store.abort_multipart(&loc, &id).await;
+    // The mark goes once nothing is left open in the bucket: completed, or aborted (an
+    // abort that fails too keeps the mark, and the next start aborts it).
+    let settled = res.is_ok() || r.store.abort_multipart(&loc, &id).await.is_ok();
+    if settled {
+        let _ = tokio::fs::remove_file(&mark).await;
     }
-    let _ = tokio::fs::remove_file(&mark).await;
     res
 }
 
@@ -410,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_full_spool_drops_the_oldest_chunks_never_files() {
-        let u = Uploads::new(100);
+        let u = Uploads::new(100, 0);
         u.push(k("media/d/a/s/x.flv"), 60);
         u.push(k("timeline/d/a/s/1.m4s"), 30);
         u.push(k("timeline/d/a/s/2.m4s"), 30);
@@ -427,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_failed_upload_keeps_its_place_and_waits() {
-        let u = Uploads::new(1 << 30);
+        let u = Uploads::new(1 << 30, 0);
         u.push(k("media/a/b/c/1.flv"), 1);
         u.push(k("media/a/b/c/2.flv"), 1);
         let first = u.take().ok().unwrap();

@@ -61,6 +61,8 @@ impl S3 {
         let moto_port = free_port();
         let moto = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            // Small parts, so that tests make multipart uploads of small files.
+            .env("S3_UPLOAD_PART_MIN_SIZE", "1024")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -137,6 +139,22 @@ impl S3 {
         }
         keys.sort();
         keys
+    }
+
+    /// Starts a multipart upload of `key` (without the prefix) and returns its id.
+    pub fn start_multipart(&self, key: &str) -> String {
+        let (status, body) = request(self.moto_port, "POST", &format!("/{BUCKET}/{PREFIX}/{key}?uploads"));
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8_lossy(&body).to_string();
+        text.split("<UploadId>").nth(1).unwrap().split("</UploadId>").next().unwrap().to_string()
+    }
+
+    /// Multipart uploads open in the bucket (their keys).
+    pub fn open_multipart(&self) -> Vec<String> {
+        let (status, body) = request(self.moto_port, "GET", &format!("/{BUCKET}?uploads"));
+        assert_eq!(status, 200);
+        let text = String::from_utf8_lossy(&body).to_string();
+        text.split("<Key>").skip(1).map(|p| p.split("</Key>").next().unwrap().to_string()).collect()
     }
 
     /// An object's bytes (`key` without the prefix), if it is there.
