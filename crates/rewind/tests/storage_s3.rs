@@ -320,6 +320,49 @@ async fn large_files_go_up_in_parts_and_a_crash_leaves_no_upload_open() {
     assert_eq!(s3.open_multipart(), Vec::<String>::new(), "every multipart upload completed");
 }
 
+/// Timeline retention in the bucket, through the library: whole old chunks go with their
+/// rows, and objects a crash left without a row (older than the cutoff) go too.
+#[tokio::test]
+async fn timeline_retention_deletes_old_chunks_and_leftovers_in_the_bucket() {
+    use rewind::storage::keys;
+    use rewind::timeline::chunk_table::FragmentRef;
+    use rewind::timeline::index::{self, Chunk};
+    use rewind_media::{Duration90k, Time90k};
+    const S: &str = "d.example/live/cam";
+    let s3 = S3::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = rewind::db::Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+    let storage = rewind::storage::Storage::open(dir.path(), &s3.storage_config()).unwrap();
+    for start_s in [100i64, 130, 1000, 1030] {
+        let start = Time90k::from_ms(start_s * 1000);
+        let d = Duration90k::from_secs(30);
+        let run = Time90k::from_ms(if start_s < 1000 { 100_000 } else { 1_000_000 });
+        let frag = FragmentRef { start, duration: d, offset: 0, size: 10, independent: true, video_len: 10 };
+        let c = Chunk {
+            stream_id: S.into(),
+            start,
+            end: start + d,
+            run_start: run,
+            run_seq: i64::from(start_s >= 1000),
+            init_id: 1,
+            first_seq: 0,
+            bytes: 10,
+            sealed: true,
+            fragments: vec![frag],
+        };
+        index::open_chunk(&db, &c).await.unwrap();
+        index::seal_chunk(&db, &c).await.unwrap();
+        s3.put(keys::chunk(S, start).as_str(), b"0123456789");
+    }
+    // Left by a crash between a sweep's rows and its objects.
+    s3.put(keys::chunk(S, Time90k::from_ms(10_000)).as_str(), b"x");
+    index::set_retention(&db, S, 100).await.unwrap();
+    let swept = rewind::timeline::retention::sweep(&db, &storage, Time90k::from_ms(1_135_000)).await.unwrap();
+    assert_eq!((swept.chunks, swept.orphans), (3, 1), "{swept:?}");
+    let left: Vec<String> = s3.keys().into_iter().filter(|k| k.starts_with("timeline/")).collect();
+    assert_eq!(left, vec![keys::chunk(S, Time90k::from_ms(1_030_000)).as_str().to_string()]);
+}
+
 /// Polls a metric (10 s at most) until it reaches `min`.
 async fn wait_metric(srv: &TestServer, prefix: &str, min: u64) -> bool {
     for _ in 0..100 {

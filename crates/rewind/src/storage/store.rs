@@ -270,6 +270,35 @@ impl Storage {
         Ok(())
     }
 
+    /// In the bucket: deletes the objects among the first `first` under `prefix` (in key
+    /// order) that `old` says to, and returns how many. Retention removes what a crash
+    /// left behind this way: its leftovers are the oldest keys, so one page finds them.
+    pub async fn remove_stale(
+        &self,
+        prefix: &Key,
+        first: usize,
+        old: impl Fn(&Key) -> bool,
+    ) -> io::Result<u64> {
+        let Some(r) = &self.remote else { return Ok(0) };
+        let root = r.path(prefix);
+        let strip = if r.prefix.is_empty() { String::new() } else { format!("{}/", r.prefix) };
+        let listed: Vec<_> = r.store.list(Some(&root)).take(first).collect().await;
+        let mut n = 0;
+        for meta in listed {
+            let meta = meta.map_err(to_io)?;
+            let Some(key) = meta.location.as_ref().strip_prefix(&strip).and_then(Key::parse) else {
+                continue;
+            };
+            if old(&key) {
+                match r.store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => n += 1,
+                    Err(e) => return Err(to_io(e)),
+                }
+            }
+        }
+        Ok(n)
+    }
+
     /// Deletes a folder of objects (an HLS recording's segments) everywhere.
     pub async fn remove_folder(&self, key: &Key) -> io::Result<()> {
         let local = self.local_path(key);

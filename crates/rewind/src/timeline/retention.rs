@@ -44,6 +44,17 @@ pub async fn sweep(db: &Db, storage: &Storage, now: Time90k) -> anyhow::Result<S
             }
         }
         swept.orphans += remove_orphans(dir, cutoff).await?;
+        let stream_key = keys::timeline_stream(&stream_id);
+        let old = |k: &keys::Key| {
+            let name = k.as_str().rsplit('/').next().unwrap_or("");
+            keys::chunk_start(name).is_some_and(|s| s + MAX_CHUNK_SPAN <= cutoff)
+        };
+        match storage.remove_stale(&stream_key, 1000, old).await {
+            Ok(n) => swept.orphans += n,
+            Err(e) => {
+                tracing::warn!(stream = %stream_id, error = %e, "could not look for chunks a crash left in the bucket")
+            }
+        }
         index::forget_holes_before(db, &stream_id, cutoff).await?;
     }
     Ok(swept)

@@ -42,11 +42,18 @@ fn free_port() -> u16 {
 /// One blocking HTTP/1.0 request to `port`: (status, body). moto checks no signature,
 /// but answers an object GET without any `Authorization` as an anonymous one (403).
 pub fn request(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
+    request_with(port, method, path, b"")
+}
+
+/// `request` with a body.
+pub fn request_with(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let auth = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\nContent-Length: 0\r\n\r\n")
+    let len = body.len();
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\nContent-Length: {len}\r\n\r\n")
         .unwrap();
+    s.write_all(body).unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let split = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(out.len(), |i| i + 4);
@@ -155,6 +162,25 @@ impl S3 {
         assert_eq!(status, 200);
         let text = String::from_utf8_lossy(&body).to_string();
         text.split("<Key>").skip(1).map(|p| p.split("</Key>").next().unwrap().to_string()).collect()
+    }
+
+    /// Puts an object (`key` without the prefix).
+    pub fn put(&self, key: &str, body: &[u8]) {
+        let (status, out) = request_with(self.moto_port, "PUT", &format!("/{BUCKET}/{PREFIX}/{key}"), body);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    }
+
+    /// The `[storage]` settings as the library takes them.
+    pub fn storage_config(&self) -> rewind::config::StorageConfig {
+        rewind::config::StorageConfig {
+            url: format!("s3://{BUCKET}/{PREFIX}"),
+            endpoint: format!("http://127.0.0.1:{}", self.port),
+            region: "us-east-1".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            allow_http: true,
+            ..Default::default()
+        }
     }
 
     /// An object's bytes (`key` without the prefix), if it is there.
