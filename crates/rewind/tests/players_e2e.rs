@@ -162,7 +162,16 @@ async fn live_case(player: &str, ext: &str) {
     assert!(lag > 0.0 && lag < 8.0, "{player} {ext}: {lag} s behind real time: {live}");
     let until_end =
         play(&srv, player, &path, serde_json::json!({"live": 1, "untilEnded": true, "timeout": 45}));
-    assert_eq!(until_end["ended"], true, "{player} {ext}: the push ended, the player did not: {until_end}");
+    let problems: String = srv
+        .log()
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        until_end["ended"], true,
+        "{player} {ext}: the push ended, the player did not: {until_end}\nserver warnings:\n{problems}"
+    );
     assert!(wait_child(push, Duration::from_secs(30)).0);
 }
 

@@ -317,7 +317,10 @@ pub async fn part_for(
         return Err(missing());
     }
     let key = keys::chunk(&stream_id, row.start);
-    let body = chunk_bytes(svc, &key, row.sealed, from, to).await.map_err(|_| missing())?;
+    // A bucket that failed is a 503 the player retries; anything else, no such part.
+    let body = chunk_bytes(svc, &key, row.sealed, from, to)
+        .await
+        .map_err(|e| if e.code == ErrorCode::StorageUnavailable { e } else { missing() })?;
     let mut r = Response::new(Body::from(body));
     let h = r.headers_mut();
     h.insert("content-type", HeaderValue::from_static("video/mp4"));
