@@ -7,7 +7,7 @@
 //   OPTIONS_JSON: {"rate": 4, "seek": 12.5, "live": 20, "timeout": 60}
 //     rate: playback rate (VOD); seek: seconds to seek to once playing;
 //     live: play for this many seconds at rate 1, then report (no `ended` expected).
-// Prints {ok, ended, currentTime, duration, played, seekedTo, liveEdgeLag, errors, fatal}.
+// Prints {ok, ended, buffered, currentTime, duration, played, seekedTo, liveEdgeLag, errors, fatal}.
 import { chromium } from "playwright-core";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -125,8 +125,13 @@ try {
       }
       let played = 0;
       for (let i = 0; i < video.played.length; i++) played += video.played.end(i) - video.played.start(i);
+      // What the element holds (the intersection of its tracks' buffers): when a player
+      // stops short of the end, this says which end it waits at.
+      const buffered = [];
+      for (let i = 0; i < video.buffered.length; i++) buffered.push([video.buffered.start(i), video.buffered.end(i)]);
       return {
         ok: !fatal && (opts.live && !opts.untilEnded ? video.currentTime > 0 : video.ended),
+        buffered,
         ended: video.ended,
         currentTime: video.currentTime,
         duration: video.duration,
