@@ -41,6 +41,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Where recordings and the timeline keep their bytes: the local folder or an S3 bucket.
     pub storage: StorageConfig,
+    /// This server's name and address among the nodes on one database.
+    pub node: NodeConfig,
     /// Record and status callbacks: the global target and delivery policy.
     pub callbacks: CallbacksConfig,
     /// Templates declared in the file (read-only; each needs a `template_id` ≥ 1).
@@ -238,6 +240,16 @@ impl Default for StorageConfig {
     }
 }
 
+/// This server as a node (`../shared/API.md`, Nodes).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Its name among the nodes (empty: the host name).
+    pub name: String,
+    /// The HTTP base URL other nodes reach it on (empty: `http://` + the HTTP listen address).
+    pub advertise_url: String,
+}
+
 /// HTTP listener settings: what a client that connects and says nothing may hold.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -329,6 +341,7 @@ impl Default for Config {
             timeline: TimelineConfig::default(),
             retention: RetentionConfig::default(),
             storage: StorageConfig::default(),
+            node: NodeConfig::default(),
             callbacks: CallbacksConfig::default(),
             record_templates: Vec::new(),
             record_rules: Vec::new(),
@@ -442,6 +455,18 @@ impl Config {
             anyhow::bail!("timeline.segment_length must be 30 to 300 seconds in steps of 30, not {sl}");
         }
         crate::storage::Location::parse(&self.storage.url)?;
+        let n = &self.node.name;
+        if n.len() > 63
+            || n.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+        {
+            anyhow::bail!(
+                "node.name must be up to 63 of letters, digits, - _ . (empty: the host name), not {n:?}"
+            );
+        }
+        let u = &self.node.advertise_url;
+        if !(u.is_empty() || u.starts_with("http://") || u.starts_with("https://")) {
+            anyhow::bail!("node.advertise_url must be an http:// or https:// URL, not {u:?}");
+        }
         if self.storage.presign_secs == 0 || self.storage.presign_secs > 7 * 24 * 3600 {
             anyhow::bail!("storage.presign_secs must be 1 to 604800 (a week, S3's limit)");
         }

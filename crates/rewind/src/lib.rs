@@ -19,6 +19,7 @@ pub mod library;
 pub mod lock;
 pub mod log_throttle;
 pub mod metrics;
+pub mod nodes;
 pub mod push;
 pub mod recording;
 pub mod registry;

@@ -55,6 +55,8 @@ pub struct Services {
     pub disk_reserve: crate::disk_reserve::DiskReserve,
     /// Where finished bytes are kept: the local folder or a bucket (with the upload queue).
     pub storage: Arc<crate::storage::Storage>,
+    /// This server among the nodes on its database.
+    pub node: crate::nodes::Identity,
 }
 
 impl Services {
@@ -112,7 +114,9 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     let http = TcpListener::bind(&config.http_addr)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;
+    let node = crate::nodes::Identity::resolve(&config.node, http.local_addr()?);
     let services = Arc::new(Services {
+        node,
         registry: Registry::new(db.clone()),
         metrics: Metrics::default(),
         timelines: Default::default(),
@@ -149,6 +153,17 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         Ok(n) => tracing::warn!(chunks = n, "re-indexed timeline chunks interrupted by a crash"),
         Err(e) => tracing::error!(error = %e, "crash recovery of the timeline failed"),
     }
+    let clash = crate::nodes::announce(
+        &services.db,
+        &services.node.name,
+        &services.node.advertise_url,
+        services.clock.now_unix(),
+    )
+    .await
+    .context("announcing this node")?;
+    if let Some(other) = clash {
+        tracing::warn!(node = %services.node.name, other = %other.advertise_url, "another node with this name was up a moment ago: give each node its own [node] name");
+    }
     crate::storage::uploads::abort_leftovers(&services.storage).await;
     queue_spool(&services).await;
     let rtmp_addr = rtmp.local_addr()?;
@@ -159,6 +174,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(crate::tasks::runner::run(services.clone()));
     tracker.spawn(crate::library::retention::run(services.clone()));
     tracker.spawn(crate::callbacks::sender::run(services.clone()));
+    tracker.spawn(crate::nodes::run(services.clone()));
     let svc = services.clone();
     tracker.spawn(crate::storage::uploads::run(
         services.storage.clone(),

@@ -37,6 +37,7 @@ const STORES: &[&str] = &[
     "callbacks/outbox.rs",  // callback_outbox
     "domains.rs",           // domain
     "registry.rs",          // stream (known streams)
+    "nodes.rs",             // node
 ];
 
 #[test]

@@ -5,6 +5,7 @@ mod domains;
 pub mod http_server;
 mod locators;
 mod media;
+mod nodes;
 mod respond;
 mod service;
 mod streams;
@@ -29,6 +30,7 @@ pub type Svc = State<Arc<Services>>;
 /// All routes.
 pub fn router(svc: Arc<Services>) -> Router {
     let v1 = Router::new()
+        .route("/nodes", get(nodes::list))
         .route("/streams", get(streams::list))
         .route("/streams/{domain}/{app}/{stream}", get(streams::get_one))
         .route("/streams/{domain}/{app}/{stream}/drop", post(streams::drop_publisher))

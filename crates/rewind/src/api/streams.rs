@@ -32,9 +32,11 @@ pub struct StreamView {
     bytes_in: u64,
     frames_in: u64,
     stream_param: Option<String>,
+    /// The node that has the stream now (none when it is not live).
+    node: Option<String>,
 }
 
-fn live_view(s: &LiveStream) -> StreamView {
+fn live_view(s: &LiveStream, node: &str) -> StreamView {
     StreamView {
         id: s.id.to_string(),
         domain: s.id.domain.clone(),
@@ -50,6 +52,7 @@ fn live_view(s: &LiveStream) -> StreamView {
         bytes_in: s.bytes_in(),
         frames_in: s.frames_in.load(Relaxed),
         stream_param: Some(s.stream_param.clone()),
+        node: Some(node.to_string()),
     }
 }
 
@@ -69,6 +72,7 @@ fn idle_view(k: KnownStream) -> StreamView {
         bytes_in: 0,
         frames_in: 0,
         stream_param: None,
+        node: None,
     }
 }
 
@@ -85,7 +89,7 @@ pub async fn list(
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<serde_json::Value>> {
     let live = svc.registry.list();
-    let mut views: Vec<StreamView> = live.iter().map(|s| live_view(s)).collect();
+    let mut views: Vec<StreamView> = live.iter().map(|s| live_view(s, &svc.node.name)).collect();
     if q.all {
         let live_ids: HashSet<&StreamId> = live.iter().map(|s| &s.id).collect();
         for k in svc.registry.known().await? {
@@ -106,7 +110,7 @@ fn stream_id(p: (String, String, String)) -> Result<StreamId> {
 pub async fn get_one(State(svc): Svc, Path(p): Path<(String, String, String)>) -> Result<Json<StreamView>> {
     let id = stream_id(p)?;
     if let Some(s) = svc.registry.get(&id) {
-        return Ok(Json(live_view(&s)));
+        return Ok(Json(live_view(&s, &svc.node.name)));
     }
     match svc.registry.known_one(&id).await? {
         Some(k) => Ok(Json(idle_view(k))),

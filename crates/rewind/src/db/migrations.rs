@@ -230,6 +230,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        9,
+        "
+    -- The servers on this database (nodes::): each beats every 5 s with its streams.
+    CREATE TABLE node (
+        name TEXT PRIMARY KEY,
+        advertise_url TEXT NOT NULL,
+        started_at_unix BIGINT NOT NULL,
+        last_seen_unix BIGINT NOT NULL,
+        streams TEXT NOT NULL           -- JSON array of stream ids live there
+    );
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

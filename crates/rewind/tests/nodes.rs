@@ -1,0 +1,79 @@
+//! Nodes (issue 17, first part): every server on a database is listed with its
+//! heartbeat and its streams, and one that stops beating is shown as down.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn node<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no node {name}: {v}"))
+}
+
+#[tokio::test]
+async fn a_server_lists_itself_with_its_streams() {
+    let srv = TestServer::start("[node]\nname = \"solo\"\n");
+    let push = ffmpeg_push(&fixture("av", 6), &srv.push_url("live/n"));
+    srv.wait_stream("default/live/n", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    let (s, v) = srv.get("/v1/nodes").await;
+    assert_eq!(s, 200, "{v}");
+    let me = node(&v, "solo");
+    assert_eq!(me["up"], true);
+    assert_eq!(me["streams"], serde_json::json!(["default/live/n"]));
+    assert_eq!(me["advertise_url"], format!("http://{}", srv.http));
+    let (_, st) = srv.get("/v1/streams/default/live/n").await;
+    assert_eq!(st["node"], "solo");
+    assert!(wait_child(push, Duration::from_secs(30)).0);
+    // A bad name is refused at start, saying which key.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["serve", "--data-dir"])
+        .arg(srv.dir.path().join("other"))
+        .env("REWIND_NODE__NAME", "no spaces")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("node.name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn nodes_on_one_database_see_each_other_and_a_dead_one_goes_down() {
+    let pg = postgres::Postgres::start();
+    let cfg = |name: &str| format!("database_url = \"{}\"\n[node]\nname = \"{name}\"\n", pg.url);
+    let mut a = TestServer::start(&cfg("a"));
+    let b = TestServer::start(&cfg("b"));
+    let push = ffmpeg_push(&fixture("av", 20), &a.push_url("live/on-a"));
+    a.wait_stream("default/live/on-a", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    // B learns A's streams from A's next heartbeat (every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let (_, v) = b.get("/v1/nodes").await;
+        if node(&v, "a")["streams"] == serde_json::json!(["default/live/on-a"]) {
+            assert_eq!(node(&v, "a")["up"], true);
+            assert_eq!(node(&v, "b")["up"], true);
+            assert_eq!(node(&v, "a")["advertise_url"], format!("http://{}", a.http));
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never saw A's stream: {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    a.kill_9();
+    let killed = Instant::now();
+    loop {
+        let (_, v) = b.get("/v1/nodes").await;
+        if node(&v, "a")["up"] == false {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(16), "A still shown up: {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = wait_child(push, Duration::from_secs(30));
+}
