@@ -15,6 +15,7 @@ pub mod error;
 pub mod fd_limit;
 pub mod hub;
 pub mod ingest;
+pub mod leases;
 pub mod library;
 pub mod lock;
 pub mod log_throttle;

@@ -8,7 +8,8 @@ use crate::error::Result;
 use sqlx::Row;
 use std::time::Duration;
 
-/// How often a node says it is alive (one query per node, whatever its streams).
+/// How often a node says it is alive and renews its stream leases (two queries per
+/// node, whatever its streams).
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A node not seen for this long is down: two missed beats, so a dead node shows as
 /// down within 15 s of its death (its last beat was at most `HEARTBEAT` before it).
@@ -139,6 +140,10 @@ pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
         streams.sort();
         if let Err(e) = beat(&svc.db, &svc.node.name, svc.clock.now_unix(), &streams).await {
             tracing::warn!(error = %e, "node heartbeat failed; it retries in 5 s");
+        }
+        let now_ms = svc.clock.now().0 / 90;
+        if let Err(e) = crate::leases::renew_all(&svc.db, &svc.node.name, now_ms).await {
+            tracing::warn!(error = %e, "could not renew this node's stream leases; they expire in 10 s without");
         }
     }
 }

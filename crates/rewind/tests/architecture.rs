@@ -38,6 +38,7 @@ const STORES: &[&str] = &[
     "domains.rs",           // domain
     "registry.rs",          // stream (known streams)
     "nodes.rs",             // node
+    "leases.rs",            // stream_lease
 ];
 
 #[test]

@@ -1,5 +1,6 @@
 //! Nodes (issue 17, first part): every server on a database is listed with its
-//! heartbeat and its streams, and one that stops beating is shown as down.
+//! heartbeat and its streams, one that stops beating is shown as down, and a stream
+//! is published on one node at a time (its lease), taken over when its node dies.
 
 mod common;
 use common::*;
@@ -65,6 +66,13 @@ async fn nodes_on_one_database_see_each_other_and_a_dead_one_goes_down() {
         assert!(Instant::now() < deadline, "B never saw A's stream: {v}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // The same stream pushed to B while A has it: refused as on one node.
+    let (ok, _) =
+        wait_child(ffmpeg_push(&fixture("av", 2), &b.push_url("live/on-a")), Duration::from_secs(30));
+    assert!(!ok, "B took a stream live on A");
+    assert!(b.wait_log("publisher of a stream live on another node", Duration::from_secs(5)), "{}", b.log());
+    assert_eq!(b.metric("rewind_publish_refused_total{reason=\"duplicate\"} ").await, 1);
+    assert_eq!(b.get("/v1/streams/default/live/on-a").await.1["live"], false);
     a.kill_9();
     let killed = Instant::now();
     loop {
@@ -76,4 +84,11 @@ async fn nodes_on_one_database_see_each_other_and_a_dead_one_goes_down() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let _ = wait_child(push, Duration::from_secs(30));
+    // A's lease has expired (it stopped renewing): the pusher, sent to B, is taken there.
+    let push = ffmpeg_push(&fixture("av", 4), &b.push_url("live/on-a"));
+    let v = b
+        .wait_stream("default/live/on-a", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true)
+        .await;
+    assert_eq!(v["node"], "b");
+    assert!(wait_child(push, Duration::from_secs(30)).0);
 }

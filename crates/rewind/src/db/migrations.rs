@@ -241,6 +241,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
         last_seen_unix BIGINT NOT NULL,
         streams TEXT NOT NULL           -- JSON array of stream ids live there
     );
+    -- Which node has a live stream (leases::): taken at publish, renewed by heartbeats.
+    CREATE TABLE stream_lease (
+        stream_id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        epoch BIGINT NOT NULL,          -- one more at each new holder
+        expires_at_ms BIGINT NOT NULL   -- Unix milliseconds
+    );
     ",
     ),
 ];

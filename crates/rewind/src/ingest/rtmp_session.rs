@@ -73,6 +73,8 @@ struct Publishing {
     stats_at: Instant,
     stats_bytes: u64,
     started: Instant,
+    /// The epoch of this node's lease on the stream (None: the database did not answer).
+    lease: Option<i64>,
 }
 
 struct Session {
@@ -437,6 +439,24 @@ impl Session {
             let why = format!("stream {shown} is already being published");
             return Err(self.refuse("duplicate", "NetStream.Publish.BadName", &why, &shown));
         }
+        // Another node may have the stream: its lease decides, as the registry does here.
+        let now_ms = now.0 / 90;
+        let lease = match crate::leases::acquire(&svc.db, &shown, &svc.node.name, now_ms).await {
+            Ok(Some(epoch)) => Some(epoch),
+            Ok(None) => {
+                svc.registry.unregister(&live);
+                let on = crate::leases::holder(&svc.db, &shown, now_ms).await.ok().flatten();
+                let node = on.map_or_else(|| "another node".to_string(), |(n, _)| format!("node {n}"));
+                tracing::info!(stream = %shown, peer = %self.peer, %node, "publisher of a stream live on another node");
+                let why = format!("stream {shown} is already being published (on {node})");
+                return Err(self.refuse("duplicate", "NetStream.Publish.BadName", &why, &shown));
+            }
+            Err(e) => {
+                // The push goes on without a lease rather than not at all.
+                tracing::warn!(stream = %shown, error = %e, "could not take the stream's lease; publishing without");
+                None
+            }
+        };
         svc.metrics.publishes_total.fetch_add(1, Relaxed);
         svc.metrics.publishes_active.fetch_add(1, Relaxed);
         tracing::info!(peer = %self.peer, stream = %shown, session = %live.session_id, "publish started");
@@ -450,6 +470,7 @@ impl Session {
             stats_at: Instant::now(),
             stats_bytes: 0,
             started: Instant::now(),
+            lease,
         });
         crate::recording::launch::on_publish(&svc, &live);
         if let Err(e) = svc.registry.remember(&live, svc.clock.now_unix()).await {
@@ -515,6 +536,12 @@ impl Session {
         p.live.hub.close();
         *p.live.media.lock().unwrap_or_else(|e| e.into_inner()) = p.frames.media_info();
         self.svc.registry.unregister(&p.live);
+        if let Some(epoch) = p.lease
+            && let Err(e) =
+                crate::leases::release(&self.svc.db, &p.live.id.to_string(), &self.svc.node.name, epoch).await
+        {
+            tracing::warn!(stream = %p.live.id, error = %e, "could not give the stream's lease back; it expires in 10 s");
+        }
         self.svc.metrics.publishes_active.fetch_sub(1, Relaxed);
         tracing::info!(
             peer = %self.peer,

@@ -1,0 +1,92 @@
+//! Stream leases (issue 17): which node has a stream. A publish takes its stream's
+//! lease (refused when another node holds one that has not expired); the node's
+//! heartbeat renews all its leases in one query; the end of the publish gives it back.
+//! A node that dies stops renewing, and after `LEASE_MS` another node may take the
+//! stream, with the next epoch. The only SQL on the `stream_lease` table.
+
+use crate::db::Db;
+use crate::error::Result;
+use sqlx::Row;
+
+/// How long a lease lasts without renewal (two heartbeats).
+pub const LEASE_MS: i64 = 10_000;
+
+/// Takes `stream_id`'s lease for `node` at `now_ms`, unless another node holds one that
+/// has not expired. Returns the lease's epoch (one more than the last holder's), or None.
+pub async fn acquire(db: &Db, stream_id: &str, node: &str, now_ms: i64) -> Result<Option<i64>> {
+    let row = sqlx::query(
+        "INSERT INTO stream_lease (stream_id, node, epoch, expires_at_ms) VALUES ($1, $2, 1, $3) \
+         ON CONFLICT (stream_id) DO UPDATE SET node = $2, epoch = stream_lease.epoch + 1, expires_at_ms = $3 \
+         WHERE stream_lease.expires_at_ms <= $4 OR stream_lease.node = $2 \
+         RETURNING epoch",
+    )
+    .bind(stream_id)
+    .bind(node)
+    .bind(now_ms + LEASE_MS)
+    .bind(now_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get("epoch")).transpose()?)
+}
+
+/// Renews every lease `node` holds (its heartbeat): one query, whatever its streams.
+pub async fn renew_all(db: &Db, node: &str, now_ms: i64) -> Result<u64> {
+    let r = sqlx::query("UPDATE stream_lease SET expires_at_ms = $2 WHERE node = $1")
+        .bind(node)
+        .bind(now_ms + LEASE_MS)
+        .execute(db.pool())
+        .await?;
+    Ok(r.rows_affected())
+}
+
+/// Gives a lease back (the publish ended), if it is still this node's of that epoch.
+pub async fn release(db: &Db, stream_id: &str, node: &str, epoch: i64) -> Result<()> {
+    sqlx::query("DELETE FROM stream_lease WHERE stream_id = $1 AND node = $2 AND epoch = $3")
+        .bind(stream_id)
+        .bind(node)
+        .bind(epoch)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Who holds `stream_id`'s lease at `now_ms`: (node, epoch).
+pub async fn holder(db: &Db, stream_id: &str, now_ms: i64) -> Result<Option<(String, i64)>> {
+    let row = sqlx::query("SELECT node, epoch FROM stream_lease WHERE stream_id = $1 AND expires_at_ms > $2")
+        .bind(stream_id)
+        .bind(now_ms)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("node")?, r.try_get("epoch")?))).transpose()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_node_at_a_time_and_the_next_after_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        let s = "d/live/x";
+        assert_eq!(acquire(&db, s, "a", 0).await.unwrap(), Some(1));
+        // B is refused while A's lease runs, also after A renewed it past its first expiry.
+        assert_eq!(acquire(&db, s, "b", 5_000).await.unwrap(), None);
+        assert_eq!(renew_all(&db, "a", 8_000).await.unwrap(), 1);
+        assert_eq!(acquire(&db, s, "b", 15_000).await.unwrap(), None);
+        assert_eq!(holder(&db, s, 15_000).await.unwrap(), Some(("a".into(), 1)));
+        // A stops renewing (dead): at its expiry B takes the stream, with the next epoch.
+        assert_eq!(acquire(&db, s, "b", 18_000).await.unwrap(), Some(2));
+        // A, back, neither renews nor releases B's lease.
+        assert_eq!(renew_all(&db, "a", 19_000).await.unwrap(), 0);
+        release(&db, s, "a", 1).await.unwrap();
+        assert_eq!(holder(&db, s, 19_000).await.unwrap(), Some(("b".into(), 2)));
+        assert_eq!(acquire(&db, s, "a", 19_000).await.unwrap(), None);
+        // B ends its publish: the stream is free at once.
+        release(&db, s, "b", 2).await.unwrap();
+        assert_eq!(holder(&db, s, 19_000).await.unwrap(), None);
+        assert_eq!(acquire(&db, s, "a", 19_500).await.unwrap(), Some(1));
+        // The same node may take its own stream again (a restart after a crash).
+        assert_eq!(acquire(&db, s, "a", 19_600).await.unwrap(), Some(2));
+    }
+}
