@@ -60,6 +60,16 @@ pub async fn holder(db: &Db, stream_id: &str, now_ms: i64) -> Result<Option<(Str
     Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("node")?, r.try_get("epoch")?))).transpose()?)
 }
 
+/// Every stream whose lease runs at `now_ms`: (stream id, node), by stream id.
+pub async fn held(db: &Db, now_ms: i64) -> Result<Vec<(String, String)>> {
+    let rows =
+        sqlx::query("SELECT stream_id, node FROM stream_lease WHERE expires_at_ms > $1 ORDER BY stream_id")
+            .bind(now_ms)
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter().map(|r| Ok((r.try_get("stream_id")?, r.try_get("node")?))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +85,7 @@ mod tests {
         assert_eq!(renew_all(&db, "a", 8_000).await.unwrap(), 1);
         assert_eq!(acquire(&db, s, "b", 15_000).await.unwrap(), None);
         assert_eq!(holder(&db, s, 15_000).await.unwrap(), Some(("a".into(), 1)));
+        assert_eq!(held(&db, 15_000).await.unwrap(), vec![(s.to_string(), "a".to_string())]);
         // A stops renewing (dead): at its expiry B takes the stream, with the next epoch.
         assert_eq!(acquire(&db, s, "b", 18_000).await.unwrap(), Some(2));
         // A, back, neither renews nor releases B's lease.

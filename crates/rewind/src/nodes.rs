@@ -37,8 +37,24 @@ impl Identity {
     }
 }
 
+/// A live stream as its node describes it in its heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StreamSummary {
+    /// Stream id.
+    pub id: String,
+    /// Its publish session.
+    pub session_id: String,
+    /// When the publish started (RFC 3339).
+    pub started_at: String,
+    /// Tracks and codecs.
+    #[serde(flatten)]
+    pub media: crate::registry::MediaInfo,
+    /// Bitrate over the last few seconds, kbit/s.
+    pub bitrate_kbps: u64,
+}
+
 /// A node as the table has it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// Its `[node] name`.
     pub name: String,
@@ -48,8 +64,8 @@ pub struct Node {
     pub started_at_unix: i64,
     /// Its last heartbeat (Unix seconds).
     pub last_seen_unix: i64,
-    /// The streams it had then (stream ids).
-    pub streams: Vec<String>,
+    /// The streams it had then.
+    pub streams: Vec<StreamSummary>,
 }
 
 impl Node {
@@ -76,7 +92,7 @@ pub async fn announce(db: &Db, name: &str, advertise_url: &str, now_unix: i64) -
 }
 
 /// A heartbeat: alive at `now_unix` with these streams.
-pub async fn beat(db: &Db, name: &str, now_unix: i64, streams: &[String]) -> Result<()> {
+pub async fn beat(db: &Db, name: &str, now_unix: i64, streams: &[StreamSummary]) -> Result<()> {
     let json = serde_json::to_string(streams).unwrap_or_else(|_| "[]".into());
     sqlx::query("UPDATE node SET last_seen_unix = $2, streams = $3 WHERE name = $1")
         .bind(name)
@@ -136,8 +152,19 @@ pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
             _ = svc.shutdown.cancelled() => return,
             _ = tokio::time::sleep(HEARTBEAT) => {}
         }
-        let mut streams: Vec<String> = svc.registry.list().iter().map(|s| s.id.to_string()).collect();
-        streams.sort();
+        let mut streams: Vec<StreamSummary> = svc
+            .registry
+            .list()
+            .iter()
+            .map(|s| StreamSummary {
+                id: s.id.to_string(),
+                session_id: s.session_id.clone(),
+                started_at: crate::wire_time::rfc3339_ms(s.started_at),
+                media: s.media(),
+                bitrate_kbps: s.bitrate_kbps.load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .collect();
+        streams.sort_by(|a, b| a.id.cmp(&b.id));
         if let Err(e) = beat(&svc.db, &svc.node.name, svc.clock.now_unix(), &streams).await {
             tracing::warn!(error = %e, "node heartbeat failed; it retries in 5 s");
         }
@@ -158,15 +185,16 @@ mod tests {
         let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
         assert_eq!(announce(&db, "a", "http://a:8080", 1000).await.unwrap(), None);
         announce(&db, "b", "http://b:8080", 1000).await.unwrap();
-        beat(&db, "a", 1010, &["d/live/x".into()]).await.unwrap();
+        let x = StreamSummary { id: "d/live/x".into(), bitrate_kbps: 900, ..Default::default() };
+        beat(&db, "a", 1010, std::slice::from_ref(&x)).await.unwrap();
         let all = list(&db).await.unwrap();
         assert_eq!(all.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(all[0].streams, ["d/live/x"]);
+        assert_eq!(all[0].streams, [x]);
         // At 1013, b last beat 13 s ago: down; a beat 3 s ago: up.
         assert!(all[0].up(1013) && !all[1].up(1013));
         // A second server given a's name while a is up is reported (and takes the row).
         let clash = announce(&db, "a", "http://other:8080", 1012).await.unwrap();
         assert_eq!(clash.map(|n| n.advertise_url), Some("http://a:8080".into()));
-        assert_eq!(get(&db, "a").await.unwrap().unwrap().streams, Vec::<String>::new());
+        assert_eq!(get(&db, "a").await.unwrap().unwrap().streams, vec![]);
     }
 }

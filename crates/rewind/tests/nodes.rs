@@ -66,13 +66,22 @@ async fn nodes_on_one_database_see_each_other_and_a_dead_one_goes_down() {
         assert!(Instant::now() < deadline, "B never saw A's stream: {v}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // B lists the stream, on A, with what the database knows of it.
+    let (_, v) = b.get("/v1/streams").await;
+    let on_b: Vec<&Value> =
+        v["streams"].as_array().unwrap().iter().filter(|s| s["id"] == "default/live/on-a").collect();
+    assert_eq!(on_b.len(), 1, "{v}");
+    assert_eq!((&on_b[0]["live"], &on_b[0]["node"]), (&serde_json::json!(true), &serde_json::json!("a")));
+    assert_eq!(on_b[0]["video"]["width"], 320, "{v}");
+    let (_, one) = b.get("/v1/streams/default/live/on-a").await;
+    assert_eq!((&one["live"], &one["node"]), (&serde_json::json!(true), &serde_json::json!("a")), "{one}");
     // The same stream pushed to B while A has it: refused as on one node.
     let (ok, _) =
         wait_child(ffmpeg_push(&fixture("av", 2), &b.push_url("live/on-a")), Duration::from_secs(30));
     assert!(!ok, "B took a stream live on A");
     assert!(b.wait_log("publisher of a stream live on another node", Duration::from_secs(5)), "{}", b.log());
     assert_eq!(b.metric("rewind_publish_refused_total{reason=\"duplicate\"} ").await, 1);
-    assert_eq!(b.get("/v1/streams/default/live/on-a").await.1["live"], false);
+    assert_eq!(b.get("/v1/streams/default/live/on-a").await.1["node"], "a", "still A's");
     a.kill_9();
     let killed = Instant::now();
     loop {

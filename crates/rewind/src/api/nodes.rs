@@ -21,7 +21,7 @@ pub async fn list(State(svc): Svc) -> Result<Json<serde_json::Value>> {
                 s.sort();
                 s
             } else {
-                n.streams.clone()
+                n.streams.iter().map(|s| s.id.clone()).collect()
             };
             serde_json::json!({
                 "name": n.name,

@@ -56,6 +56,27 @@ fn live_view(s: &LiveStream, node: &str) -> StreamView {
     }
 }
 
+/// A stream live on another node: as that node's last heartbeat describes it (else what
+/// the database knows of its last publish), with that node.
+fn elsewhere_view(k: KnownStream, node: String, beat: Option<&crate::nodes::StreamSummary>) -> StreamView {
+    let mut v = StreamView { live: true, last_seen_at: None, node: Some(node), ..idle_view(k) };
+    if let Some(b) = beat {
+        v.session_id = b.session_id.clone();
+        v.started_at = Some(b.started_at.clone());
+        v.media = b.media.clone();
+        v.bitrate_kbps = b.bitrate_kbps;
+    }
+    v
+}
+
+/// The heartbeat summaries of every node, by stream id.
+async fn summaries(
+    svc: &crate::server::Services,
+) -> Result<std::collections::HashMap<String, crate::nodes::StreamSummary>> {
+    let nodes = crate::nodes::list(&svc.db).await?;
+    Ok(nodes.into_iter().flat_map(|n| n.streams).map(|s| (s.id.clone(), s)).collect())
+}
+
 fn idle_view(k: KnownStream) -> StreamView {
     StreamView {
         id: k.id.to_string(),
@@ -90,15 +111,34 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>> {
     let live = svc.registry.list();
     let mut views: Vec<StreamView> = live.iter().map(|s| live_view(s, &svc.node.name)).collect();
+    let mut shown: HashSet<String> = live.iter().map(|s| s.id.to_string()).collect();
+    // Streams live on the other nodes of the cluster (their leases).
+    let held = crate::leases::held(&svc.db, svc.clock.now().0 / 90).await?;
+    let beats = if held.iter().any(|(_, n)| *n != svc.node.name) {
+        summaries(&svc).await?
+    } else {
+        Default::default()
+    };
+    for (sid, node) in held {
+        if node == svc.node.name || shown.contains(&sid) {
+            continue;
+        }
+        let mut parts = sid.splitn(3, '/');
+        let (Some(d), Some(a), Some(st)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let Ok(id) = StreamId::new(d, a, st) else { continue };
+        if let Some(k) = svc.registry.known_one(&id).await? {
+            views.push(elsewhere_view(k, node, beats.get(&sid)));
+            shown.insert(sid);
+        }
+    }
     if q.all {
-        let live_ids: HashSet<&StreamId> = live.iter().map(|s| &s.id).collect();
         for k in svc.registry.known().await? {
-            if !live_ids.contains(&k.id) {
+            if !shown.contains(&k.id.to_string()) {
                 views.push(idle_view(k));
             }
         }
-        views.sort_by(|a, b| a.id.cmp(&b.id));
     }
+    views.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(serde_json::json!({ "streams": views })))
 }
 
@@ -112,8 +152,14 @@ pub async fn get_one(State(svc): Svc, Path(p): Path<(String, String, String)>) -
     if let Some(s) = svc.registry.get(&id) {
         return Ok(Json(live_view(&s, &svc.node.name)));
     }
+    let elsewhere = crate::leases::holder(&svc.db, &id.to_string(), svc.clock.now().0 / 90)
+        .await?
+        .filter(|(node, _)| *node != svc.node.name);
     match svc.registry.known_one(&id).await? {
-        Some(k) => Ok(Json(idle_view(k))),
+        Some(k) => Ok(Json(match elsewhere {
+            Some((node, _)) => elsewhere_view(k, node, summaries(&svc).await?.get(&id.to_string())),
+            None => idle_view(k),
+        })),
         None => Err(Error::new(ErrorCode::StreamNotFound, format!("stream {id} has never been published"))),
     }
 }
