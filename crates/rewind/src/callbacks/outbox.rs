@@ -87,7 +87,7 @@ pub struct Due {
 /// dies with the process is tried again after the lease; receivers de-duplicate).
 pub async fn claim_due(svc: &Services, now_ms: i64, lease_until_ms: i64, limit: i64) -> Result<Vec<Due>> {
     let rows = sqlx::query(
-        "SELECT event_id, url, sign_key, body, attempts FROM callback_outbox \
+        "SELECT event_id, url, sign_key, body, attempts, next_attempt_ms FROM callback_outbox \
          WHERE state = 'pending' AND next_attempt_ms <= $1 ORDER BY next_attempt_ms, event_id LIMIT $2",
     )
     .bind(now_ms)
@@ -103,14 +103,32 @@ pub async fn claim_due(svc: &Services, now_ms: i64, lease_until_ms: i64, limit: 
             body: r.try_get(3)?,
             attempts: r.try_get(4)?,
         };
-        sqlx::query("UPDATE callback_outbox SET next_attempt_ms = $1 WHERE event_id = $2")
-            .bind(lease_until_ms)
-            .bind(&d.event_id)
-            .execute(svc.db.pool())
-            .await?;
-        out.push(d);
+        // Another node's sender may have seen it too: only the one whose claim finds
+        // the row as it was read sends it.
+        if claim_one(&svc.db, &d.event_id, r.try_get(5)?, lease_until_ms).await? {
+            out.push(d);
+        }
     }
     Ok(out)
+}
+
+/// Leases one event seen due with `seen_next_ms` until `lease_until_ms`: true when this
+/// claim won (compare-and-set on the row, so two senders — two nodes — never both do).
+async fn claim_one(
+    db: &crate::db::Db,
+    event_id: &str,
+    seen_next_ms: i64,
+    lease_until_ms: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE callback_outbox SET next_attempt_ms = $1 WHERE event_id = $2 AND state = 'pending' AND next_attempt_ms = $3",
+    )
+    .bind(lease_until_ms)
+    .bind(event_id)
+    .bind(seen_next_ms)
+    .execute(db.pool())
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// The receiver took the event: it leaves the outbox.
@@ -256,4 +274,29 @@ pub async fn pending_count(svc: &Services) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM callback_outbox WHERE state = 'pending'")
         .fetch_one(svc.db.pool())
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two senders (two nodes) that read the same due event: exactly one claims it.
+    #[tokio::test]
+    async fn a_due_event_is_claimed_once_whoever_saw_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            crate::db::Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        sqlx::query(
+            "INSERT INTO callback_outbox (event_id, domain, event_type, url, sign_key, body, state, attempts, next_attempt_ms, created_at_unix) \
+             VALUES ('e1', 'd', 100, 'http://x', 'k', '{}', 'pending', 0, 1000, 0)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        // Both read next_attempt_ms = 1000; A claims first, B's claim finds the row changed.
+        assert!(claim_one(&db, "e1", 1000, 61_000).await.unwrap());
+        assert!(!claim_one(&db, "e1", 1000, 62_000).await.unwrap());
+        // After A's lease runs out, a sender that reads the new value may claim it again.
+        assert!(claim_one(&db, "e1", 61_000, 121_000).await.unwrap());
+    }
 }
