@@ -70,9 +70,41 @@ pub async fn held(db: &Db, now_ms: i64) -> Result<Vec<(String, String)>> {
     rows.iter().map(|r| Ok((r.try_get("stream_id")?, r.try_get("node")?))).collect()
 }
 
+/// Takes (or keeps) the lease of a cluster-wide job — a sweeper that must run on one
+/// node at a time — for `ttl_ms`: true when this node may run it now. A node that stops
+/// running it loses it `ttl_ms` after its last turn.
+pub async fn take_job(db: &Db, job: &str, node: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
+    let row = sqlx::query(
+        "INSERT INTO job_lease (job, node, expires_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (job) DO UPDATE SET node = $2, expires_at_ms = $3 \
+         WHERE job_lease.expires_at_ms <= $4 OR job_lease.node = $2 \
+         RETURNING node",
+    )
+    .bind(job)
+    .bind(node)
+    .bind(now_ms + ttl_ms)
+    .bind(now_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_job_runs_on_one_node_and_moves_when_it_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        assert!(take_job(&db, "sweep", "a", 0, 120_000).await.unwrap());
+        assert!(!take_job(&db, "sweep", "b", 60_000, 120_000).await.unwrap());
+        assert!(take_job(&db, "sweep", "a", 60_000, 120_000).await.unwrap(), "a keeps it by running it");
+        assert!(!take_job(&db, "sweep", "b", 150_000, 120_000).await.unwrap());
+        assert!(take_job(&db, "sweep", "b", 180_000, 120_000).await.unwrap(), "a stopped: b takes it");
+        assert!(!take_job(&db, "sweep", "a", 190_000, 120_000).await.unwrap());
+        assert!(take_job(&db, "other", "a", 190_000, 120_000).await.unwrap(), "jobs are separate");
+    }
 
     #[tokio::test]
     async fn one_node_at_a_time_and_the_next_after_expiry() {

@@ -248,6 +248,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
         epoch BIGINT NOT NULL,          -- one more at each new holder
         expires_at_ms BIGINT NOT NULL   -- Unix milliseconds
     );
+    -- Cluster-wide jobs (sweepers) that run on one node at a time (leases::take_job).
+    CREATE TABLE job_lease (
+        job TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        expires_at_ms BIGINT NOT NULL
+    );
     ",
     ),
 ];
