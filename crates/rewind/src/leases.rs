@@ -89,6 +89,24 @@ pub async fn take_job(db: &Db, job: &str, node: &str, now_ms: i64, ttl_ms: i64) 
     Ok(row.is_some())
 }
 
+/// `take_job` for a sweeper's loop: whether this node runs `job` now (a database that
+/// does not answer is logged and counts as not this node's turn).
+pub async fn my_turn(
+    db: &Db,
+    job: &str,
+    node: &str,
+    now: rewind_media::Time90k,
+    ttl: std::time::Duration,
+) -> bool {
+    match take_job(db, job, node, now.0 / 90, ttl.as_millis() as i64).await {
+        Ok(mine) => mine,
+        Err(e) => {
+            tracing::warn!(error = %e, job, "could not take the job's turn; the next sweep tries again");
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,22 +117,16 @@ pub async fn run(svc: Arc<Services>) {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         // One node of a cluster sweeps at a time (its turn lasts two sweeps).
-        let now_ms = svc.clock.now().0 / 90;
-        match crate::leases::take_job(
+        if !crate::leases::my_turn(
             &svc.db,
             "media-retention",
             &svc.node.name,
-            now_ms,
-            2 * SWEEP_EVERY.as_millis() as i64,
+            svc.clock.now(),
+            2 * SWEEP_EVERY,
         )
         .await
         {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not take the media-retention turn; it retries in a minute");
-                continue;
-            }
+            continue;
         }
         let sweep_once = || sweep(&svc.db, &svc.storage, svc.clock.now_unix(), budget_bytes(&svc));
         match svc.disk_reserve.with_room(sweep_once).await {

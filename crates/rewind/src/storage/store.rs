@@ -165,29 +165,18 @@ impl Storage {
     /// Bytes `[from, to)` of an object: from the local folder when the file is there,
     /// else from the bucket (one ranged GET).
     pub async fn read_range(&self, key: &Key, from: u64, to: u64) -> io::Result<Bytes> {
-        let path = self.local_path(key);
-        let local = tokio::task::spawn_blocking(move || -> io::Result<Bytes> {
-            let f = std::fs::File::open(&path)?;
+        self.local_else_remote(key, from, to, move |f| {
             let mut buf = vec![0u8; (to - from) as usize];
             std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, from)?;
             Ok(Bytes::from(buf))
         })
         .await
-        .map_err(io::Error::other)?;
-        match (local, &self.remote) {
-            (Err(e), Some(_)) if e.kind() == io::ErrorKind::NotFound => {
-                self.remote_range(key, from, to).await
-            }
-            (res, _) => res,
-        }
     }
 
     /// Bytes `[from, to)` of an object that never changes: sliced from a mapping when
     /// local (served from the page cache in one copy), else one ranged GET.
     pub async fn read_sealed_range(&self, key: &Key, from: u64, to: u64) -> io::Result<Bytes> {
-        let path = self.local_path(key);
-        let local = tokio::task::spawn_blocking(move || -> io::Result<Bytes> {
-            let f = std::fs::File::open(&path)?;
+        self.local_else_remote(key, from, to, move |f| {
             // SAFETY: only finished files come here, and a finished file is never written
             // or truncated again (it is only unlinked, which leaves a mapping valid).
             let map = unsafe { memmap2::Mmap::map(&f)? };
@@ -197,7 +186,21 @@ impl Storage {
             Ok(Bytes::from_owner(map).slice(from as usize..to as usize))
         })
         .await
-        .map_err(io::Error::other)?;
+    }
+
+    /// `read` on the local file (off the async threads); when there is none and a bucket
+    /// is configured, bytes `[from, to)` of the object instead.
+    async fn local_else_remote(
+        &self,
+        key: &Key,
+        from: u64,
+        to: u64,
+        read: impl FnOnce(std::fs::File) -> io::Result<Bytes> + Send + 'static,
+    ) -> io::Result<Bytes> {
+        let path = self.local_path(key);
+        let local = tokio::task::spawn_blocking(move || read(std::fs::File::open(&path)?))
+            .await
+            .map_err(io::Error::other)?;
         match (local, &self.remote) {
             (Err(e), Some(_)) if e.kind() == io::ErrorKind::NotFound => {
                 self.remote_range(key, from, to).await

@@ -155,22 +155,16 @@ pub async fn run(svc: Arc<Services>) {
             _ = tokio::time::sleep(SWEEP_EVERY) => {}
         }
         // One node of a cluster sweeps at a time (its turn lasts two sweeps).
-        let now_ms = svc.clock.now().0 / 90;
-        match crate::leases::take_job(
+        if !crate::leases::my_turn(
             &svc.db,
             "timeline-retention",
             &svc.node.name,
-            now_ms,
-            2 * SWEEP_EVERY.as_millis() as i64,
+            svc.clock.now(),
+            2 * SWEEP_EVERY,
         )
         .await
         {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not take the timeline-retention turn; it retries in a minute");
-                continue;
-            }
+            continue;
         }
         match sweep(&svc.db, &svc.storage, svc.clock.now()).await {
             Ok(s) if s.chunks > 0 || s.orphans > 0 => {
