@@ -76,7 +76,7 @@ impl Node {
 }
 
 /// This node starts: its row is made or taken over. Returns the row it replaced, if a
-/// node of the same name still looked up (two servers given one name).
+/// node of the same name at another address still looked up (two servers given one name).
 pub async fn announce(db: &Db, name: &str, advertise_url: &str, now_unix: i64) -> Result<Option<Node>> {
     let before = get(db, name).await?;
     sqlx::query(
@@ -88,7 +88,8 @@ pub async fn announce(db: &Db, name: &str, advertise_url: &str, now_unix: i64) -
     .bind(now_unix)
     .execute(db.pool())
     .await?;
-    Ok(before.filter(|b| b.up(now_unix)))
+    // The same address is this node restarting (after a crash it still looks up).
+    Ok(before.filter(|b| b.up(now_unix) && b.advertise_url != advertise_url))
 }
 
 /// A heartbeat: alive at `now_unix` with these streams.
@@ -184,6 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
         assert_eq!(announce(&db, "a", "http://a:8080", 1000).await.unwrap(), None);
+        assert_eq!(announce(&db, "a", "http://a:8080", 1001).await.unwrap(), None, "a restart is no clash");
         announce(&db, "b", "http://b:8080", 1000).await.unwrap();
         let x = StreamSummary { id: "d/live/x".into(), bitrate_kbps: 900, ..Default::default() };
         beat(&db, "a", 1010, std::slice::from_ref(&x)).await.unwrap();
