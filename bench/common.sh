@@ -17,3 +17,14 @@ make_source() {
 # ticks PID...: user+system CPU ticks of these processes, summed.
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+
+# start_moto PORT PREFIX CONFIG: moto's S3 server (target/tools, as the tests use) on
+# PORT with a bucket "bench", and a [storage] section for keys under PREFIX appended to
+# the rewind CONFIG file. Sets MOTO (its pid).
+start_moto() {
+  target/tools/moto/bin/moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 &
+  MOTO=$!
+  for _ in $(seq 100); do curl -sf -o /dev/null "127.0.0.1:$1" && break; sleep 0.1; done
+  curl -sf -X PUT "127.0.0.1:$1/bench" >/dev/null
+  printf '[storage]\nurl = "s3://bench/%s"\nendpoint = "http://127.0.0.1:%s"\nallow_http = true\naccess_key_id = "k"\nsecret_access_key = "s"\n' "$2" "$1" >>"$3"
+}

@@ -52,11 +52,7 @@ start_rewind() {
   : >"$1/rewind.toml"
   [ "$TIMELINE" = 1 ] && printf '[timeline]\nrecord_all = true\n' >>"$1/rewind.toml"
   if [ "$STORAGE" = s3 ]; then
-    target/tools/moto/bin/moto_server -H 127.0.0.1 -p 19947 >/dev/null 2>&1 &
-    MOTO=$!
-    for _ in $(seq 100); do curl -sf -o /dev/null 127.0.0.1:19947 && break; sleep 0.1; done
-    curl -sf -X PUT 127.0.0.1:19947/bench >/dev/null
-    printf '[storage]\nurl = "s3://bench/rec"\nendpoint = "http://127.0.0.1:19947"\nallow_http = true\naccess_key_id = "k"\nsecret_access_key = "s"\n' >>"$1/rewind.toml"
+    start_moto 19947 rec "$1/rewind.toml"
   fi
   cat >>"$1/rewind.toml" <<CFG
 [[record_templates]]

@@ -19,11 +19,7 @@ run() { # STORAGE
   printf '[timeline]\nrecord_all = true\n[[record_templates]]\ntemplate_id = 1\nname = "hls"\nhls = { enable = true }\n[[record_rules]]\ndomain = "*"\ntemplate_id = 1\n' >"$D/rewind.toml"
   local MOTO=""
   if [ "$1" = s3 ]; then
-    target/tools/moto/bin/moto_server -H 127.0.0.1 -p 19967 >/dev/null 2>&1 &
-    MOTO=$!
-    for _ in $(seq 100); do curl -sf -o /dev/null 127.0.0.1:19967 && break; sleep 0.1; done
-    curl -sf -X PUT 127.0.0.1:19967/bench >/dev/null
-    printf '[storage]\nurl = "s3://bench/read"\nendpoint = "http://127.0.0.1:19967"\nallow_http = true\naccess_key_id = "k"\nsecret_access_key = "s"\n' >>"$D/rewind.toml"
+    start_moto 19967 read "$D/rewind.toml"
   fi
   $BIN serve --config "$D/rewind.toml" --data-dir "$D/data" --rtmp-addr 127.0.0.1:19965 --http-addr 127.0.0.1:18965 --log warn 2>"$OUT/s3-read-$1.log" &
   local RP=$!

@@ -41,6 +41,11 @@ for p in "$@"; do
 done
 "#;
 
+/// A python3 that makes a venv whose pip records what it installs.
+const FAKE_PYTHON_VENV: &str = "#!/bin/bash\necho \"python3 $*\" >> \"$CALLS\"\n[ \"$1 $2\" = '-m venv' ] || exit 0\n\
+         /bin/mkdir -p \"$3/bin\"\nprintf '#!/bin/bash\\necho \"pip $*\" >> \"$CALLS\"\\n' > \"$3/bin/pip\"\n\
+         /bin/chmod +x \"$3/bin/pip\"\n";
+
 const FAKE_RECORDER: &str = "#!/bin/bash\necho \"${0##*/} $*\" >> \"$CALLS\"\n";
 
 const FAKE_SUDO: &str = "#!/bin/bash\necho \"sudo $*\" >> \"$CALLS\"\nwhile [[ $1 == *=* ]]; do export \"$1\"; shift; done\nexec \"$@\"\n";
@@ -250,13 +255,7 @@ fn a_missing_python_is_installed_with_venv() {
 fn schemathesis_goes_into_its_own_venv_when_missing() {
     let m = Machine::with(ALL);
     std::fs::remove_file(m.dir.path().join("tools/py/bin/schemathesis")).unwrap();
-    // A python3 that makes a venv whose pip records what it installs.
-    m.script(
-        "python3",
-        "#!/bin/bash\necho \"python3 $*\" >> \"$CALLS\"\n[ \"$1 $2\" = '-m venv' ] || exit 0\n\
-         /bin/mkdir -p \"$3/bin\"\nprintf '#!/bin/bash\\necho \"pip $*\" >> \"$CALLS\"\\n' > \"$3/bin/pip\"\n\
-         /bin/chmod +x \"$3/bin/pip\"\n",
-    );
+    m.script("python3", FAKE_PYTHON_VENV);
     let run = m.run(&[], &[]);
     assert!(run.ok, "{}", run.stderr);
     let venv = m.dir.path().join("tools/py");
@@ -272,12 +271,7 @@ fn moto_goes_into_its_own_venv_when_missing_or_another_version() {
     assert!(run.stderr.contains("moto is there"), "{}", run.stderr);
     // Another version in the venv: installed again, pinned.
     m.script_at("tools/moto/bin/pip", "#!/bin/bash\n[ \"$1\" = show ] && echo 'Version: 4.0.0'\n");
-    m.script(
-        "python3",
-        "#!/bin/bash\necho \"python3 $*\" >> \"$CALLS\"\n[ \"$1 $2\" = '-m venv' ] || exit 0\n\
-         /bin/mkdir -p \"$3/bin\"\nprintf '#!/bin/bash\\necho \"pip $*\" >> \"$CALLS\"\\n' > \"$3/bin/pip\"\n\
-         /bin/chmod +x \"$3/bin/pip\"\n",
-    );
+    m.script("python3", FAKE_PYTHON_VENV);
     let run = m.run(&[], &[]);
     assert!(run.ok, "{}", run.stderr);
     let venv = m.dir.path().join("tools/moto");

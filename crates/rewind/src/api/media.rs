@@ -95,10 +95,7 @@ async fn serve(
 ) -> Result<Response> {
     if !svc.storage.is_local(&key).await && svc.storage.is_remote() {
         if presign && let Some(url) = svc.storage.presigned(&key).await {
-            let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
-            r.headers_mut()
-                .insert("location", url.map_err(Error::internal)?.parse().map_err(Error::internal)?);
-            return Ok(r);
+            return super::respond::redirect(&url.map_err(Error::internal)?);
         }
         return serve_remote(svc, key, mime, name, req, id).await;
     }

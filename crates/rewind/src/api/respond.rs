@@ -82,3 +82,11 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
             .map_err(|e| Error::new(ErrorCode::InvalidParameter, format!("query parameters: {e}")))
     }
 }
+
+/// A `307` to `url` (a presigned bucket URL: short-lived, so never cached).
+pub fn redirect(url: &str) -> crate::error::Result<Response> {
+    let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+    r.headers_mut().insert("location", url.parse().map_err(Error::internal)?);
+    r.headers_mut().insert("cache-control", axum::http::HeaderValue::from_static("no-store"));
+    Ok(r)
+}

@@ -219,7 +219,7 @@ pub async fn chunk_for(
     if row.sealed
         && let Some(url) = svc.storage.presigned(&key).await
     {
-        return redirect(&url.map_err(Error::internal)?);
+        return super::respond::redirect(&url.map_err(Error::internal)?);
     }
     let range_header = req.headers().get("range").and_then(|v| v.to_str().ok()).map(String::from);
     // A sealed chunk's size is in the index; an open one's is what is on disk now.
@@ -261,14 +261,6 @@ async fn chunk_bytes(svc: &Services, key: &keys::Key, sealed: bool, from: u64, t
         }
         _ => Error::storage(format!("reading chunk {key}"), e),
     })
-}
-
-/// A redirect to a presigned URL of the bucket.
-fn redirect(url: &str) -> Result<Response> {
-    let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
-    r.headers_mut().insert("location", url.parse().map_err(Error::internal)?);
-    r.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
-    Ok(r)
 }
 
 /// `GET /v1/streams/{sid}/timeline/{v|a}/{t}.m4s`: one track's part of the fragment
