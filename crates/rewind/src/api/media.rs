@@ -93,16 +93,21 @@ async fn serve(
     id: &str,
     presign: bool,
 ) -> Result<Response> {
+    let range_header = req.headers().get("range").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if !svc.storage.is_local(&key).await && svc.storage.is_remote() {
         if presign && let Some(url) = svc.storage.presigned(&key).await {
             return super::respond::redirect(&url.map_err(Error::internal)?);
         }
-        return serve_remote(svc, key, mime, name, req, id).await;
+        return serve_remote(svc, key, mime, name, range_header.as_deref(), id).await;
     }
     let path = svc.storage.local_path(&key);
     let mime_value = mime.parse().map_err(Error::internal)?;
     let served = ServeFile::new_with_mime(&path, &mime_value).oneshot(req).await.map_err(Error::internal)?;
     if served.status() == StatusCode::NOT_FOUND {
+        if svc.storage.is_remote() {
+            // Uploaded (and its local copy removed) between the check above and the open.
+            return serve_remote(svc, key, mime, name, range_header.as_deref(), id).await;
+        }
         return Err(Error::new(
             ErrorCode::MediaNotFound,
             format!("the bytes of media file {id} are missing"),
@@ -142,7 +147,7 @@ async fn serve_remote(
     key: Key,
     mime: &str,
     name: Option<&str>,
-    req: Request,
+    range_header: Option<&str>,
     id: &str,
 ) -> Result<Response> {
     let size = match svc.storage.remote_size(&key).await {
@@ -155,7 +160,6 @@ async fn serve_remote(
         }
         Err(e) => return Err(Error::storage(format!("reading media file {id}"), e)),
     };
-    let range_header = req.headers().get("range").and_then(|v| v.to_str().ok());
     // As the local file server answers: one range, or 416.
     let range_header = range_header.map(|h| if h.contains(',') { "bytes=-0" } else { h });
     let range = match crate::timeline::clip::parse_range(range_header, size) {
