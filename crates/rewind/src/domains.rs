@@ -47,6 +47,25 @@ fn opt(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())
 }
 
+/// The domains' settings made through the API, as the database has them.
+async fn read_api(db: &Db) -> Result<BTreeMap<String, DomainSettings>> {
+    let rows =
+        sqlx::query("SELECT name, push_primary_key, push_backup_key, callback_url, callback_key FROM domain")
+            .fetch_all(db.pool())
+            .await?;
+    let mut from_api = BTreeMap::new();
+    for r in rows {
+        let push_auth = opt(r.try_get(1)?).map(|primary_key| PushAuth {
+            primary_key,
+            backup_key: opt(r.try_get(2).ok().flatten()).unwrap_or_default(),
+        });
+        let callback = opt(r.try_get(3)?)
+            .map(|url| Callback { url, key: opt(r.try_get(4).ok().flatten()).unwrap_or_default() });
+        from_api.insert(r.try_get::<String, _>(0)?, DomainSettings { push_auth, callback });
+    }
+    Ok(from_api)
+}
+
 impl Domains {
     /// Loads the file's domains and the database's.
     pub async fn load(db: Db, cfg: &Config) -> Result<Self> {
@@ -60,22 +79,15 @@ impl Domains {
                 )
             })
             .collect();
-        let rows = sqlx::query(
-            "SELECT name, push_primary_key, push_backup_key, callback_url, callback_key FROM domain",
-        )
-        .fetch_all(db.pool())
-        .await?;
-        let mut from_api = BTreeMap::new();
-        for r in rows {
-            let push_auth = opt(r.try_get(1)?).map(|primary_key| PushAuth {
-                primary_key,
-                backup_key: opt(r.try_get(2).ok().flatten()).unwrap_or_default(),
-            });
-            let callback = opt(r.try_get(3)?)
-                .map(|url| Callback { url, key: opt(r.try_get(4).ok().flatten()).unwrap_or_default() });
-            from_api.insert(r.try_get::<String, _>(0)?, DomainSettings { push_auth, callback });
-        }
+        let from_api = read_api(&db).await?;
         Ok(Domains { db, from_config, from_api: RwLock::new(from_api) })
+    }
+
+    /// Reads the API's settings again (another node changed them).
+    pub async fn reload(&self) -> Result<()> {
+        let fresh = read_api(&self.db).await?;
+        *self.from_api.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
     }
 
     /// The settings in force for `name`, if any.
@@ -124,6 +136,7 @@ impl Domains {
         .execute(self.db.pool())
         .await?;
         self.from_api.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), s);
+        crate::config_sync::changed(&self.db).await;
         Ok(())
     }
 
@@ -131,6 +144,7 @@ impl Domains {
     pub async fn delete(&self, name: &str) -> Result<bool> {
         let n = sqlx::query("DELETE FROM domain WHERE name = $1").bind(name).execute(self.db.pool()).await?;
         self.from_api.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        crate::config_sync::changed(&self.db).await;
         Ok(n.rows_affected() > 0)
     }
 }

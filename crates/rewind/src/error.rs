@@ -74,6 +74,8 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// The bucket did not answer (or failed): retry later.
     StorageUnavailable,
+    /// Another node took the stream (its lease) while this one still wrote it.
+    LeaseLost,
     /// Our fault: a database or storage failure.
     Internal,
 }
@@ -116,6 +118,7 @@ impl ErrorCode {
             ErrorCode::MaximumRunningTask => "LimitExceeded.MaximumRunningTask",
             ErrorCode::TaskStarted => "FailedOperation.TaskStarted",
             ErrorCode::StorageUnavailable => "ResourceUnavailable.Storage",
+            ErrorCode::LeaseLost => "FailedOperation.LeaseLost",
             ErrorCode::Internal => "InternalError",
         }
     }
@@ -137,7 +140,10 @@ impl ErrorCode {
             | ErrorCode::BuiltinTemplate
             | ErrorCode::NoTimeline
             | ErrorCode::MaximumRunningTask => 400,
-            ErrorCode::ConfInUsed | ErrorCode::RuleAlreadyExist | ErrorCode::TaskStarted => 409,
+            ErrorCode::ConfInUsed
+            | ErrorCode::RuleAlreadyExist
+            | ErrorCode::TaskStarted
+            | ErrorCode::LeaseLost => 409,
             ErrorCode::TemplateNotFound
             | ErrorCode::RuleNotFound
             | ErrorCode::MediaNotFound

@@ -5,8 +5,66 @@
 //! stream, with the next epoch. The only SQL on the `stream_lease` table.
 
 use crate::db::Db;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use sqlx::Row;
+
+/// A publish's claim on its stream, checked by the writes that must stop once another
+/// node took the stream (a node paused longer than its lease must not write after).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    /// The node that holds the lease.
+    pub node: String,
+    /// The epoch it took.
+    pub epoch: i64,
+}
+
+/// A SQL condition true while no other node (or later epoch) holds the lease of the
+/// stream whose id is the parameter `$sid`; `$node` and `$epoch` are the fence's.
+pub fn fence_condition(sid: u8, node: u8, epoch: u8) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM stream_lease fence WHERE fence.stream_id = ${sid} \
+         AND (fence.node <> ${node} OR fence.epoch <> ${epoch}))"
+    )
+}
+
+/// The error of a write refused by its fence.
+pub fn lost(stream_id: &str, f: &Fence) -> Error {
+    Error::new(
+        ErrorCode::LeaseLost,
+        format!("stream {stream_id}: node {} lost its lease (epoch {}) to another node", f.node, f.epoch),
+    )
+}
+
+/// A publish's lease, given back when dropped: the publish and every recorder of it
+/// hold the stream (through its `LiveStream`) until the last of them ends, so a
+/// recorder's last chunk is never refused because the stream moved on.
+#[derive(Debug)]
+pub struct Held {
+    /// What writes check.
+    pub fence: Fence,
+    stream_id: String,
+    db: Db,
+    rt: tokio::runtime::Handle,
+}
+
+impl Held {
+    /// Holds `fence` on `stream_id` until dropped (inside a Tokio runtime).
+    pub fn new(db: Db, stream_id: String, fence: Fence) -> Held {
+        Held { fence, stream_id, db, rt: tokio::runtime::Handle::current() }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let (db, sid, f) = (self.db.clone(), std::mem::take(&mut self.stream_id), self.fence.clone());
+        // A runtime shutting down drops this task: the lease then expires on its own.
+        self.rt.spawn(async move {
+            if let Err(e) = release(&db, &sid, &f.node, f.epoch).await {
+                tracing::warn!(stream = %sid, error = %e, "could not give the stream's lease back; it expires in 10 s");
+            }
+        });
+    }
+}
 
 /// How long a lease lasts without renewal (two heartbeats).
 pub const LEASE_MS: i64 = 10_000;

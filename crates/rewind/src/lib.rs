@@ -6,6 +6,7 @@ pub mod api;
 pub mod callbacks;
 pub mod clock;
 pub mod config;
+pub mod config_sync;
 pub mod conn_slots;
 pub mod data_dir_lock;
 pub mod db;

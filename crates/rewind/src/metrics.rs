@@ -65,6 +65,8 @@ pub struct Metrics {
     pub library_insert_retries_total: AtomicU64,
     /// Timeline chunks sealed and indexed.
     pub timeline_chunks_total: AtomicU64,
+    /// API requests passed to the node that has the stream live (`api::forward`).
+    pub forwarded_requests_total: AtomicU64,
     /// Timeline chunks deleted by retention.
     pub timeline_chunks_deleted_total: AtomicU64,
     /// Library files deleted because their storage time passed.
@@ -100,6 +102,7 @@ impl Default for Metrics {
             recording_failures_total: AtomicU64::new(0),
             library_insert_retries_total: AtomicU64::new(0),
             timeline_chunks_total: AtomicU64::new(0),
+            forwarded_requests_total: AtomicU64::new(0),
             timeline_chunks_deleted_total: AtomicU64::new(0),
             media_deleted_expired_total: AtomicU64::new(0),
             media_deleted_budget_total: AtomicU64::new(0),
@@ -211,6 +214,13 @@ impl Metrics {
             "counter",
             "Timeline chunks sealed and indexed.",
             self.timeline_chunks_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_forwarded_requests_total",
+            "counter",
+            "API requests about a stream live on another node, passed to that node.",
+            self.forwarded_requests_total.load(Relaxed),
         );
         scalar(
             &mut o,

@@ -173,6 +173,33 @@ pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
         if let Err(e) = crate::leases::renew_all(&svc.db, &svc.node.name, now_ms).await {
             tracing::warn!(error = %e, "could not renew this node's stream leases; they expire in 10 s without");
         }
+        drop_streams_taken_elsewhere(&svc, now_ms).await;
+    }
+}
+
+/// A node paused past its leases (a stopped VM, a long GC-like stall) finds on waking
+/// that other nodes took some of its streams: it lets go of those pushes at once (their
+/// timeline writes are already refused by the lease's fence).
+async fn drop_streams_taken_elsewhere(svc: &crate::server::Services, now_ms: i64) {
+    let live = svc.registry.list();
+    if live.iter().all(|s| s.fence().is_none()) {
+        return;
+    }
+    let held = match crate::leases::held(&svc.db, now_ms).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the stream leases; checked again at the next heartbeat");
+            return;
+        }
+    };
+    let holders: std::collections::HashMap<&str, &str> =
+        held.iter().map(|(s, n)| (s.as_str(), n.as_str())).collect();
+    for s in live.iter().filter(|s| s.fence().is_some()) {
+        let id = s.id.to_string();
+        if let Some(other) = holders.get(id.as_str()).filter(|n| **n != svc.node.name) {
+            tracing::error!(stream = %id, node = %other, "another node took this stream while this one was paused past its lease: the push is dropped here");
+            s.drop.cancel();
+        }
     }
 }
 

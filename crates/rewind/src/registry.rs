@@ -71,9 +71,16 @@ pub struct LiveStream {
     pub bitrate_kbps: AtomicU64,
     /// Cancelled to disconnect the publisher (`POST …/drop`).
     pub drop: CancellationToken,
+    /// This node's lease on the stream, set once taken (unset: the database did not
+    /// answer); given back when the last holder of this `LiveStream` drops it.
+    pub lease: std::sync::OnceLock<crate::leases::Held>,
 }
 
 impl LiveStream {
+    /// The fence of this publish's lease, when it has one.
+    pub fn fence(&self) -> Option<&crate::leases::Fence> {
+        self.lease.get().map(|h| &h.fence)
+    }
     /// A snapshot of the media description.
     pub fn media(&self) -> MediaInfo {
         self.media.lock().unwrap_or_else(|p| p.into_inner()).clone()

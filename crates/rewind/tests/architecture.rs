@@ -38,7 +38,8 @@ const STORES: &[&str] = &[
     "domains.rs",           // domain
     "registry.rs",          // stream (known streams)
     "nodes.rs",             // node
-    "leases.rs",            // stream_lease
+    "leases.rs",            // stream_lease, job_lease (and the fence read by timeline/index.rs)
+    "config_sync.rs",       // config_version
 ];
 
 #[test]

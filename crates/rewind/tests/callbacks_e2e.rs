@@ -3,50 +3,13 @@
 //! failed list and resend, and no `stream_param` for task recordings.
 
 mod common;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use common::receiver::{Inbox, free_port, serve};
 use common::*;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// What the receiving application saw.
-#[derive(Default)]
-struct Inbox {
-    /// Every POST, duplicates included.
-    raw: Mutex<Vec<Value>>,
-    /// Events by id: what an application de-duplicating on `event_id` keeps.
-    by_id: Mutex<BTreeMap<String, Value>>,
-    /// Answer 500 to everything.
-    refuse: AtomicBool,
-}
-
-async fn receive(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: String) -> StatusCode {
-    if inbox.refuse.load(Ordering::SeqCst) {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    let v: Value = serde_json::from_str(&body).expect("callback bodies are JSON");
-    let id = v["event_id"].as_str().expect("event_id").to_string();
-    assert_eq!(headers.get("x-rewind-event-id").and_then(|h| h.to_str().ok()), Some(id.as_str()));
-    inbox.raw.lock().unwrap().push(v.clone());
-    inbox.by_id.lock().unwrap().entry(id).or_insert(v);
-    StatusCode::OK
-}
-
-/// Serves the receiver on `listener` until the test ends.
-fn serve(listener: std::net::TcpListener, inbox: Arc<Inbox>) {
-    listener.set_nonblocking(true).unwrap();
-    let l = tokio::net::TcpListener::from_std(listener).unwrap();
-    let app = axum::Router::new().route("/cb", axum::routing::post(receive)).with_state(inbox);
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64

@@ -350,8 +350,8 @@ async fn timeline_retention_deletes_old_chunks_and_leftovers_in_the_bucket() {
             sealed: true,
             fragments: vec![frag],
         };
-        index::open_chunk(&db, &c).await.unwrap();
-        index::seal_chunk(&db, &c).await.unwrap();
+        index::open_chunk(&db, &c, "n").await.unwrap();
+        index::seal_chunk(&db, &c, None).await.unwrap();
         s3.put(keys::chunk(S, start).as_str(), b"0123456789");
     }
     // Left by a crash between a sweep's rows and its objects.

@@ -2,6 +2,7 @@
 
 mod callbacks;
 mod domains;
+mod forward;
 pub mod http_server;
 mod locators;
 mod media;
@@ -67,6 +68,8 @@ pub fn router(svc: Arc<Services>) -> Router {
             "/record-rules",
             get(templates::list_rules).post(templates::create_rule).delete(templates::delete_rule),
         )
+        // Layers run bottom-up: the key is checked before anything is forwarded.
+        .route_layer(middleware::from_fn_with_state(svc.clone(), forward::to_owner))
         .route_layer(middleware::from_fn_with_state(svc.clone(), require_api_key));
     Router::new()
         .route("/healthz", get(service::healthz))

@@ -256,6 +256,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        10,
+        "
+    -- Which node writes a recording or an open chunk: a node's start-up repairs only its
+    -- own ('' : written before nodes existed, repaired by whichever node starts).
+    ALTER TABLE recording_file ADD COLUMN node TEXT NOT NULL DEFAULT '';
+    ALTER TABLE timeline_chunk ADD COLUMN node TEXT NOT NULL DEFAULT '';
+    -- One more at every change of templates, rules, domains or tasks made through the
+    -- API (config_sync::): the other nodes reload when it moves.
+    CREATE TABLE config_version (
+        id INTEGER PRIMARY KEY,
+        version BIGINT NOT NULL
+    );
+    INSERT INTO config_version (id, version) VALUES (1, 0);
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

@@ -73,8 +73,6 @@ struct Publishing {
     stats_at: Instant,
     stats_bytes: u64,
     started: Instant,
-    /// The epoch of this node's lease on the stream (None: the database did not answer).
-    lease: Option<i64>,
 }
 
 struct Session {
@@ -432,6 +430,7 @@ impl Session {
             frames_in: Default::default(),
             bitrate_kbps: Default::default(),
             drop: svc.shutdown.child_token(),
+            lease: Default::default(),
         });
         if let Err(first) = svc.registry.register(live.clone()) {
             // The live session's id is for the operator's log, not for the refused peer.
@@ -441,8 +440,11 @@ impl Session {
         }
         // Another node may have the stream: its lease decides, as the registry does here.
         let now_ms = now.0 / 90;
-        let lease = match crate::leases::acquire(&svc.db, &shown, &svc.node.name, now_ms).await {
-            Ok(Some(epoch)) => Some(epoch),
+        match crate::leases::acquire(&svc.db, &shown, &svc.node.name, now_ms).await {
+            Ok(Some(epoch)) => {
+                let fence = crate::leases::Fence { node: svc.node.name.clone(), epoch };
+                let _ = live.lease.set(crate::leases::Held::new(svc.db.clone(), shown.clone(), fence));
+            }
             Ok(None) => {
                 svc.registry.unregister(&live);
                 let on = crate::leases::holder(&svc.db, &shown, now_ms).await.ok().flatten();
@@ -454,9 +456,8 @@ impl Session {
             Err(e) => {
                 // The push goes on without a lease rather than not at all.
                 tracing::warn!(stream = %shown, error = %e, "could not take the stream's lease; publishing without");
-                None
             }
-        };
+        }
         svc.metrics.publishes_total.fetch_add(1, Relaxed);
         svc.metrics.publishes_active.fetch_add(1, Relaxed);
         tracing::info!(peer = %self.peer, stream = %shown, session = %live.session_id, "publish started");
@@ -470,7 +471,6 @@ impl Session {
             stats_at: Instant::now(),
             stats_bytes: 0,
             started: Instant::now(),
-            lease,
         });
         crate::recording::launch::on_publish(&svc, &live);
         if let Err(e) = svc.registry.remember(&live, svc.clock.now_unix()).await {
@@ -536,12 +536,6 @@ impl Session {
         p.live.hub.close();
         *p.live.media.lock().unwrap_or_else(|e| e.into_inner()) = p.frames.media_info();
         self.svc.registry.unregister(&p.live);
-        if let Some(epoch) = p.lease
-            && let Err(e) =
-                crate::leases::release(&self.svc.db, &p.live.id.to_string(), &self.svc.node.name, epoch).await
-        {
-            tracing::warn!(stream = %p.live.id, error = %e, "could not give the stream's lease back; it expires in 10 s");
-        }
         self.svc.metrics.publishes_active.fetch_sub(1, Relaxed);
         tracing::info!(
             peer = %self.peer,

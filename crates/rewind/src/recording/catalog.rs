@@ -60,7 +60,7 @@ pub struct Limits {
 
 #[derive(Debug, Default)]
 struct State {
-    templates: BTreeMap<i64, (Arc<Template>, Source, i64, i64)>,
+    templates: BTreeMap<i64, TemplateEntry>,
     rules: HashMap<Key, (Rule, Source)>,
 }
 
@@ -77,6 +77,40 @@ pub struct Catalog {
 
 fn key(domain: &str, app: &str, stream: &str) -> Key {
     (domain.to_string(), app.to_string(), stream.to_string())
+}
+
+type TemplateEntry = (Arc<Template>, Source, i64, i64);
+
+/// The templates and rules made through the API, as the database has them.
+async fn read_api(db: &Db) -> anyhow::Result<(Vec<(i64, TemplateEntry)>, Vec<(Key, (Rule, Source))>)> {
+    let rows = sqlx::query("SELECT template_id, body, created_at_unix, updated_at_unix FROM record_template")
+        .fetch_all(db.pool())
+        .await?;
+    let mut templates = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get(0)?;
+        let mut t: Template = serde_json::from_str(&r.try_get::<String, _>(1)?)?;
+        t.template_id = id;
+        templates.push((id, (Arc::new(t), Source::Api, r.try_get(2)?, r.try_get(3)?)));
+    }
+    let rows = sqlx::query(
+        "SELECT domain, app, stream, template_id, created_at_unix, updated_at_unix FROM record_rule",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut rules = Vec::with_capacity(rows.len());
+    for r in rows {
+        let rule = Rule {
+            domain: r.try_get(0)?,
+            app: r.try_get(1)?,
+            stream: r.try_get(2)?,
+            template_id: r.try_get(3)?,
+            created_at: r.try_get(4)?,
+            updated_at: r.try_get(5)?,
+        };
+        rules.push((key(&rule.domain, &rule.app, &rule.stream), (rule, Source::Api)));
+    }
+    Ok((templates, rules))
 }
 
 /// Checks a rule's triple.
@@ -131,37 +165,40 @@ impl Catalog {
                 r.stream
             );
         }
-        let rows =
-            sqlx::query("SELECT template_id, body, created_at_unix, updated_at_unix FROM record_template")
-                .fetch_all(db.pool())
-                .await?;
-        for r in rows {
-            let id: i64 = r.try_get(0)?;
-            let mut t: Template = serde_json::from_str(&r.try_get::<String, _>(1)?)?;
-            t.template_id = id;
+        let (templates, rules) = read_api(&db).await?;
+        for (id, entry) in templates {
             anyhow::ensure!(
                 !s.templates.contains_key(&id),
                 "template {id} is defined both in the config file and through the API; renumber the config file's"
             );
-            s.templates.insert(id, (Arc::new(t), Source::Api, r.try_get(2)?, r.try_get(3)?));
+            s.templates.insert(id, entry);
         }
-        let rows = sqlx::query(
-            "SELECT domain, app, stream, template_id, created_at_unix, updated_at_unix FROM record_rule",
-        )
-        .fetch_all(db.pool())
-        .await?;
-        for r in rows {
-            let rule = Rule {
-                domain: r.try_get(0)?,
-                app: r.try_get(1)?,
-                stream: r.try_get(2)?,
-                template_id: r.try_get(3)?,
-                created_at: r.try_get(4)?,
-                updated_at: r.try_get(5)?,
-            };
-            s.rules.insert(key(&rule.domain, &rule.app, &rule.stream), (rule, Source::Api));
-        }
+        s.rules.extend(rules);
         Ok(Catalog { db, limits, state: RwLock::new(s), writes: tokio::sync::Mutex::new(()) })
+    }
+
+    /// Reads the API's templates and rules again (another node changed them): the
+    /// config file's stay as they are.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let _w = self.writes.lock().await;
+        let (templates, rules) = read_api(&self.db).await?;
+        let mut s = self.write();
+        s.templates.retain(|_, e| e.1 != Source::Api);
+        s.rules.retain(|_, e| e.1 != Source::Api);
+        for (id, entry) in templates {
+            if s.templates.contains_key(&id) {
+                tracing::warn!(
+                    template_id = id,
+                    "template defined both in the config file and through the API; the config file's is used"
+                );
+                continue;
+            }
+            s.templates.insert(id, entry);
+        }
+        for (k, entry) in rules {
+            s.rules.entry(k).or_insert(entry);
+        }
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -243,6 +280,7 @@ impl Catalog {
             .execute(self.db.pool())
             .await?;
         self.write().templates.insert(id, (Arc::new(t.clone()), Source::Api, now, now));
+        crate::config_sync::changed(&self.db).await;
         Ok(t)
     }
 
@@ -263,11 +301,11 @@ impl Catalog {
             .bind(id)
             .execute(self.db.pool())
             .await?;
-        let mut s = self.write();
-        if let Some(e) = s.templates.get_mut(&id) {
+        if let Some(e) = self.write().templates.get_mut(&id) {
             e.0 = Arc::new(t.clone());
             e.3 = now;
         }
+        crate::config_sync::changed(&self.db).await;
         Ok(t)
     }
 
@@ -289,6 +327,7 @@ impl Catalog {
             .execute(self.db.pool())
             .await?;
         self.write().templates.remove(&id);
+        crate::config_sync::changed(&self.db).await;
         Ok(())
     }
 
@@ -333,6 +372,7 @@ impl Catalog {
         .execute(self.db.pool())
         .await?;
         self.write().rules.insert(key(&r.domain, &r.app, &r.stream), (r.clone(), Source::Api));
+        crate::config_sync::changed(&self.db).await;
         Ok(r)
     }
 
@@ -362,6 +402,7 @@ impl Catalog {
             .execute(self.db.pool())
             .await?;
         self.write().rules.remove(&k);
+        crate::config_sync::changed(&self.db).await;
         Ok(())
     }
 }

@@ -24,9 +24,11 @@ pub struct Entry {
     pub splice: Option<String>,
 }
 
-/// A recording began.
+/// A recording began on `node`.
+#[allow(clippy::too_many_arguments)]
 pub async fn begin(
     db: &Db,
+    node: &str,
     file_id: &str,
     format: &str,
     tmp_path: &str,
@@ -35,7 +37,7 @@ pub async fn begin(
     now_unix: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO recording_file (file_id, format, tmp_path, plan, start_90k, started_at_unix) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO recording_file (file_id, format, tmp_path, plan, start_90k, started_at_unix, node) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(file_id)
     .bind(format)
@@ -43,6 +45,7 @@ pub async fn begin(
     .bind(plan_json)
     .bind(start.0)
     .bind(now_unix)
+    .bind(node)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -70,11 +73,14 @@ pub async fn is_open(db: &Db, file_id: &str) -> Result<bool> {
     Ok(row.is_some())
 }
 
-/// Every recording with a row, oldest id first (at start-up: those a crash interrupted).
-pub async fn all(db: &Db) -> Result<Vec<Entry>> {
+/// Every recording `node` has a row for (and those written before nodes existed),
+/// oldest id first: at its start-up, those a crash interrupted. Other nodes' rows are
+/// theirs: they may be recording them now.
+pub async fn all(db: &Db, node: &str) -> Result<Vec<Entry>> {
     let rows = sqlx::query(
-        "SELECT file_id, tmp_path, plan, start_90k, parked_until_unix, splice FROM recording_file ORDER BY file_id",
+        "SELECT file_id, tmp_path, plan, start_90k, parked_until_unix, splice FROM recording_file WHERE node = $1 OR node = '' ORDER BY file_id",
     )
+    .bind(node)
     .fetch_all(db.pool())
     .await?;
     rows.iter()

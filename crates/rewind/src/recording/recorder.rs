@@ -329,9 +329,18 @@ async fn open_file(
         format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
     let plan_json = serde_json::to_string(plan).unwrap_or_default();
     let now = svc.clock.now_unix();
-    journal::begin(&svc.db, &file_id, plan.format.as_str(), &rel_tmp, &plan_json, first.utc, now)
-        .await
-        .map_err(std::io::Error::other)?;
+    journal::begin(
+        &svc.db,
+        &svc.node.name,
+        &file_id,
+        plan.format.as_str(),
+        &rel_tmp,
+        &plan_json,
+        first.utc,
+        now,
+    )
+    .await
+    .map_err(std::io::Error::other)?;
     let o = create_open(
         &svc.media_root().join(&rel_tmp),
         plan.format,

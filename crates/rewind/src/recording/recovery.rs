@@ -30,7 +30,7 @@ use std::sync::Arc;
 /// Repairs and finishes every interrupted recording. Returns how many files were kept.
 pub async fn recover_all(svc: &Arc<Services>) -> anyhow::Result<usize> {
     let mut kept = 0;
-    for r in journal::all(&svc.db).await? {
+    for r in journal::all(&svc.db, &svc.node.name).await? {
         let file_id = r.file_id;
         let tmp = svc.media_root().join(&r.tmp_path);
         let plan: Plan = match serde_json::from_str(&r.plan) {

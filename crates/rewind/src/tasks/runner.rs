@@ -25,6 +25,7 @@ enum Cmd {
     Stop(String, oneshot::Sender<Result<(Task, Vec<tokio::task::JoinHandle<()>>)>>),
     Delete(String, oneshot::Sender<Result<()>>),
     Event(Event, oneshot::Sender<Result<Task>>),
+    Reload(oneshot::Sender<Result<()>>),
 }
 
 /// An event on a live stream: record from `pre_roll` before now to `post_roll` after
@@ -99,6 +100,13 @@ impl TaskRunner {
         rx.await.map_err(|_| gone())?
     }
 
+    /// Reads the tasks again (another node created, stopped, extended or ended some).
+    pub async fn reload(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Cmd::Reload(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
     /// Deletes a task that has not started.
     pub async fn delete(&self, id: String) -> Result<()> {
         let (tx, rx) = oneshot::channel();
@@ -157,6 +165,7 @@ pub async fn run(svc: Arc<Services>) {
                 Some(Cmd::Stop(id, reply)) => { let _ = reply.send(actor.stop(&id).await); }
                 Some(Cmd::Delete(id, reply)) => { let _ = reply.send(actor.delete(&id).await); }
                 Some(Cmd::Event(e, reply)) => { let _ = reply.send(actor.event(e).await); }
+                Some(Cmd::Reload(reply)) => { let _ = reply.send(actor.reload().await); }
             },
             _ = tick.tick() => {}
         }
@@ -183,22 +192,78 @@ impl Actor {
             };
             match model::step(&t, now, live.is_some(), running, recorded) {
                 Step::Keep => {}
+                // The push moved to another node, which records the task now.
+                Step::Wait if self.live_elsewhere(&t).await => {}
                 Step::Start => {
                     if let Some(live) = live {
                         self.start(&t, &live, StartAt::Gop).await;
                     }
                 }
                 Step::Wait => self.set(&id, State::Waiting, None).await,
-                Step::End(state) => {
-                    if let Some(r) = self.running.remove(&id) {
-                        r.stop.cancel();
+                Step::End(_) => match store::end(&self.svc.db, &id, now).await {
+                    Ok(ended) => {
+                        if let Some(r) = self.running.remove(&id) {
+                            r.stop.cancel();
+                        }
+                        self.tasks.remove(&id);
+                        if let Some(state) = ended {
+                            crate::config_sync::changed(&self.svc.db).await;
+                            tracing::info!(task_id = %id, state = state.as_str(), "record task ended");
+                        } else if let Ok(t) = store::get(&self.svc.db, &id).await
+                            && t.state.is_live()
+                        {
+                            // Another node extended it: it runs on.
+                            self.tasks.insert(id.clone(), (t, recorded));
+                        }
                     }
-                    self.set(&id, state, None).await;
-                    self.tasks.remove(&id);
-                    tracing::info!(task_id = %id, state = state.as_str(), "record task ended");
+                    Err(e) => {
+                        tracing::error!(task_id = %id, error = %e, "could not end a record task; tried again")
+                    }
+                },
+            }
+        }
+    }
+
+    /// Whether `t`'s stream is live on another node now (its lease).
+    async fn live_elsewhere(&self, t: &Task) -> bool {
+        let now_ms = self.svc.clock.now().0 / 90;
+        match crate::leases::holder(&self.svc.db, &t.stream_id(), now_ms).await {
+            Ok(Some((node, _))) => node != self.svc.node.name,
+            Ok(None) => false,
+            // Unknown: waiting is what a lost push does anyway; asked again next tick.
+            Err(_) => true,
+        }
+    }
+
+    /// Merges the database's tasks into memory: tasks made elsewhere are added, those
+    /// ended, stopped or deleted elsewhere stop here, new ends are taken.
+    async fn reload(&mut self) -> Result<()> {
+        let list = store::live_tasks(&self.svc.db).await?;
+        let ids: std::collections::HashSet<&str> = list.iter().map(|(t, _)| t.task_id.as_str()).collect();
+        let gone: Vec<String> = self.tasks.keys().filter(|id| !ids.contains(id.as_str())).cloned().collect();
+        for id in gone {
+            self.tasks.remove(&id);
+            if let Some(r) = self.running.remove(&id) {
+                tracing::info!(task_id = %id, "record task ended on another node: its recording here stops");
+                r.stop.cancel();
+            }
+        }
+        for (t, recorded) in list {
+            let mine = self.running.get(&t.task_id).is_some_and(Running::alive);
+            match self.tasks.get_mut(&t.task_id) {
+                Some((m, r)) => {
+                    m.end_time = t.end_time;
+                    if !mine {
+                        m.state = t.state;
+                    }
+                    *r |= recorded;
+                }
+                None => {
+                    self.tasks.insert(t.task_id.clone(), (t, recorded));
                 }
             }
         }
+        Ok(())
     }
 
     async fn set(&mut self, id: &str, state: State, stopped_at: Option<i64>) {
@@ -250,6 +315,7 @@ impl Actor {
             let end = end_after(e.post_roll).min(t.max_end_time);
             if end > t.end_time {
                 store::set_end(&self.svc.db, &id, end).await?;
+                crate::config_sync::changed(&self.svc.db).await;
                 t.end_time = end;
                 if let Some((m, _)) = self.tasks.get_mut(&id) {
                     m.end_time = end;
@@ -276,6 +342,7 @@ impl Actor {
         };
         self.check_limit(&t)?;
         store::insert(&self.svc.db, &t, now).await?;
+        crate::config_sync::changed(&self.svc.db).await;
         self.tasks.insert(t.task_id.clone(), (t.clone(), false));
         // The pre-roll comes from memory when it reaches back that far, else from the
         // stream's timeline when it has one, else the clip starts at the current GOP.
@@ -317,6 +384,7 @@ impl Actor {
         let now = self.svc.clock.now_unix();
         self.check_limit(&t)?;
         store::insert(&self.svc.db, &t, now).await?;
+        crate::config_sync::changed(&self.svc.db).await;
         tracing::info!(task_id = %t.task_id, stream = %t.stream_id(), start = t.start_time, end = t.end_time, "record task created");
         self.tasks.insert(t.task_id.clone(), (t.clone(), false));
         self.step_all().await;
@@ -330,6 +398,7 @@ impl Actor {
         }
         let now = self.svc.clock.now_unix();
         self.set(id, State::Stopped, Some(now)).await;
+        crate::config_sync::changed(&self.svc.db).await;
         self.tasks.remove(id);
         let recorders = match self.running.remove(id) {
             Some(r) => {
@@ -352,6 +421,7 @@ impl Actor {
             ));
         }
         store::delete(&self.svc.db, id).await?;
+        crate::config_sync::changed(&self.svc.db).await;
         self.tasks.remove(id);
         tracing::info!(task_id = %id, "record task deleted");
         Ok(())

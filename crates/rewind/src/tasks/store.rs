@@ -58,7 +58,8 @@ pub async fn get(db: &Db, id: &str) -> Result<Task> {
     }
 }
 
-/// Moves a task to `state`; `recorded` marks that it started a recording.
+/// Moves a task that may still record to `state` (a task another node ended stays
+/// ended); `recorded` marks that it started a recording.
 pub async fn set_state(
     db: &Db,
     id: &str,
@@ -67,7 +68,7 @@ pub async fn set_state(
     stopped_at: Option<i64>,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE record_task SET state = $2, recorded = CASE WHEN $3 = 1 THEN 1 ELSE recorded END, stopped_at_unix = COALESCE($4, stopped_at_unix) WHERE task_id = $1",
+        "UPDATE record_task SET state = $2, recorded = CASE WHEN $3 = 1 THEN 1 ELSE recorded END, stopped_at_unix = COALESCE($4, stopped_at_unix) WHERE task_id = $1 AND state IN ('scheduled', 'recording', 'waiting')",
     )
     .bind(id)
     .bind(state.as_str())
@@ -76,6 +77,23 @@ pub async fn set_state(
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// Ends a task whose window closed by `now`: finished if any node recorded it, else
+/// expired. None when the database's task is not due (another node extended it) or
+/// already ended; every node may try, the first one ends it.
+pub async fn end(db: &Db, id: &str, now: i64) -> Result<Option<State>> {
+    let r = sqlx::query(
+        "UPDATE record_task SET state = CASE WHEN recorded = 1 THEN 'finished' ELSE 'expired' END WHERE task_id = $1 AND state IN ('scheduled', 'recording', 'waiting') AND end_unix <= $2",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(get(db, id).await?.state))
 }
 
 /// Moves a task's end (an event clip extended by a new event).

@@ -7,6 +7,7 @@
 
 use crate::db::Db;
 use crate::error::Result;
+use crate::leases::Fence;
 use crate::timeline::chunk_table::{self, FragmentRef};
 use rewind_media::{Duration90k, Time90k};
 use sqlx::Row;
@@ -121,10 +122,10 @@ pub async fn init_codecs(db: &Db, stream_id: &str, init_id: i64) -> Result<Optio
         .await?)
 }
 
-/// Records a chunk that is about to be written (unsealed, no fragments yet).
-pub async fn open_chunk(db: &Db, c: &Chunk) -> Result<()> {
+/// Records a chunk that `node` is about to write (unsealed, no fragments yet).
+pub async fn open_chunk(db: &Db, c: &Chunk, node: &str) -> Result<()> {
     sqlx::query(
-        "INSERT INTO timeline_chunk (stream_id, start_90k, end_90k, run_start_90k, run_seq, init_id, first_seq, bytes, sealed, fragments) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8)",
+        "INSERT INTO timeline_chunk (stream_id, start_90k, end_90k, run_start_90k, run_seq, init_id, first_seq, bytes, sealed, fragments, node) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9)",
     )
     .bind(&c.stream_id)
     .bind(c.start.0)
@@ -134,25 +135,37 @@ pub async fn open_chunk(db: &Db, c: &Chunk) -> Result<()> {
     .bind(c.init_id)
     .bind(c.first_seq)
     .bind(Vec::<u8>::new())
+    .bind(node)
     .execute(db.pool())
     .await?;
     Ok(())
 }
 
 /// Seals a chunk whose bytes are on disk, and extends (or starts) its run, in one
-/// transaction.
-pub async fn seal_chunk(db: &Db, c: &Chunk) -> Result<()> {
+/// transaction. With a fence, refused (`LeaseLost`) once another node holds the stream.
+pub async fn seal_chunk(db: &Db, c: &Chunk, fence: Option<&Fence>) -> Result<()> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query(
-        "UPDATE timeline_chunk SET end_90k = $3, bytes = $4, sealed = 1, fragments = $5 WHERE stream_id = $1 AND start_90k = $2",
-    )
-    .bind(&c.stream_id)
-    .bind(c.start.0)
-    .bind(c.end.0)
-    .bind(c.bytes as i64)
-    .bind(chunk_table::pack(c.start, &c.fragments))
-    .execute(&mut *tx)
-    .await?;
+    let sql = match fence {
+        None => "UPDATE timeline_chunk SET end_90k = $3, bytes = $4, sealed = 1, fragments = $5 WHERE stream_id = $1 AND start_90k = $2".to_string(),
+        Some(_) => format!(
+            "UPDATE timeline_chunk SET end_90k = $3, bytes = $4, sealed = 1, fragments = $5 WHERE stream_id = $1 AND start_90k = $2 AND {}",
+            crate::leases::fence_condition(1, 6, 7)
+        ),
+    };
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&c.stream_id)
+        .bind(c.start.0)
+        .bind(c.end.0)
+        .bind(c.bytes as i64)
+        .bind(chunk_table::pack(c.start, &c.fragments));
+    if let Some(f) = fence {
+        q = q.bind(f.node.as_str()).bind(f.epoch);
+    }
+    if q.execute(&mut *tx).await?.rows_affected() == 0
+        && let Some(f) = fence
+    {
+        return Err(crate::leases::lost(&c.stream_id, f));
+    }
     let updated = sqlx::query(
         "UPDATE timeline_run SET end_90k = $3 WHERE stream_id = $1 AND start_90k = $2 AND end_90k < $3",
     )
@@ -234,11 +247,13 @@ pub async fn chunk(db: &Db, stream_id: &str, start: Time90k) -> Result<Option<Ch
     row.as_ref().map(chunk_of).transpose()
 }
 
-/// Chunks a crash left unsealed.
-pub async fn unsealed_chunks(db: &Db) -> Result<Vec<Chunk>> {
-    let sql =
-        format!("SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE sealed = 0 ORDER BY stream_id, start_90k");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db.pool()).await?;
+/// Chunks `node` (or a server before nodes existed) left unsealed when it crashed;
+/// other nodes' open chunks are being written now.
+pub async fn unsealed_chunks(db: &Db, node: &str) -> Result<Vec<Chunk>> {
+    let sql = format!(
+        "SELECT {CHUNK_COLUMNS} FROM timeline_chunk WHERE sealed = 0 AND (node = $1 OR node = '') ORDER BY stream_id, start_90k"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(node).fetch_all(db.pool()).await?;
     rows.iter().map(chunk_of).collect()
 }
 
@@ -518,8 +533,8 @@ mod tests {
                 fragments: vec![],
             };
             async move {
-                open_chunk(&db, &c).await.unwrap();
-                seal_chunk(&db, &c).await.unwrap();
+                open_chunk(&db, &c, "n").await.unwrap();
+                seal_chunk(&db, &c, None).await.unwrap();
             }
         };
         // Example 2: a 2 s outage at 04:01:08.
@@ -565,5 +580,57 @@ mod tests {
             s(&[]),
             "outside: empty, no error"
         );
+    }
+
+    /// Split brain: node A, paused longer than its lease, wakes after B took the stream.
+    /// A's seal is refused (its chunk stays unsealed, for A's own start-up to repair);
+    /// B's writes, and A's before B took over, go through. The lease's clock is explicit.
+    #[tokio::test]
+    async fn a_node_that_lost_its_lease_cannot_seal_chunks() {
+        use crate::leases::{self, Fence, LEASE_MS};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        let s = "d/live/x";
+        let chunk = |start: i64, node_secs: i64| Chunk {
+            stream_id: s.into(),
+            start: Time90k(start * 90_000),
+            end: Time90k((start + node_secs) * 90_000),
+            run_start: Time90k(start * 90_000),
+            run_seq: start,
+            init_id: 1,
+            first_seq: 0,
+            bytes: 1,
+            sealed: true,
+            fragments: vec![],
+        };
+        let a = Fence { node: "a".into(), epoch: leases::acquire(&db, s, "a", 0).await.unwrap().unwrap() };
+        open_chunk(&db, &chunk(0, 4), "a").await.unwrap();
+        seal_chunk(&db, &chunk(0, 4), Some(&a)).await.unwrap();
+        open_chunk(&db, &chunk(4, 4), "a").await.unwrap();
+        // A stops renewing (paused); at its lease's end B takes the stream.
+        let b =
+            Fence { node: "b".into(), epoch: leases::acquire(&db, s, "b", LEASE_MS).await.unwrap().unwrap() };
+        assert_eq!(b.epoch, a.epoch + 1);
+        let e = seal_chunk(&db, &chunk(4, 4), Some(&a)).await.unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::LeaseLost, "{}", e.message);
+        assert!(!chunk_of_key(&db, s, 4).await.sealed, "A's refused chunk stays unsealed");
+        assert_eq!(unsealed_chunks(&db, "a").await.unwrap().len(), 1, "for A's own start-up");
+        assert!(unsealed_chunks(&db, "b").await.unwrap().is_empty(), "never B's to repair");
+        // Even after A's heartbeat comes back, renewing nothing of B's.
+        assert_eq!(leases::renew_all(&db, "a", LEASE_MS + 1).await.unwrap(), 0);
+        assert!(seal_chunk(&db, &chunk(4, 4), Some(&a)).await.is_err());
+        open_chunk(&db, &chunk(20, 4), "b").await.unwrap();
+        seal_chunk(&db, &chunk(20, 4), Some(&b)).await.unwrap();
+        let runs: Vec<i64> = runs_in(&db, s, Time90k(0), Time90k(i64::MAX / 2))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.start.0 / 90_000)
+            .collect();
+        assert_eq!(runs, [0, 20], "A's run before the takeover and B's after; nothing of A's after");
+    }
+
+    async fn chunk_of_key(db: &Db, s: &str, start_secs: i64) -> Chunk {
+        chunk(db, s, Time90k(start_secs * 90_000)).await.unwrap().unwrap()
     }
 }

@@ -55,6 +55,10 @@ struct Recorder {
     floor: Option<Time90k>,
     run: Option<RunState>,
     chunk: Option<OpenChunk>,
+    /// This publish's lease: seals are refused once another node took the stream.
+    fence: Option<crate::leases::Fence>,
+    /// A seal was refused by the fence: this node must stop writing the stream.
+    lease_lost: bool,
 }
 
 fn same_codec(a: &Arc<CodecConfig>, b: &Arc<CodecConfig>) -> bool {
@@ -80,8 +84,18 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
     if let Err(e) = index::set_retention(&svc.db, &stream_id, plan.retention_secs).await {
         tracing::warn!(stream = %stream_id, error = %e, "could not record the timeline's retention; the previous setting stays");
     }
-    let mut rec =
-        Recorder { svc: svc.clone(), stream_id, plan, next_seq, next_run_seq, floor, run: None, chunk: None };
+    let mut rec = Recorder {
+        svc: svc.clone(),
+        stream_id,
+        plan,
+        next_seq,
+        next_run_seq,
+        floor,
+        run: None,
+        chunk: None,
+        fence: live.fence().cloned(),
+        lease_lost: false,
+    };
     svc.metrics.recorders_active.fetch_add(1, Relaxed);
     tracing::info!(stream = %rec.stream_id, "timeline recording started");
     let mut pending: Vec<Frame> = Vec::new();
@@ -116,7 +130,11 @@ pub async fn run(svc: Arc<Services>, live: Arc<LiveStream>, mut reader: HubReade
         rec.end_run().await
     }
     .await;
-    if let Err(e) = result {
+    if rec.lease_lost {
+        // Split brain ended: the other node has the stream; this one lets go of the push.
+        tracing::error!(stream = %rec.stream_id, "another node took this stream while it was recorded here (this node was paused past its lease): the push is dropped here, the open chunk stays for this node's next start-up");
+        live.drop.cancel();
+    } else if let Err(e) = result {
         svc.metrics.recording_failures_total.fetch_add(1, Relaxed);
         tracing::error!(stream = %rec.stream_id, error = %e, "timeline recording failed: it stops for this push; what is on disk stays indexed");
         let _ = rec.seal().await;
@@ -241,7 +259,9 @@ impl Recorder {
                 sealed: false,
                 fragments: Vec::new(),
             };
-            index::open_chunk(&self.svc.db, &row).await.map_err(std::io::Error::other)?;
+            index::open_chunk(&self.svc.db, &row, &self.svc.node.name)
+                .await
+                .map_err(std::io::Error::other)?;
             let path = self.svc.storage.local_path(&keys::chunk(&self.stream_id, row.start));
             let sink = FileSink::create(path).await?;
             self.chunk = Some(OpenChunk { sink, row });
@@ -287,7 +307,10 @@ impl Recorder {
         }
         let mut row = c.row;
         row.sealed = true;
-        index::seal_chunk(&self.svc.db, &row).await.map_err(std::io::Error::other)?;
+        if let Err(e) = index::seal_chunk(&self.svc.db, &row, self.fence.as_ref()).await {
+            self.lease_lost |= e.code == crate::error::ErrorCode::LeaseLost;
+            return Err(std::io::Error::other(e));
+        }
         self.svc.metrics.timeline_chunks_total.fetch_add(1, Relaxed);
         self.svc.storage.finished(&[keys::chunk(&self.stream_id, row.start)]).await;
         Ok(())

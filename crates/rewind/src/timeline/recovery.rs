@@ -14,7 +14,7 @@ use std::path::PathBuf;
 /// Repairs every unsealed chunk. Returns how many were sealed.
 pub async fn run(svc: &Services) -> anyhow::Result<usize> {
     let mut sealed = 0;
-    for c in index::unsealed_chunks(&svc.db).await? {
+    for c in index::unsealed_chunks(&svc.db, &svc.node.name).await? {
         match repair(svc, c.clone()).await {
             Ok(true) => sealed += 1,
             Ok(false) => {}
@@ -86,7 +86,7 @@ async fn repair(svc: &Services, mut c: Chunk) -> anyhow::Result<bool> {
     c.end = last.end().max(Time90k(c.start.0));
     c.bytes = last.offset + last.size as u64;
     c.sealed = true;
-    index::seal_chunk(&svc.db, &c).await?;
+    index::seal_chunk(&svc.db, &c, None).await?;
     tracing::info!(stream = %c.stream_id, chunk = c.start.0, fragments = c.fragments.len(), "repaired a timeline chunk left unsealed by a crash");
     Ok(true)
 }

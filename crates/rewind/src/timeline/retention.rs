@@ -214,8 +214,8 @@ mod tests {
                 video_len: 10,
             }],
         };
-        index::open_chunk(db, &c).await.unwrap();
-        index::seal_chunk(db, &c).await.unwrap();
+        index::open_chunk(db, &c, "n").await.unwrap();
+        index::seal_chunk(db, &c, None).await.unwrap();
         let path = root.local_path(&keys::chunk(S, start));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, b"0123456789").unwrap();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod receiver;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};
@@ -46,6 +47,11 @@ impl TestServer {
     /// Starts with the process's open-file limit (soft and hard) set to `nofile`.
     pub fn start_with_file_limit(config: &str, nofile: u64) -> TestServer {
         Self::start_with(tempfile::tempdir().unwrap(), config, Some(nofile))
+    }
+
+    /// Starts one node of a cluster: on the PostgreSQL and the S3 server its peers use.
+    pub fn start_shared(config: &str, pg: &Arc<postgres::Postgres>, s3: &Arc<s3::S3>) -> TestServer {
+        Self::start_on(tempfile::tempdir().unwrap(), config, None, Some(pg.clone()), Some(s3.clone()))
     }
 
     fn start_with(dir: tempfile::TempDir, config: &str, nofile: Option<u64>) -> TestServer {
