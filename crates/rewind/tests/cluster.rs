@@ -70,8 +70,18 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
     let c = TestServer::start_shared(&node_config("c", port), &pg, &s3);
 
     // A template and a rule made on C apply on A without a restart, within 2 s.
-    let (s, t) =
-        c.send("POST", "/v1/record-templates", Some(json!({"name": "files", "flv": {"enable": 1}}))).await;
+    let (s, t) = c
+        .send(
+            "POST",
+            "/v1/record-templates",
+            Some(json!({
+                "name": "files",
+                "flv": {"enable": 1},
+                "hls": {"enable": 1},
+                "hls_special": {"flow_continue_duration": 20}
+            })),
+        )
+        .await;
     assert_eq!(s, 201, "{t}");
     let made = Instant::now();
     let id = t["template_id"].as_i64().unwrap();
@@ -154,7 +164,9 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
     // not sealed or uploaded is repaired and uploaded.
     let a = a.restart(&node_config("a", port));
     assert!(a.wait_log("repaired a timeline chunk", Duration::from_secs(20)), "{}", a.log());
-    let recovered = wait_media(&a, "stream=cam", 3, Duration::from_secs(30)).await;
+    // FLV: one from A (finished by A's recovery) and one from B; HLS: the event clip and
+    // one file spliced across the takeover (finished on B 20 s after its push ended).
+    let recovered = wait_media(&a, "stream=cam", 4, Duration::from_secs(40)).await;
     wait_uploaded(&a).await;
     wait_uploaded(&b).await;
     let names: Vec<&str> = recovered.iter().map(|m| m["file_name"].as_str().unwrap()).collect();
@@ -165,6 +177,19 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
     for m in &recovered {
         assert_eq!(decode_errors(&media_path(&c, m)), "", "{m}");
     }
+    let count = |format: &str, source: &str| {
+        recovered.iter().filter(|m| m["format"] == format && m["source"] == source).count()
+    };
+    assert_eq!(
+        (count("flv", "rule"), count("hls", "rule"), count("hls", "event")),
+        (2, 1, 1),
+        "{recovered:#?}"
+    );
+    let spliced = recovered.iter().find(|m| m["format"] == "hls" && m["source"] == "rule").unwrap();
+    assert_eq!(spliced["session_ids"].as_array().unwrap().len(), 2, "A's push and B's: {spliced}");
+    assert!(b.log().contains("continuing an HLS recording another node was writing"), "{}", b.log());
+    let span = media_span(&media_path(&c, spliced), "");
+    assert!(span > 15.0, "the spliced file holds A's part and B's 10 s: {span} s");
     // The timeline: A's part, a gap about as long as the takeover, B's part.
     let runs = available(&c).await;
     assert_eq!(runs.len(), 2, "{runs:?}");

@@ -111,7 +111,19 @@ async fn a_re_push_within_the_window_continues_the_same_playlist() {
     assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
     let listed: Vec<&str> = text.lines().filter(|l| l.ends_with(".ts")).collect();
     assert_eq!(listed, ["000001.ts", "000002.ts"], "{text}");
-    assert!(listed.iter().all(|s| path.with_file_name(s).is_file()), "{text}");
+    // Each listed segment is in the working folder or, with a bucket, shipped there
+    // (so that another node could continue the recording).
+    let folder = path.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
+    let shipped = srv.s3.as_ref().map(|s3| s3.keys()).unwrap_or_default();
+    let stored = |seg: &str| {
+        path.with_file_name(seg).is_file()
+            || shipped.contains(&format!("media/default/live/sp/{folder}/{seg}"))
+    };
+    assert!(
+        listed.iter().all(|s| stored(s)),
+        "{text}
+{shipped:?}"
+    );
     push(&srv, "video160", 2, "sp?third=1");
     let media = wait_media(&srv, "stream=sp", 1, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -130,6 +130,7 @@ pub async fn run(
     // The file being or last written: what status events name.
     let mut last_file_id = String::new();
     let _running = splice::wanted(&plan).then(|| svc.splices.enter(&id));
+    let shipping = splice::ships(&svc, &plan);
     svc.metrics.recorders_active.fetch_add(1, Relaxed);
     loop {
         let event = tokio::select! {
@@ -214,9 +215,17 @@ pub async fn run(
                 shifted = Frame { dts: f.dts + o.shift, pts: f.pts + o.shift, ..f.clone() };
                 &shifted
             };
-            if let Err(e) = next_segment_if_due(o, f).await {
-                result = Err(e);
-                break;
+            match next_segment_if_due(o, f).await {
+                Ok(Some(closed)) if shipping => {
+                    if let Mux::Hls(h) = &o.mux {
+                        splice::ship(&svc, &plan, &o.file_id, h, &closed, live.media()).await;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
             write_frame(o, f);
         }
@@ -312,9 +321,15 @@ async fn open_file(
 ) -> std::io::Result<(Open, bool)> {
     let media = live.media();
     let has_video = saw_video && media.video.is_some();
-    if splice::wanted(plan)
-        && let Some(p) = svc.splices.take_when_parked(&live.id).await
-    {
+    let parked = match splice::wanted(plan) {
+        true => match svc.splices.take_when_parked(&live.id).await {
+            // Parked here, unless another node continued it meanwhile.
+            Some(p) if splice::still_mine(svc, &p.file_id).await => Some(p),
+            _ => splice::adopt(svc, &live.id).await,
+        },
+        false => None,
+    };
+    if let Some(p) = parked {
         let file_id = p.file_id.clone();
         let o =
             resume_open(p.hls, file_id.clone(), first, has_video, media.audio.is_some(), &plan.session_id)
@@ -496,11 +511,12 @@ fn idx_record(o: &mut Open, f: &Frame) {
 /// For HLS: closes the current segment and opens the next before `f` when `f` is a
 /// cut point (a key frame, or any frame of an audio-only stream) past the minimum
 /// length; extends the `EVENT` playlist so the recording is playable while it grows.
-async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
-    let Mux::Hls(h) = &mut o.mux else { return Ok(()) };
+/// Returns the name of the segment it closed, whose bytes are then all written.
+async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<Option<String>> {
+    let Mux::Hls(h) = &mut o.mux else { return Ok(None) };
     let cut = if o.has_video { f.track == Track::Video && f.keyframe } else { true };
     if !cut || f.dts - h.open_start_dts() < HLS_MIN_SEGMENT {
-        return Ok(());
+        return Ok(None);
     }
     // The EVENT playlist lists finished segments only: all but the new one.
     h.close_segment(f.dts, o.sink.len());
@@ -509,9 +525,10 @@ async fn next_segment_if_due(o: &mut Open, f: &Frame) -> std::io::Result<()> {
     // Segments are not synced one by one (the final close syncs): a kill loses nothing
     // the kernel has, and rotation stays one trip to the write thread.
     o.sink.rotate(h.dir.join(&name), Some(playlist)).await?;
+    let closed = h.segments.last().map(|s| s.file.clone());
     h.open_segment(f.dts, f.utc, false);
     h.ts.tables(o.sink.buffer());
-    Ok(())
+    Ok(closed)
 }
 
 pub(super) fn write_frame(o: &mut Open, f: &Frame) {
@@ -689,7 +706,11 @@ pub(super) async fn record_hls(
         media_start_ms: h.segments.first().map_or(0, |s| Time90k(s.dts_90k).as_ms()),
         session_ids: h.session_ids.clone(),
     };
+    let rel_path = format!("{}/{}/{}/{}", plan.domain, plan.app, plan.stream, done.file_name);
+    let shipped =
+        if splice::ships(svc, plan) { splice::publish_shipped(svc, h, &rel_path).await? } else { vec![] };
     record_media(svc, plan, done).await?;
+    splice::forget_shipped(svc, shipped);
     let marker = h.dir.parent().map(|p| p.join(folder).join(hls_file::PUBLISHED_MARKER));
     if let Some(m) = marker {
         let _ = tokio::fs::remove_file(m).await;

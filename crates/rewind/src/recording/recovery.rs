@@ -405,7 +405,7 @@ async fn recover_hls(
                 utc_90k: utc + wrap(base, *first_dts),
                 bytes: *bytes,
                 duration_90k: Some(wrap(*first_dts, end)),
-                discontinuity: i == 0 && pushes_before,
+                discontinuity: i == 0 && pushes_before && !state.open_continues,
             });
         }
     }
@@ -435,6 +435,11 @@ async fn recover_hls(
         let p =
             Parked { plan: plan.clone(), file_id: file_id.to_string(), hls: h, info, until_unix, park: 0 };
         splice::store(svc, &p).await?;
+        if splice::ships(svc, plan) {
+            // Segments whose shipping the crash cut short: another node may continue
+            // this recording, and reads them from the bucket.
+            splice::ship_local(svc, &p.hls).await;
+        }
         tracing::warn!(%file_id, stream = %id, until_unix, "an HLS recording interrupted inside its splice window waits for a re-push again");
         splice::keep(svc, id, p);
         return Ok(true);

@@ -33,6 +33,10 @@ pub struct SpliceState {
     /// Tracks of the latest push.
     #[serde(default)]
     pub info: MediaInfo,
+    /// The segment after `segments` continues the push they end (the row was written
+    /// at a segment's close, not at a resume): no discontinuity before it.
+    #[serde(default)]
+    pub open_continues: bool,
 }
 
 /// An HLS recording waiting for a re-push.
@@ -136,6 +140,155 @@ pub fn wanted(plan: &Plan) -> bool {
     plan.format == Format::Hls && plan.flow_continue_secs > 0 && plan.source == "rule"
 }
 
+/// Whether a recorder ships its closed segments to the bucket as it goes (and keeps its
+/// row up to date), so that another node can continue the recording if this one is
+/// lost: auto-splice recordings kept in a bucket.
+pub fn ships(svc: &Services, plan: &Plan) -> bool {
+    wanted(plan) && svc.storage.is_remote()
+}
+
+/// The key of a segment in an HLS recording's working folder.
+fn work_key(svc: &Services, h: &HlsState, segment: &str) -> Option<crate::storage::Key> {
+    let rel = h.dir.strip_prefix(svc.media_root()).ok()?.to_str()?;
+    Some(crate::storage::keys::hls_work_segment(rel, segment))
+}
+
+/// A segment closed: its bytes go to the bucket (queued; recording never waits) and the
+/// row lists it, so another node taking the stream over can continue the file.
+pub async fn ship(svc: &Services, plan: &Plan, file_id: &str, h: &HlsState, closed: &str, info: MediaInfo) {
+    if let Some(k) = work_key(svc, h, closed) {
+        svc.storage.finished(&[k]).await;
+    }
+    let open_utc = h.segments.last().map(|s| s.utc_90k);
+    if let Err(e) = write_row(svc, file_id, plan, None, h, open_utc, info, true).await {
+        tracing::warn!(%file_id, error = %e, "could not note a shipped HLS segment; another node continuing this file would miss it");
+    }
+}
+
+/// Ships every segment of `h` still in its local working folder (after a restart).
+pub async fn ship_local(svc: &Services, h: &HlsState) {
+    let mut keys = Vec::new();
+    for seg in &h.segments {
+        if tokio::fs::metadata(h.dir.join(&seg.file)).await.is_ok()
+            && let Some(k) = work_key(svc, h, &seg.file)
+        {
+            keys.push(k);
+        }
+    }
+    svc.storage.finished(&keys).await;
+}
+
+/// Continues, on this node, an auto-splice recording another node was writing when it
+/// lost the stream (it died, or the push moved here): the newest recording of `id` whose
+/// splice window is still open, taken over in its row (one node wins). Its closed
+/// segments are in the bucket; the next ones are written here.
+pub async fn adopt(svc: &Services, id: &StreamId) -> Option<Parked> {
+    if !svc.storage.is_remote() {
+        return None;
+    }
+    let rows = match crate::recording::journal::others_spliced(&svc.db, &svc.node.name).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(stream = %id, error = %e, "could not look for a recording to continue; a new file starts");
+            return None;
+        }
+    };
+    let now = svc.clock.now_unix();
+    for (e, node) in rows.into_iter().rev() {
+        let Ok(plan) = serde_json::from_str::<Plan>(&e.plan) else { continue };
+        let same = plan.domain == id.domain && plan.app == id.app && plan.stream == id.stream;
+        let Some(state) = e.splice.as_deref().and_then(|j| serde_json::from_str::<SpliceState>(j).ok())
+        else {
+            continue;
+        };
+        let Some(last) = state.segments.last() else { continue };
+        let ended = (last.utc_90k + last.duration_90k.unwrap_or(0)) / 90_000;
+        let until = e.parked_until_unix.unwrap_or(ended + plan.flow_continue_secs as i64);
+        if !same || !wanted(&plan) || until < now {
+            continue;
+        }
+        match crate::recording::journal::take_over(&svc.db, &e.file_id, &node, &svc.node.name).await {
+            Ok(true) => {}
+            _ => continue,
+        }
+        let dir = svc.media_root().join(&e.tmp_path);
+        if let Err(err) = tokio::fs::create_dir_all(&dir).await {
+            tracing::error!(file_id = %e.file_id, error = %err, "could not make the working folder of a recording taken over");
+            continue;
+        }
+        tracing::info!(stream = %id, file_id = %e.file_id, from = %node, segments = state.segments.len(), "continuing an HLS recording another node was writing");
+        let hls = HlsState::new(
+            rewind_media::mux::ts::TsMuxer::new(None, false),
+            dir,
+            state.segments,
+            state.session_ids,
+        );
+        return Some(Parked { plan, file_id: e.file_id, hls, info: state.info, until_unix: until, park: 0 });
+    }
+    None
+}
+
+/// Before a recording that shipped segments enters the library: copies each segment
+/// that is not in the published local folder from its working key to its published key
+/// in the bucket (`rel_path`: the playlist's). Returns the working keys, to delete once
+/// the library has the file.
+pub async fn publish_shipped(
+    svc: &Services,
+    h: &HlsState,
+    rel_path: &str,
+) -> anyhow::Result<Vec<crate::storage::Key>> {
+    let mut work = Vec::new();
+    for seg in &h.segments {
+        let Some(from) = work_key(svc, h, &seg.file) else { continue };
+        work.push(from.clone());
+        let to = crate::storage::keys::hls_segment(rel_path, &seg.file);
+        if svc.storage.is_local(&to).await {
+            continue; // uploaded with the folder
+        }
+        let mut tries = 0;
+        loop {
+            match svc.storage.copy_remote(&from, &to).await {
+                Ok(()) => break,
+                // Copied before a crash, or it was never shipped but published whole.
+                Err(_) if svc.storage.remote_size(&to).await.is_ok() => break,
+                // Shipped a moment ago: its upload may still be waiting in the queue.
+                Err(_) if tries < 10 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => anyhow::bail!("segment {} is not in the bucket: {e}", seg.file),
+            }
+        }
+    }
+    Ok(work)
+}
+
+/// Deletes shipped segments' working copies (the library has the published ones), in
+/// the background.
+pub fn forget_shipped(svc: &Services, work: Vec<crate::storage::Key>) {
+    if work.is_empty() {
+        return;
+    }
+    let storage = svc.storage.clone();
+    svc.tasks.spawn(async move {
+        for k in work {
+            if let Err(e) = storage.remove(&k).await {
+                tracing::warn!(key = %k, error = %e, "could not delete a shipped segment's working copy; it stays in the bucket");
+            }
+        }
+    });
+}
+
+/// Whether this node still has the recording (another may have taken it over).
+pub async fn still_mine(svc: &Services, file_id: &str) -> bool {
+    match crate::recording::journal::owner(&svc.db, file_id).await {
+        Ok(Some(n)) => n == svc.node.name || n.is_empty(),
+        Ok(None) => false,
+        // Unknown: keep going; the row decides at the next step.
+        Err(_) => true,
+    }
+}
+
 /// The push ended: closes the open segment and parks the recording for
 /// `flow_continue_secs`.
 pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, info: MediaInfo, o: Open) {
@@ -144,6 +297,11 @@ pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, inf
         let Some(mut hls) = recorder::close(svc, plan, o, info.clone()).await? else {
             anyhow::bail!("only HLS recordings splice");
         };
+        if ships(svc, plan)
+            && let Some(k) = hls.segments.last().and_then(|s| work_key(svc, &hls, &s.file))
+        {
+            svc.storage.finished(&[k]).await;
+        }
         // The folder's EVENT playlist now lists every segment: it plays while parked.
         let update = hls.playlist_update();
         tokio::task::spawn_blocking(move || update.apply()).await??;
@@ -164,12 +322,14 @@ pub(super) async fn park(svc: &Arc<Services>, plan: &Plan, stream: StreamId, inf
 
 /// Writes a parked recording's row: when it ends and what it holds.
 pub async fn store(svc: &Services, p: &Parked) -> anyhow::Result<()> {
-    write_row(svc, &p.file_id, &p.plan, Some(p.until_unix), &p.hls, None, p.info.clone()).await
+    write_row(svc, &p.file_id, &p.plan, Some(p.until_unix), &p.hls, None, p.info.clone(), false).await
 }
 
 /// Writes what a restart needs of a spliced recording into its `recording_file` row:
 /// its plan, when it stops waiting (parked) or none (a push is recording), its closed
-/// segments and sessions, and where the push being recorded began.
+/// segments and sessions, and where the push being recorded began (or, when
+/// `open_continues`, where its open segment began).
+#[allow(clippy::too_many_arguments)]
 async fn write_row(
     svc: &Services,
     file_id: &str,
@@ -178,12 +338,27 @@ async fn write_row(
     h: &HlsState,
     resumed_at_utc_90k: Option<i64>,
     info: MediaInfo,
+    open_continues: bool,
 ) -> anyhow::Result<()> {
     let closed: Vec<HlsSegment> = h.segments.iter().filter(|s| s.duration_90k.is_some()).cloned().collect();
-    let state =
-        SpliceState { segments: closed, session_ids: h.session_ids.clone(), resumed_at_utc_90k, info };
+    let state = SpliceState {
+        segments: closed,
+        session_ids: h.session_ids.clone(),
+        resumed_at_utc_90k,
+        info,
+        open_continues,
+    };
     let (state, plan) = (serde_json::to_string(&state)?, serde_json::to_string(plan)?);
-    crate::recording::journal::set_splice(&svc.db, file_id, parked_until_unix, &state, &plan).await?;
+    let mine = crate::recording::journal::set_splice(
+        &svc.db,
+        &svc.node.name,
+        file_id,
+        parked_until_unix,
+        &state,
+        &plan,
+    )
+    .await?;
+    anyhow::ensure!(mine, "another node took this recording over");
     Ok(())
 }
 
@@ -219,6 +394,10 @@ pub fn keep(svc: &Arc<Services>, stream: StreamId, p: Parked) {
 
 /// Finishes a parked recording: published, in the library, one record callback.
 pub async fn finish(svc: &Arc<Services>, p: Parked) {
+    if !still_mine(svc, &p.file_id).await {
+        tracing::info!(file_id = %p.file_id, "a parked HLS recording was continued by another node: it finishes there");
+        return;
+    }
     match recorder::finish_hls(svc, &p.plan, &p.file_id, &p.hls, p.info).await {
         Ok(()) => recorder::status(svc, &p.plan, &p.file_id, RecordStatus::Ended, ""),
         Err(e) => {
@@ -237,5 +416,5 @@ pub async fn mark_resumed(
     h: &HlsState,
     info: MediaInfo,
 ) -> anyhow::Result<()> {
-    write_row(svc, file_id, plan, None, h, h.segments.last().map(|s| s.utc_90k), info).await
+    write_row(svc, file_id, plan, None, h, h.segments.last().map(|s| s.utc_90k), info, false).await
 }

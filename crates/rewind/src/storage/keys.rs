@@ -58,6 +58,14 @@ pub fn hls_segment(rel_path: &str, segment: &str) -> Key {
     Key(format!("{}/{segment}", hls_folder(rel_path).0))
 }
 
+/// A segment of an HLS recording still being written, in its working folder
+/// `rel_dir` (relative to the media root, as its `recording_file` row says): shipped to
+/// the bucket as it closes when the recording may be continued by another node, and
+/// copied to its published key (`hls_segment`) when the recording is finished.
+pub fn hls_work_segment(rel_dir: &str, segment: &str) -> Key {
+    Key(format!("{MEDIA}/{rel_dir}/{segment}"))
+}
+
 /// The folder of a stream's timeline chunks (`stream_id` = `domain/app/stream`).
 pub fn timeline_stream(stream_id: &str) -> Key {
     Key(format!("{TIMELINE}/{stream_id}"))

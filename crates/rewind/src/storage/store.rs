@@ -273,6 +273,12 @@ impl Storage {
         Ok(())
     }
 
+    /// In the bucket: copies an object to another key (server side: no bytes pass here).
+    pub async fn copy_remote(&self, from: &Key, to: &Key) -> io::Result<()> {
+        let r = self.remote.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no bucket"))?;
+        r.store.copy(&r.path(from), &r.path(to)).await.map_err(to_io)
+    }
+
     /// In the bucket: deletes the objects among the first `first` under `prefix` (in key
     /// order) that `old` says to, and returns how many. Retention removes what a crash
     /// left behind this way: its leftovers are the oldest keys, so one page finds them.
