@@ -211,3 +211,46 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
          takeover {takeover:?} ({retried} refused tries); gap {gap:.2} s; callbacks {kinds:?}"
     );
 }
+
+#[tokio::test]
+async fn a_node_serves_what_only_another_node_has_while_the_bucket_is_down() {
+    let pg = Arc::new(postgres::Postgres::start());
+    let s3 = Arc::new(s3::S3::start());
+    let cfg = |name: &str| {
+        format!(
+            "[node]\nname = \"{name}\"\n\
+             [timeline]\nrecord_all = true\ntest_segment_length_secs = 2\n\
+             [[record_templates]]\ntemplate_id = 1\nname = \"flv\"\nflv = {{ enable = true }}\n\
+             [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n"
+        )
+    };
+    let a = TestServer::start_shared(&cfg("a"), &pg, &s3);
+    let b = TestServer::start_shared(&cfg("b"), &pg, &s3);
+    s3.go_down();
+    // A finishes a file it cannot upload: only A has its bytes, and B serves them.
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 4), &a.push_url("live/file")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let media = wait_media(&b, "stream=file", 1, Duration::from_secs(20)).await;
+    let id = media[0]["file_id"].as_str().unwrap();
+    let from_b = reqwest::get(b.url(&format!("/v1/media/{id}/content"))).await.unwrap();
+    assert_eq!(from_b.status(), 200);
+    let bytes = from_b.bytes().await.unwrap();
+    assert_eq!(bytes.len() as i64, media[0]["file_size"].as_i64().unwrap());
+    // A live stream's locator asked of B: the manifest and every chunk come from A.
+    let push = ffmpeg_push(&fixture("av", 20), &a.push_url("live/loc"));
+    a.wait_stream("default/live/loc", Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (s, v) = b.send("POST", "/v1/locators", Some(json!({"stream": "default/live/loc"}))).await;
+    assert_eq!(s, 201, "{v}");
+    let loc = v["locator_id"].as_str().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let (from, to) = ((now - time::Duration::minutes(1)).format(fmt).unwrap(), now.format(fmt).unwrap());
+    let url =
+        b.url(&format!("/{loc}/content.ism/manifest(format=m3u8-aapl,startTime={from},endTime={to}).m3u8"));
+    assert_eq!(decode(&url), "", "B plays A's stream through a locator with the bucket down");
+    assert!(b.metric("rewind_forwarded_requests_total").await >= 3);
+    s3.come_back();
+    assert!(wait_child(push, Duration::from_secs(30)).0);
+}

@@ -8,6 +8,10 @@
 //!   bucket like any other; only when that fails (the open chunk is not sealed yet) is
 //!   the request passed to the owner.
 //!
+//! Locator URLs (`/{locator}/content.ism/…`) are treated as their stream's. A library
+//! file's bytes (`/v1/media/{id}/…`) are served here first and, when missing (finished
+//! on another node and not yet uploaded), by the node that recorded it.
+//!
 //! The owner is the holder of the stream's lease; it is reached at its `advertise_url`.
 //! A forwarded request carries `x-rewind-forwarded-by` and is never forwarded again.
 //! When the owner cannot be reached the request is answered here, from what is sealed.
@@ -40,22 +44,38 @@ enum Kind {
     HereFirst,
 }
 
-/// The stream and kind of a `/streams/{d}/{a}/{s}/…` path (as seen inside `/v1`).
-fn classify(path: &str) -> Option<(StreamId, Kind)> {
-    let mut parts = path.trim_start_matches('/').split('/');
-    if parts.next()? != "streams" {
-        return None;
-    }
-    let (d, a, s) = (parts.next()?, parts.next()?, parts.next()?);
-    let rest: Vec<&str> = parts.collect();
-    let kind = match rest.as_slice() {
+/// What a request is about.
+#[derive(Debug, PartialEq, Eq)]
+enum Subject {
+    /// A stream, by id.
+    Stream(StreamId, Kind),
+    /// A stream, through a locator id.
+    Locator(String, Kind),
+    /// A library file's bytes, by file id (served here first).
+    Media(String),
+}
+
+/// The subject of a `/streams/{d}/{a}/{s}/…` or `/media/{id}/…` path (as seen inside
+/// `/v1`), or of a locator URL.
+fn classify(path: &str) -> Option<Subject> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let stream_kind = |rest: &[&str]| match rest {
         ["availableMedia" | "manifest.m3u8" | "manifest.mpd" | "clip.mp4" | "events" | "drop"] => {
-            Kind::OwnerFirst
+            Some(Kind::OwnerFirst)
         }
-        ["timeline", _, _] => Kind::HereFirst,
-        _ => return None,
+        ["timeline", _, _] => Some(Kind::HereFirst),
+        _ => None,
     };
-    Some((StreamId::new(d, a, s).ok()?, kind))
+    match parts.as_slice() {
+        ["streams", d, a, s, rest @ ..] => {
+            let kind = stream_kind(rest)?;
+            Some(Subject::Stream(StreamId::new(d, a, s).ok()?, kind))
+        }
+        ["media", id, _, ..] => Some(Subject::Media(id.to_string())),
+        [id, "content.ism", "timeline", _, _] => Some(Subject::Locator(id.to_string(), Kind::HereFirst)),
+        [id, "content.ism", _] => Some(Subject::Locator(id.to_string(), Kind::OwnerFirst)),
+        _ => None,
+    }
 }
 
 fn client() -> &'static reqwest::Client {
@@ -78,11 +98,33 @@ async fn owner(svc: &Services, id: &StreamId) -> Option<String> {
     }
     let now_ms = svc.clock.now().0 / 90;
     let (node, _) = crate::leases::holder(&svc.db, &id.to_string(), now_ms).await.ok().flatten()?;
-    if node == svc.node.name {
+    reachable(svc, &node).await
+}
+
+/// The base URL of `node`, when it is another node and up.
+async fn reachable(svc: &Services, node: &str) -> Option<String> {
+    if node.is_empty() || node == svc.node.name {
         return None;
     }
-    let n = crate::nodes::get(&svc.db, &node).await.ok().flatten()?;
+    let n = crate::nodes::get(&svc.db, node).await.ok().flatten()?;
     n.up(svc.clock.now_unix()).then_some(n.advertise_url)
+}
+
+/// Where a request about `subject` may be passed, and how.
+async fn destination(svc: &Services, subject: &Subject) -> Option<String> {
+    match subject {
+        Subject::Stream(id, _) => owner(svc, id).await,
+        Subject::Locator(locator, _) => {
+            let l = crate::timeline::locator::get(&svc.db, locator, svc.clock.now_unix()).await.ok()?;
+            let (d, rest) = l.stream_id.split_once('/')?;
+            let (a, s) = rest.split_once('/')?;
+            owner(svc, &StreamId::new(d, a, s).ok()?).await
+        }
+        Subject::Media(id) => {
+            let node = crate::library::media::node_of(&svc.db, id).await.ok().flatten()?;
+            reachable(svc, &node).await
+        }
+    }
 }
 
 /// The middleware: see the module's comment.
@@ -90,10 +132,14 @@ pub async fn to_owner(State(svc): Svc, req: Request, next: Next) -> Response {
     if req.headers().contains_key(FORWARDED_BY) {
         return next.run(req).await;
     }
-    let Some((id, kind)) = classify(req.uri().path()) else { return next.run(req).await };
+    let Some(subject) = classify(req.uri().path()) else { return next.run(req).await };
+    let kind = match &subject {
+        Subject::Stream(_, k) | Subject::Locator(_, k) => k,
+        Subject::Media(_) => &Kind::HereFirst,
+    };
     match kind {
         Kind::OwnerFirst => {
-            let Some(base) = owner(&svc, &id).await else { return next.run(req).await };
+            let Some(base) = destination(&svc, &subject).await else { return next.run(req).await };
             let (parts, body) = req.into_parts();
             let body = match axum::body::to_bytes(body, MAX_BODY).await {
                 Ok(b) => b,
@@ -108,7 +154,7 @@ pub async fn to_owner(State(svc): Svc, req: Request, next: Next) -> Response {
             match pass(&svc, &base, &parts, body.clone()).await {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::warn!(stream = %id, owner = %base, error = %e, "the stream's node did not answer; answered here from what is sealed");
+                    tracing::warn!(?subject, owner = %base, error = %e, "the stream's node did not answer; answered here from what is sealed");
                     next.run(Request::from_parts(parts, Body::from(body))).await
                 }
             }
@@ -121,12 +167,12 @@ pub async fn to_owner(State(svc): Svc, req: Request, next: Next) -> Response {
             if !failed {
                 return here;
             }
-            let Some(base) = owner(&svc, &id).await else { return here };
+            let Some(base) = destination(&svc, &subject).await else { return here };
             let (parts, _) = again.into_parts();
             match pass(&svc, &base, &parts, bytes::Bytes::new()).await {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::debug!(stream = %id, owner = %base, error = %e, "the stream's node did not answer");
+                    tracing::debug!(?subject, owner = %base, error = %e, "the node asked did not answer");
                     here
                 }
             }
@@ -170,15 +216,27 @@ mod tests {
 
     #[test]
     fn which_paths_go_to_the_owner() {
-        let k = |p: &str| classify(p).map(|(id, k)| (id.to_string(), k));
-        assert_eq!(k("/streams/d/live/x/manifest.m3u8"), Some(("d/live/x".into(), Kind::OwnerFirst)));
-        assert_eq!(k("/streams/d/live/x/events"), Some(("d/live/x".into(), Kind::OwnerFirst)));
-        assert_eq!(k("/streams/d/live/x/timeline/chunks/1.m4s"), Some(("d/live/x".into(), Kind::HereFirst)));
-        assert_eq!(k("/streams/d/live/x/timeline/v/1-2.m4s"), Some(("d/live/x".into(), Kind::HereFirst)));
+        let stream = |p: &str, k: Kind| {
+            assert_eq!(classify(p), Some(Subject::Stream(StreamId::new("d", "live", "x").unwrap(), k)), "{p}")
+        };
+        stream("/streams/d/live/x/manifest.m3u8", Kind::OwnerFirst);
+        stream("/streams/d/live/x/events", Kind::OwnerFirst);
+        stream("/streams/d/live/x/timeline/chunks/1.m4s", Kind::HereFirst);
+        stream("/streams/d/live/x/timeline/v/1-2.m4s", Kind::HereFirst);
         // The stream itself is answered from leases and heartbeats by any node.
-        assert_eq!(k("/streams/d/live/x"), None);
-        assert_eq!(k("/streams"), None);
-        assert_eq!(k("/media/abc/content"), None);
-        assert_eq!(k("/streams/bad..name/live/x/manifest.m3u8"), None);
+        assert_eq!(classify("/streams/d/live/x"), None);
+        assert_eq!(classify("/streams"), None);
+        assert_eq!(classify("/streams/bad..name/live/x/manifest.m3u8"), None);
+        assert_eq!(classify("/media/abc/content"), Some(Subject::Media("abc".into())));
+        assert_eq!(classify("/media/abc/f/000001.ts"), Some(Subject::Media("abc".into())));
+        assert_eq!(classify("/media/abc"), None, "the record itself is in the database");
+        assert_eq!(
+            classify("/L/content.ism/manifest(format=m3u8-aapl).m3u8"),
+            Some(Subject::Locator("L".into(), Kind::OwnerFirst))
+        );
+        assert_eq!(
+            classify("/L/content.ism/timeline/chunks/1.m4s"),
+            Some(Subject::Locator("L".into(), Kind::HereFirst))
+        );
     }
 }

@@ -80,6 +80,7 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/{locator}/content.ism/timeline/init/{file}", get(locators::init))
         .route("/{locator}/content.ism/timeline/chunks/{file}", get(locators::chunk))
         .route("/{locator}/content.ism/timeline/{track}/{file}", get(locators::part))
+        .route_layer(middleware::from_fn_with_state(svc.clone(), forward::to_owner))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(refuse_nul))

@@ -270,6 +270,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         version BIGINT NOT NULL
     );
     INSERT INTO config_version (id, version) VALUES (1, 0);
+    -- The node that recorded a library file: until it is uploaded, that node serves it.
+    ALTER TABLE media ADD COLUMN node TEXT NOT NULL DEFAULT '';
     ",
     ),
 ];

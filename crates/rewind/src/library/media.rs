@@ -104,13 +104,28 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<MediaRecord> {
     })
 }
 
+/// The node that recorded a library file (its bytes wait in that node's spool until
+/// uploaded); '' for files from before nodes existed.
+pub async fn node_of(db: &Db, file_id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT node FROM media WHERE file_id = $1")
+        .bind(file_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("node")).transpose()?)
+}
+
 /// Inserts a record inside `tx` (with the removal of its `recording_file` row, so a
 /// crash leaves either a recording to repair or a finished file, never both).
-pub async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, m: &MediaRecord, now_unix: i64) -> Result<()> {
+pub async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    m: &MediaRecord,
+    now_unix: i64,
+    node: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO media (file_id, domain, app, stream, format, source, template_id, task_id, session_ids, start_90k, \
-         end_90k, duration_ms, file_size, media_info, file_name, rel_path, stream_param, expires_at_unix, created_at_unix) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+         end_90k, duration_ms, file_size, media_info, file_name, rel_path, stream_param, expires_at_unix, created_at_unix, node) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(&m.file_id)
     .bind(&m.domain)
@@ -131,6 +146,7 @@ pub async fn insert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, m: &MediaRecord, 
     .bind(&m.stream_param)
     .bind(m.expires_at_unix)
     .bind(now_unix)
+    .bind(node)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE media_stats SET longest_90k = $1 WHERE id = 1 AND longest_90k < $1")
@@ -544,7 +560,7 @@ mod tests {
 
     async fn put(db: &Db, m: &MediaRecord) {
         let mut tx = db.pool().begin().await.unwrap();
-        insert(&mut tx, m, 0).await.unwrap();
+        insert(&mut tx, m, 0, "n").await.unwrap();
         tx.commit().await.unwrap();
     }
 

@@ -177,7 +177,7 @@ mod tests {
             expires_at_unix: expires,
         };
         let mut tx = db.begin().await.unwrap();
-        media::insert(&mut tx, &m, 0).await.unwrap();
+        media::insert(&mut tx, &m, 0, "n").await.unwrap();
         tx.commit().await.unwrap();
         let path = root.join(&rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

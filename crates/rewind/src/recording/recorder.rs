@@ -794,7 +794,7 @@ pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) ->
     let queued = loop {
         let attempt = async {
             let mut tx = svc.db.begin().await?;
-            media::insert(&mut tx, &rec, svc.clock.now_unix()).await?;
+            media::insert(&mut tx, &rec, svc.clock.now_unix(), &svc.node.name).await?;
             journal::end(&mut tx, file_id).await?;
             let queued = callbacks::outbox::enqueue(&mut *tx, svc, &plan.domain, event.clone()).await?;
             tx.commit().await?;
