@@ -102,6 +102,12 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seen_after = made.elapsed();
+    // A scheduled task made on B: it records wherever the stream is live in its window.
+    let start = time::OffsetDateTime::now_utc().unix_timestamp();
+    let body = json!({"domain": "default", "app": "live", "stream": "cam", "start_time": start, "end_time": start + 600});
+    let (s, task) = b.send("POST", "/v1/record-tasks", Some(body)).await;
+    assert_eq!(s, 201, "{task}");
+    let task_id = task["task_id"].as_str().unwrap().to_string();
 
     // Push to A; B and C list it on A, play it as live as A does, and refuse it.
     let pushed_at = time::OffsetDateTime::now_utc();
@@ -162,11 +168,12 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
 
     // A comes back: it neither takes the stream nor duplicates anything; what it had
     // not sealed or uploaded is repaired and uploaded.
+    // (Its open chunk is repaired at start-up when the kill left one with fragments.)
     let a = a.restart(&node_config("a", port));
-    assert!(a.wait_log("repaired a timeline chunk", Duration::from_secs(20)), "{}", a.log());
-    // FLV: one from A (finished by A's recovery) and one from B; HLS: the event clip and
-    // one file spliced across the takeover (finished on B 20 s after its push ended).
-    let recovered = wait_media(&a, "stream=cam", 4, Duration::from_secs(40)).await;
+    // FLV: one from A (finished by A's recovery) and one from B; HLS: the event clip,
+    // one file spliced across the takeover (finished on B 20 s after its push ended),
+    // and the task's: one from each node.
+    let recovered = wait_media(&a, "stream=cam", 6, Duration::from_secs(40)).await;
     wait_uploaded(&a).await;
     wait_uploaded(&b).await;
     let names: Vec<&str> = recovered.iter().map(|m| m["file_name"].as_str().unwrap()).collect();
@@ -181,10 +188,15 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
         recovered.iter().filter(|m| m["format"] == format && m["source"] == source).count()
     };
     assert_eq!(
-        (count("flv", "rule"), count("hls", "rule"), count("hls", "event")),
-        (2, 1, 1),
+        (count("flv", "rule"), count("hls", "rule"), count("hls", "event"), count("hls", "task")),
+        (2, 1, 1, 2),
         "{recovered:#?}"
     );
+    let tasked: Vec<&Value> = recovered.iter().filter(|m| m["source"] == "task").collect();
+    assert!(tasked.iter().all(|m| m["task_id"] == task_id.as_str()), "{tasked:#?}");
+    assert_ne!(tasked[0]["session_ids"], tasked[1]["session_ids"], "one file per node's push");
+    let (_, t) = c.get(&format!("/v1/record-tasks/{task_id}")).await;
+    assert!(t["state"] == "waiting" || t["state"] == "recording", "{t}");
     let spliced = recovered.iter().find(|m| m["format"] == "hls" && m["source"] == "rule").unwrap();
     assert_eq!(spliced["session_ids"].as_array().unwrap().len(), 2, "A's push and B's: {spliced}");
     assert!(b.log().contains("continuing an HLS recording another node was writing"), "{}", b.log());

@@ -58,7 +58,10 @@ async fn every_answer_matches_the_openapi_document() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
         ])
-        .args(["--max-examples", "15", "--workers", "2", "--no-color"])
+        // One worker: with two threads, CPython 3.11's parser sometimes trips over its own
+        // recursion counter inside hypothesis ("AST constructor recursion depth
+        // mismatch") and the run reports an error that is not about rewind.
+        .args(["--max-examples", "15", "--workers", "1", "--no-color"])
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .output()
         .expect("run schemathesis");

@@ -30,7 +30,10 @@ pub async fn create(AxState(svc): Svc, JsonBody(b): JsonBody<TaskBody>) -> Resul
     let id = StreamId::new(&b.domain, &b.app, &b.stream)?;
     let now = svc.clock.now_unix();
     let (start, end) = model::check_window(b.start_time, b.end_time, now)?;
-    if b.start_time.is_none() && svc.registry.get(&id).is_none() {
+    // Live here or on another node of the cluster (whose runner then records it).
+    let live_somewhere = svc.registry.get(&id).is_some()
+        || crate::leases::holder(&svc.db, &id.to_string(), svc.clock.now().0 / 90).await?.is_some();
+    if b.start_time.is_none() && !live_somewhere {
         return Err(Error::new(
             ErrorCode::StreamNotLive,
             format!("stream {id} is not live: a task without start_time records now and needs a live stream"),

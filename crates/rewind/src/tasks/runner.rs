@@ -141,7 +141,8 @@ pub async fn run(svc: Arc<Services>) {
     match store::live_tasks(&svc.db).await {
         Ok(list) => {
             for (mut t, recorded) in list {
-                if t.state == State::Recording {
+                // A task another node records now is left as it is.
+                if t.state == State::Recording && !actor.live_elsewhere(&t).await {
                     // Its recorders died with the last process (their files were
                     // finished by recording recovery); it resumes on the next push.
                     t.state = State::Waiting;
