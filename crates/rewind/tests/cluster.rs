@@ -4,6 +4,7 @@
 mod common;
 use common::receiver::{Inbox, free_port, serve};
 use common::*;
+use rewind::push::client::Publisher;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,6 +103,27 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seen_after = made.elapsed();
+    // Push keys set on C apply on A within 2 s; deleted on C, A takes unsigned pushes again.
+    let (s, v) = c.send("PUT", "/v1/domains/default", Some(json!({"push_auth": {"primary_key": "k"}}))).await;
+    assert_eq!(s, 200, "{v}");
+    let set = Instant::now();
+    loop {
+        match Publisher::connect(&a.push_url("live/keyed")).await {
+            Err(e) if e.to_string().contains("txSecret and txTime are missing") => break,
+            Err(e) => panic!("{e}"),
+            Ok(p) => p.close().await.unwrap(),
+        }
+        assert!(set.elapsed() < Duration::from_secs(2), "A still takes unsigned pushes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let keys_after = set.elapsed();
+    let (s, v) = c.send("DELETE", "/v1/domains/default", None).await;
+    assert_eq!(s, 204, "{v}");
+    let deleted = Instant::now();
+    while a.get("/v1/domains/default").await.0 != 404 {
+        assert!(deleted.elapsed() < Duration::from_secs(2), "A still has the push key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // A scheduled task made on B: it records wherever the stream is live in its window.
     let start = time::OffsetDateTime::now_utc().unix_timestamp();
     let body = json!({"domain": "default", "app": "live", "stream": "cam", "start_time": start, "end_time": start + 600});
@@ -219,7 +241,7 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
     assert_eq!(ids.len(), raw.len(), "no event twice: {raw:#?}");
     let kinds: Vec<Value> = raw.iter().map(|e| e["event_type"].clone()).collect();
     eprintln!(
-        "figures: rule seen on A after {seen_after:?}; live lag A {lag_a:.2} s, B {lag_b:.2} s; \
+        "figures: rule seen on A after {seen_after:?}, push keys after {keys_after:?}; live lag A {lag_a:.2} s, B {lag_b:.2} s; \
          takeover {takeover:?} ({retried} refused tries); gap {gap:.2} s; callbacks {kinds:?}"
     );
 }
@@ -265,4 +287,47 @@ async fn a_node_serves_what_only_another_node_has_while_the_bucket_is_down() {
     assert!(b.metric("rewind_forwarded_requests_total").await >= 3);
     s3.come_back();
     assert!(wait_child(push, Duration::from_secs(30)).0);
+}
+
+#[tokio::test]
+async fn a_node_paused_past_its_lease_stops_writing_the_stream_another_node_took() {
+    let pg = Arc::new(postgres::Postgres::start());
+    let s3 = Arc::new(s3::S3::start());
+    let cfg = |name: &str| {
+        format!("[node]\nname = \"{name}\"\n[timeline]\nrecord_all = true\ntest_segment_length_secs = 2\n")
+    };
+    let a = TestServer::start_shared(&cfg("a"), &pg, &s3);
+    let b = TestServer::start_shared(&cfg("b"), &pg, &s3);
+    let push_a = ffmpeg_push(&fixture("av", 40), &a.push_url("live/cam"));
+    a.wait_stream(SID, Duration::from_secs(10), |s, v| s == 200 && v["live"] == true).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // A stops (a frozen VM) past its lease; meanwhile the stream is pushed to B.
+    let pid = a.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let stopped = Instant::now();
+    let push_b = loop {
+        let mut p = ffmpeg_push(&fixture("av", 12), &b.push_url("live/cam"));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if p.try_wait().unwrap().is_none() && b.get(&format!("/v1/streams/{SID}")).await.1["node"] == "b" {
+            break p;
+        }
+        let _ = p.kill();
+        let _ = p.wait();
+        assert!(stopped.elapsed() < Duration::from_secs(15), "B never took the stream");
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    // A wakes, finds the stream taken, and lets go of its push without writing more.
+    assert!(a.wait_log("another node took this stream", Duration::from_secs(10)), "{}", a.log());
+    let _ = wait_child(push_a, Duration::from_secs(30));
+    assert!(wait_child(push_b, Duration::from_secs(30)).0);
+    b.wait_stream(SID, Duration::from_secs(10), |s, v| s == 200 && v["live"] == false).await;
+    // Nothing of A's lies inside B's run: A's part ends before B's begins.
+    let runs = available(&b).await;
+    assert!(runs.len() >= 2, "{runs:?}");
+    for w in runs.windows(2) {
+        assert!(w[0].1 <= w[1].0, "overlapping runs (A wrote after B took over): {runs:?}");
+    }
+    let url = b.url(&format!("/v1/streams/{SID}/manifest.m3u8"));
+    assert_eq!(decode(&url), "", "the timeline plays");
 }
