@@ -16,7 +16,7 @@ URL=$(bench/pg.sh)
 psql() { /usr/lib/postgresql/*/bin/psql -q -h 127.0.0.1 -p 15432 -U postgres "$@"; }
 psql -d postgres -c "DROP DATABASE IF EXISTS cluster" -c "CREATE DATABASE cluster"
 DB=${URL%/bench}/cluster
-# Two days of synthetic timeline for bench.example/live/cam (2019-07-01..02), so a
+# Two days of synthetic timeline for bench.example/live/cam (from 2019-01-01), so a
 # 24 h manifest is one of 2,880 fragments.
 BENCH_DATABASE_URL=$DB cargo run --release -q -p rewind --example timeline_index -- "$OUT/idx" 2 >/dev/null
 PIDS=()
@@ -37,7 +37,7 @@ ffmpeg -v error -re -stream_loop 3 -i "$SRC" -c copy -rtmp_tcurl rtmp://bench.ex
 PUSH=$!; PIDS+=("$PUSH")
 sleep 20
 S=/v1/streams/bench.example/live/cam
-DAY="startTime=2019-07-02T00:00:00Z&endTime=2019-07-03T00:00:00Z"
+DAY="startTime=2019-01-01T12:00:00Z&endTime=2019-01-02T12:00:00Z"
 # median_ms URL: the median of 50 GETs, in ms.
 median_ms() {
   for _ in $(seq 50); do curl -s -o /dev/null -w '%{time_total}\n' "$1"; done |
