@@ -269,8 +269,13 @@ impl Catalog {
                     format!("at most {} templates (recording.max_templates)", self.limits.max_templates),
                 ));
             }
-            s.templates.keys().max().copied().unwrap_or(0) + 1
+            s.templates.keys().max().copied().unwrap_or(0)
         };
+        // Another node may have made one this node has not reloaded yet.
+        let stored: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(template_id), 0) FROM record_template")
+            .fetch_one(self.db.pool())
+            .await?;
+        let id = id.max(stored) + 1;
         t.template_id = id;
         t.validate()?;
         sqlx::query("INSERT INTO record_template (template_id, body, created_at_unix, updated_at_unix) VALUES ($1, $2, $3, $3)")
