@@ -217,8 +217,14 @@ pub struct StorageConfig {
     /// Most bytes waiting for upload; past it the oldest timeline chunks not uploaded
     /// are dropped (recording files never are).
     pub spool_max_bytes: u64,
+    /// Seconds between two audits of one stream's objects against the index (one stream
+    /// per audit, in turn; 0: never). See docs/design/storage.md.
+    pub audit_interval_secs: u64,
     /// Testing only: when non-zero, files larger than this go up in parts of this size.
     pub test_part_bytes: u64,
+    /// Testing only: when non-zero, the age (seconds) an object without a row must have
+    /// before an audit removes it (else an hour).
+    pub test_audit_grace_secs: u64,
 }
 
 impl Default for StorageConfig {
@@ -235,7 +241,9 @@ impl Default for StorageConfig {
             presign_secs: 300,
             spool_dir: String::new(),
             spool_max_bytes: 8 << 30,
+            audit_interval_secs: 3600,
             test_part_bytes: 0,
+            test_audit_grace_secs: 0,
         }
     }
 }

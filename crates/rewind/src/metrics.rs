@@ -65,6 +65,10 @@ pub struct Metrics {
     pub library_insert_retries_total: AtomicU64,
     /// Timeline chunks sealed and indexed.
     pub timeline_chunks_total: AtomicU64,
+    /// Library records and timeline chunks an audit dropped: their bytes were gone.
+    pub storage_audit_rows_dropped_total: AtomicU64,
+    /// Objects an audit removed: no record or chunk named them.
+    pub storage_audit_objects_removed_total: AtomicU64,
     /// API requests passed to the node that has the stream live (`api::forward`).
     pub forwarded_requests_total: AtomicU64,
     /// Timeline chunks deleted by retention.
@@ -103,6 +107,8 @@ impl Default for Metrics {
             library_insert_retries_total: AtomicU64::new(0),
             timeline_chunks_total: AtomicU64::new(0),
             forwarded_requests_total: AtomicU64::new(0),
+            storage_audit_rows_dropped_total: AtomicU64::new(0),
+            storage_audit_objects_removed_total: AtomicU64::new(0),
             timeline_chunks_deleted_total: AtomicU64::new(0),
             media_deleted_expired_total: AtomicU64::new(0),
             media_deleted_budget_total: AtomicU64::new(0),
@@ -214,6 +220,20 @@ impl Metrics {
             "counter",
             "Timeline chunks sealed and indexed.",
             self.timeline_chunks_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_storage_audit_rows_dropped_total",
+            "counter",
+            "Library records and timeline chunks an audit dropped because their bytes were gone.",
+            self.storage_audit_rows_dropped_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_storage_audit_objects_removed_total",
+            "counter",
+            "Objects in the bucket an audit removed because no record or chunk named them.",
+            self.storage_audit_objects_removed_total.load(Relaxed),
         );
         scalar(
             &mut o,

@@ -176,6 +176,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(crate::callbacks::sender::run(services.clone()));
     tracker.spawn(crate::nodes::run(services.clone()));
     tracker.spawn(crate::config_sync::run(services.clone()));
+    tracker.spawn(crate::storage::audit::run(services.clone()));
     let svc = services.clone();
     tracker.spawn(crate::storage::uploads::run(
         services.storage.clone(),

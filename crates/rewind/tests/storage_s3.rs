@@ -373,3 +373,54 @@ async fn wait_metric(srv: &TestServer, prefix: &str, min: u64) -> bool {
     }
     false
 }
+
+#[tokio::test]
+async fn an_audit_drops_records_whose_bytes_are_gone_and_removes_objects_nothing_names() {
+    let s3 = Arc::new(S3::start());
+    let srv = start(&s3, "audit_interval_secs = 1\ntest_audit_grace_secs = 2\n");
+    push(&srv, "aud", 12);
+    let media = wait_media(&srv, "stream=aud", 4, Duration::from_secs(20)).await;
+    wait_uploaded(&srv).await;
+    let (_, before) = available_now(&srv, "default/live/aud").await;
+    assert_eq!(before["timeRanges"].as_array().unwrap().len(), 1, "{before}");
+    // Behind rewind's back: the FLV file and a chunk in the middle of the timeline are
+    // deleted; a stray file, a stray chunk and a working copy of no recording appear.
+    let flv = media.iter().find(|m| m["format"] == "flv").unwrap();
+    s3.delete(&format!("media/default/live/aud/{}", flv["file_name"].as_str().unwrap()));
+    let chunks: Vec<String> =
+        s3.keys().into_iter().filter(|k| k.starts_with("timeline/default/live/aud/")).collect();
+    assert!(chunks.len() >= 3, "{chunks:?}");
+    s3.delete(&chunks[chunks.len() / 2]);
+    let strays = [
+        "media/default/live/aud/stray.flv",
+        "timeline/default/live/aud/123.m4s",
+        "media/default/live/aud/.1a2b3c.m3u8.part/000001.ts",
+    ];
+    for k in strays {
+        s3.put(k, b"x");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let gone = srv.get(&format!("/v1/media/{}", flv["file_id"].as_str().unwrap())).await.0 == 404;
+        let keys = s3.keys();
+        let swept = strays.iter().all(|k| !keys.iter().any(|have| have == k));
+        let (_, now) = available_now(&srv, "default/live/aud").await;
+        let hole = now["timeRanges"].as_array().unwrap().len() == 2;
+        if gone && swept && hole {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gone {gone}, swept {swept}, hole {hole}: {now}\n{keys:?}\n{}",
+            srv.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(srv.metric("rewind_storage_audit_rows_dropped_total").await, 2);
+    assert_eq!(srv.metric("rewind_storage_audit_objects_removed_total").await, 3);
+    // Everything else is untouched and plays.
+    for m in media.iter().filter(|m| m["format"] != "flv") {
+        assert_eq!(srv.get(&format!("/v1/media/{}", m["file_id"].as_str().unwrap())).await.0, 200);
+        assert_eq!(decode_errors(&media_path(&srv, m)), "", "{m}");
+    }
+}

@@ -236,6 +236,27 @@ pub async fn forget(db: &Db, file_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Every stream with files in the library: (domain, app, stream), in order.
+pub async fn streams(db: &Db) -> Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query("SELECT DISTINCT domain, app, stream FROM media ORDER BY domain, app, stream")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("domain")?, r.try_get("app")?, r.try_get("stream")?))).collect()
+}
+
+/// Every file of one stream.
+pub async fn files_of_stream(db: &Db, domain: &str, app: &str, stream: &str) -> Result<Vec<StoredFile>> {
+    let rows = sqlx::query(
+        "SELECT file_id, rel_path, format, file_size FROM media WHERE domain = $1 AND app = $2 AND stream = $3",
+    )
+    .bind(domain)
+    .bind(app)
+    .bind(stream)
+    .fetch_all(db.pool())
+    .await?;
+    stored_files(&rows)
+}
+
 /// Bytes of every file in the library, wherever they are kept.
 pub async fn library_bytes(db: &Db) -> Result<u64> {
     let n: Option<i64> = sqlx::query_scalar("SELECT SUM(file_size) FROM media").fetch_one(db.pool()).await?;

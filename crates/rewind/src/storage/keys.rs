@@ -48,6 +48,19 @@ pub fn media(rel_path: &str) -> Key {
     Key(format!("{MEDIA}/{rel_path}"))
 }
 
+/// The folder of one stream's recording files.
+pub fn media_stream(domain: &str, app: &str, stream: &str) -> Key {
+    Key(format!("{MEDIA}/{domain}/{app}/{stream}"))
+}
+
+/// The recording whose working folder holds `key` (`media/d/a/s/.{file_id}.{ext}.part/…`),
+/// by file id.
+pub fn work_file_id(key: &Key) -> Option<&str> {
+    let mut parts = key.0.strip_prefix(MEDIA)?.split('/').skip(4);
+    let (folder, _inside) = (parts.next()?, parts.next()?);
+    folder.strip_prefix('.')?.strip_suffix(".part")?.split('.').next()
+}
+
 /// The segment folder of an HLS recording whose playlist is at `rel_path`.
 pub fn hls_folder(rel_path: &str) -> Key {
     Key(format!("{MEDIA}/{}", rel_path.strip_suffix(".m3u8").unwrap_or(rel_path)))
@@ -123,6 +136,15 @@ mod tests {
         assert_eq!(parse_chunk(&chunk("d/a/s", Time90k(7))), Some(("d/a/s".into(), Time90k(7))));
         assert_eq!(media_rel_path(&media("d/a/s/x.flv")).as_deref(), Some("d/a/s/x.flv"));
         assert_eq!(media_rel_path(&hls_segment("d/a/s/x.m3u8", "1.ts")).as_deref(), Some("d/a/s/x.m3u8"));
+    }
+
+    #[test]
+    fn working_folders_name_their_recording() {
+        let k = |s: &str| Key::parse(s).unwrap();
+        assert_eq!(work_file_id(&k("media/d/a/s/.1a2b.m3u8.part/000001.ts")), Some("1a2b"));
+        assert_eq!(work_file_id(&k("media/d/a/s/cam_1/000001.ts")), None, "a published folder");
+        assert_eq!(work_file_id(&k("media/d/a/s/.1a2b.flv.part")), None, "a file, not a folder's");
+        assert_eq!(work_file_id(&k("timeline/d/a/s/.x.part/1.m4s")), None);
     }
 
     #[test]

@@ -273,6 +273,31 @@ impl Storage {
         Ok(())
     }
 
+    /// In the bucket: every object under `prefix` (all pages), with when it was written
+    /// (Unix seconds).
+    pub async fn list_remote(&self, prefix: &Key) -> io::Result<Vec<(Key, i64)>> {
+        let Some(r) = &self.remote else { return Ok(Vec::new()) };
+        let strip = if r.prefix.is_empty() { String::new() } else { format!("{}/", r.prefix) };
+        let mut listed = r.store.list(Some(&r.path(prefix)));
+        let mut out = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(to_io)?;
+            if let Some(key) = meta.location.as_ref().strip_prefix(&strip).and_then(Key::parse) {
+                out.push((key, meta.last_modified.timestamp()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the bucket has the object now.
+    pub async fn remote_exists(&self, key: &Key) -> io::Result<bool> {
+        match self.remote_size(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// In the bucket: copies an object to another key (server side: no bytes pass here).
     pub async fn copy_remote(&self, from: &Key, to: &Key) -> io::Result<()> {
         let r = self.remote.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no bucket"))?;

@@ -325,6 +325,24 @@ pub async fn streams_with_retention(db: &Db) -> Result<Vec<(String, i64)>> {
     rows.iter().map(|r| Ok((r.try_get("stream_id")?, r.try_get("retention_secs")?))).collect()
 }
 
+/// Every stream that has a timeline, by id.
+pub async fn streams(db: &Db) -> Result<Vec<String>> {
+    let rows =
+        sqlx::query("SELECT stream_id FROM timeline_stream ORDER BY stream_id").fetch_all(db.pool()).await?;
+    rows.iter().map(|r| Ok(r.try_get("stream_id")?)).collect()
+}
+
+/// The starts of a stream's sealed chunks, in order (what its objects should be).
+pub async fn sealed_starts(db: &Db, stream_id: &str) -> Result<Vec<Time90k>> {
+    let rows = sqlx::query(
+        "SELECT start_90k FROM timeline_chunk WHERE stream_id = $1 AND sealed = 1 ORDER BY start_90k",
+    )
+    .bind(stream_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(Time90k(r.try_get("start_90k")?))).collect()
+}
+
 /// Retention, in one transaction: up to `limit` sealed chunks of a stream that end by
 /// `cutoff` are deleted and their runs trimmed (or removed) with them, so availableMedia
 /// never shows deleted media. Returns the chunks' starts and their bytes; their files

@@ -183,6 +183,12 @@ impl S3 {
         }
     }
 
+    /// Deletes an object (`key` without the prefix), as someone behind rewind's back.
+    pub fn delete(&self, key: &str) {
+        let (status, out) = request(self.moto_port, "DELETE", &format!("/{BUCKET}/{PREFIX}/{key}"));
+        assert_eq!(status, 204, "{}", String::from_utf8_lossy(&out));
+    }
+
     /// An object's bytes (`key` without the prefix), if it is there.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let (status, body) = request(self.moto_port, "GET", &format!("/{BUCKET}/{PREFIX}/{key}"));
