@@ -5,10 +5,9 @@
 //! there is no writer task and no channel. Every error ends this connection only.
 
 use crate::conn_slots::{BusyGuard, Slot};
-use crate::hub::Hub;
 use crate::ingest::frames::{FrameAssembler, FrameError, Produced};
+use crate::ingest::lifecycle;
 use crate::ingest::publish_target::{self, PublishTarget};
-use crate::ingest::push_auth;
 use crate::ingest::socket_batch::{self, Drained};
 use crate::registry::LiveStream;
 use crate::server::Services;
@@ -403,79 +402,26 @@ impl Session {
                 }
             };
         let shown = id.to_string();
-        if svc.shutdown.is_cancelled() {
-            return Err(self.refuse(
-                "shutting_down",
-                "NetStream.Publish.Rejected",
-                "server is shutting down",
-                &shown,
-            ));
-        }
-        if let Some((settings, _)) = svc.domains.get(&id.domain)
-            && let Some(auth) = &settings.push_auth
-            && let Err(r) = push_auth::check(auth, &id.stream, &query, svc.clock.now_unix())
-        {
-            return Err(self.refuse(r.reason(), "NetStream.Publish.Rejected", &r.describe(), &shown));
-        }
-        let now = svc.clock.now();
-        let live = Arc::new(LiveStream {
-            id: id.clone(),
-            session_id: hex::encode(rand::random::<[u8; 12]>()),
-            publisher_addr: self.peer,
-            started_at: now,
-            stream_param: query,
-            hub: Hub::new(&svc.config.hub),
-            media: Default::default(),
-            bytes_in: Default::default(),
-            frames_in: Default::default(),
-            bitrate_kbps: Default::default(),
-            drop: svc.shutdown.child_token(),
-            lease: Default::default(),
-        });
-        if let Err(first) = svc.registry.register(live.clone()) {
-            // The live session's id is for the operator's log, not for the refused peer.
-            tracing::info!(stream = %shown, live_session = %first.session_id, peer = %self.peer, "second publisher of a live stream");
-            let why = format!("stream {shown} is already being published");
-            return Err(self.refuse("duplicate", "NetStream.Publish.BadName", &why, &shown));
-        }
-        // Another node may have the stream: its lease decides, as the registry does here.
-        let now_ms = now.0 / 90;
-        match crate::leases::acquire(&svc.db, &shown, &svc.node.name, now_ms).await {
-            Ok(Some(epoch)) => {
-                let fence = crate::leases::Fence { node: svc.node.name.clone(), epoch };
-                let _ = live.lease.set(crate::leases::Held::new(svc.db.clone(), shown.clone(), fence));
+        let start = lifecycle::Start { id, query, peer: self.peer, check_push_keys: true };
+        let live = match lifecycle::begin(&svc, start).await {
+            Ok(live) => live,
+            Err(r) => {
+                let code =
+                    if r.bad_name { "NetStream.Publish.BadName" } else { "NetStream.Publish.Rejected" };
+                return Err(self.refuse(r.reason, code, &r.description, &shown));
             }
-            Ok(None) => {
-                svc.registry.unregister(&live);
-                let on = crate::leases::holder(&svc.db, &shown, now_ms).await.ok().flatten();
-                let node = on.map_or_else(|| "another node".to_string(), |(n, _)| format!("node {n}"));
-                tracing::info!(stream = %shown, peer = %self.peer, %node, "publisher of a stream live on another node");
-                let why = format!("stream {shown} is already being published (on {node})");
-                return Err(self.refuse("duplicate", "NetStream.Publish.BadName", &why, &shown));
-            }
-            Err(e) => {
-                // The push goes on without a lease rather than not at all.
-                tracing::warn!(stream = %shown, error = %e, "could not take the stream's lease; publishing without");
-            }
-        }
-        svc.metrics.publishes_total.fetch_add(1, Relaxed);
-        svc.metrics.publishes_active.fetch_add(1, Relaxed);
-        tracing::info!(peer = %self.peer, stream = %shown, session = %live.session_id, "publish started");
+        };
         self.send(m::CSID_CONTROL, 0, m::MSG_USER_CONTROL, &m::stream_begin_payload(MEDIA_STREAM_ID));
         self.status("status", "NetStream.Publish.Start", &format!("{shown} is now published."));
         self.publishing_started = true;
         self.publishing = Some(Publishing {
-            live: live.clone(),
+            live,
             _busy: self.slot.busy(),
             frames: FrameAssembler::default(),
             stats_at: Instant::now(),
             stats_bytes: 0,
             started: Instant::now(),
         });
-        crate::recording::launch::on_publish(&svc, &live);
-        if let Err(e) = svc.registry.remember(&live, svc.clock.now_unix()).await {
-            tracing::warn!(stream = %shown, error = %e, "could not record the stream in the database");
-        }
         Ok(())
     }
 
@@ -533,20 +479,7 @@ impl Session {
         let Some(p) = self.publishing.take() else {
             return;
         };
-        p.live.hub.close();
         *p.live.media.lock().unwrap_or_else(|e| e.into_inner()) = p.frames.media_info();
-        self.svc.registry.unregister(&p.live);
-        self.svc.metrics.publishes_active.fetch_sub(1, Relaxed);
-        tracing::info!(
-            peer = %self.peer,
-            stream = %p.live.id,
-            session = %p.live.session_id,
-            seconds = p.started.elapsed().as_secs(),
-            bytes = p.live.bytes_in(),
-            "publish ended"
-        );
-        if let Err(e) = self.svc.registry.remember(&p.live, self.svc.clock.now_unix()).await {
-            tracing::warn!(stream = %p.live.id, error = %e, "could not record the stream in the database");
-        }
+        lifecycle::end(&self.svc, &p.live, p.started.elapsed().as_secs()).await;
     }
 }

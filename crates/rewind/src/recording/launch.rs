@@ -1,6 +1,6 @@
-//! What happens to recording when a publish starts: the winning rule's template is read
-//! *now* (R-R4: later edits never touch this push) and one recorder starts per enabled
-//! format, each subscribed before the first frame so nothing is missed.
+//! Starting recorders on a live stream: one per format a template enables (for a
+//! publish's rule, a task or an event clip) and the timeline recorder. What a publish
+//! starts is decided by `ingest::lifecycle`.
 
 use crate::recording::recorder::{self, Plan};
 use crate::recording::template::{Format, Template};
@@ -10,20 +10,6 @@ use crate::timeline::{self, recorder::TimelinePlan};
 use rewind_media::Duration90k;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// Starts the recorders a publish calls for.
-pub fn on_publish(svc: &Arc<Services>, live: &Arc<LiveStream>) {
-    svc.record_tasks.publish();
-    let matched = svc.catalog.match_stream(&live.id);
-    start_timeline(svc, live, matched.as_ref().map(|(_, t)| &**t));
-    let Some((_, template)) = matched else { return };
-    let formats = template.enabled_formats();
-    if formats.is_empty() {
-        tracing::info!(stream = %live.id, template_id = template.template_id, "not recording: the rule's template enables no format");
-        return;
-    }
-    start_recorders(svc, live, &template, "rule", None, StartAt::Gop, CancellationToken::new());
-}
 
 /// Where new recorders start.
 #[derive(Clone, Debug)]
@@ -86,7 +72,7 @@ pub fn start_recorders(
 }
 
 /// Starts the timeline recorder when the template or the config asks for one.
-fn start_timeline(svc: &Arc<Services>, live: &Arc<LiveStream>, template: Option<&Template>) {
+pub fn start_timeline(svc: &Arc<Services>, live: &Arc<LiveStream>, template: Option<&Template>) {
     let cfg = &svc.config.timeline;
     let (segment_length, retention_secs) = match template.map(|t| &t.timeline) {
         Some(t) if t.enable => (t.segment_length, t.retention),
