@@ -1,5 +1,6 @@
 //! Architecture invariants that a grep can keep (ARCHITECTURE.md): SQL lives only in the
-//! store module of its table, and object keys are named only in `storage::keys`.
+//! store module of its table, object keys are named only in `storage::keys`, and every
+//! publish goes through `ingest::lifecycle`.
 
 use std::path::{Path, PathBuf};
 
@@ -72,4 +73,21 @@ fn object_keys_are_named_only_in_storage_keys() {
         }
     }
     assert!(offenders.is_empty(), "object keys built outside storage::keys: {offenders:#?}");
+}
+
+#[test]
+fn every_publish_goes_through_the_lifecycle() {
+    let mut offenders = Vec::new();
+    for (file, code) in sources() {
+        if file == "ingest/lifecycle.rs" {
+            continue;
+        }
+        // A live session is made, and its recorders started for a publish, only there.
+        for needle in ["Arc::new(LiveStream {", "registry.register(", "leases::acquire("] {
+            if code.contains(needle) {
+                offenders.push(format!("{file}: {needle}"));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "a publish started outside ingest::lifecycle: {offenders:#?}");
 }
