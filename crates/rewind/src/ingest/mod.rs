@@ -7,3 +7,4 @@ pub mod push_auth;
 pub mod rtmp_server;
 pub mod rtmp_session;
 pub mod socket_batch;
+pub mod tracks;
