@@ -44,18 +44,27 @@ pub struct Held {
     pub fence: Fence,
     stream_id: String,
     db: Db,
+    book: Book,
     rt: tokio::runtime::Handle,
 }
 
 impl Held {
-    /// Holds `fence` on `stream_id` until dropped (inside a Tokio runtime).
-    pub fn new(db: Db, stream_id: String, fence: Fence) -> Held {
-        Held { fence, stream_id, db, rt: tokio::runtime::Handle::current() }
+    /// Holds `fence` on `stream_id` (in `book`, so heartbeats renew it) until dropped
+    /// (inside a Tokio runtime).
+    pub fn new(db: Db, book: Book, stream_id: String, fence: Fence) -> Held {
+        book.lock().insert(stream_id.clone(), fence.epoch);
+        Held { fence, stream_id, db, book, rt: tokio::runtime::Handle::current() }
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
+        {
+            let mut b = self.book.lock();
+            if b.get(&self.stream_id) == Some(&self.fence.epoch) {
+                b.remove(&self.stream_id);
+            }
+        }
         let (db, sid, f) = (self.db.clone(), std::mem::take(&mut self.stream_id), self.fence.clone());
         // A runtime shutting down drops this task: the lease then expires on its own.
         self.rt.spawn(async move {
@@ -87,14 +96,39 @@ pub async fn acquire(db: &Db, stream_id: &str, node: &str, now_ms: i64) -> Resul
     Ok(row.map(|r| r.try_get("epoch")).transpose()?)
 }
 
-/// Renews every lease `node` holds (its heartbeat): one query, whatever its streams.
-pub async fn renew_all(db: &Db, node: &str, now_ms: i64) -> Result<u64> {
-    let r = sqlx::query("UPDATE stream_lease SET expires_at_ms = $2 WHERE node = $1")
-        .bind(node)
-        .bind(now_ms + LEASE_MS)
-        .execute(db.pool())
-        .await?;
-    Ok(r.rows_affected())
+/// Renews the leases `node` holds on `streams` (its heartbeat: the streams this process
+/// still has, from its `Book`) — one query per 400 streams. A lease whose release failed
+/// is not in the book and so expires instead of being renewed for ever.
+pub async fn renew(db: &Db, node: &str, streams: &[String], now_ms: i64) -> Result<u64> {
+    let mut renewed = 0;
+    for part in streams.chunks(400) {
+        let marks: Vec<String> = (0..part.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE stream_lease SET expires_at_ms = $2 WHERE node = $1 AND stream_id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(node).bind(now_ms + LEASE_MS);
+        for s in part {
+            q = q.bind(s.as_str());
+        }
+        renewed += q.execute(db.pool()).await?.rows_affected();
+    }
+    Ok(renewed)
+}
+
+/// The leases this process holds now (stream id → epoch): what its heartbeat renews.
+#[derive(Clone, Debug, Default)]
+pub struct Book(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, i64>>>);
+
+impl Book {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, i64>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The streams held, in order.
+    pub fn streams(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
 }
 
 /// Gives a lease back (the publish ended), if it is still this node's of that epoch.
@@ -182,6 +216,34 @@ mod tests {
         assert!(take_job(&db, "other", "a", 190_000, 120_000).await.unwrap(), "jobs are separate");
     }
 
+    /// A lease the process no longer holds (its release failed) is not renewed: it
+    /// expires and another node may take the stream.
+    #[tokio::test]
+    async fn only_the_leases_in_the_book_are_renewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        let book = Book::default();
+        let (kept, lost) = ("d/live/kept", "d/live/lost");
+        let e = acquire(&db, kept, "a", 0).await.unwrap().unwrap();
+        acquire(&db, lost, "a", 0).await.unwrap().unwrap();
+        let held = Held::new(db.clone(), book.clone(), kept.into(), Fence { node: "a".into(), epoch: e });
+        assert_eq!(book.streams(), [kept]);
+        assert_eq!(renew(&db, "a", &book.streams(), 8_000).await.unwrap(), 1);
+        assert_eq!(holder(&db, kept, 12_000).await.unwrap(), Some(("a".into(), e)));
+        assert_eq!(holder(&db, lost, 12_000).await.unwrap(), None, "expired, not renewed");
+        assert_eq!(acquire(&db, lost, "b", 12_000).await.unwrap(), Some(2));
+        drop(held);
+        assert!(book.streams().is_empty());
+        // Its release runs in the background; the lease is free once it has.
+        for _ in 0..100 {
+            if holder(&db, kept, 12_000).await.unwrap().is_none() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the dropped lease was never given back");
+    }
+
     #[tokio::test]
     async fn one_node_at_a_time_and_the_next_after_expiry() {
         let dir = tempfile::tempdir().unwrap();
@@ -190,14 +252,14 @@ mod tests {
         assert_eq!(acquire(&db, s, "a", 0).await.unwrap(), Some(1));
         // B is refused while A's lease runs, also after A renewed it past its first expiry.
         assert_eq!(acquire(&db, s, "b", 5_000).await.unwrap(), None);
-        assert_eq!(renew_all(&db, "a", 8_000).await.unwrap(), 1);
+        assert_eq!(renew(&db, "a", &[s.to_string()], 8_000).await.unwrap(), 1);
         assert_eq!(acquire(&db, s, "b", 15_000).await.unwrap(), None);
         assert_eq!(holder(&db, s, 15_000).await.unwrap(), Some(("a".into(), 1)));
         assert_eq!(held(&db, 15_000).await.unwrap(), vec![(s.to_string(), "a".to_string())]);
         // A stops renewing (dead): at its expiry B takes the stream, with the next epoch.
         assert_eq!(acquire(&db, s, "b", 18_000).await.unwrap(), Some(2));
         // A, back, neither renews nor releases B's lease.
-        assert_eq!(renew_all(&db, "a", 19_000).await.unwrap(), 0);
+        assert_eq!(renew(&db, "a", &[s.to_string()], 19_000).await.unwrap(), 0);
         release(&db, s, "a", 1).await.unwrap();
         assert_eq!(holder(&db, s, 19_000).await.unwrap(), Some(("b".into(), 2)));
         assert_eq!(acquire(&db, s, "a", 19_000).await.unwrap(), None);

@@ -170,7 +170,7 @@ pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
             tracing::warn!(error = %e, "node heartbeat failed; it retries in 5 s");
         }
         let now_ms = svc.clock.now().0 / 90;
-        if let Err(e) = crate::leases::renew_all(&svc.db, &svc.node.name, now_ms).await {
+        if let Err(e) = crate::leases::renew(&svc.db, &svc.node.name, &svc.leases.streams(), now_ms).await {
             tracing::warn!(error = %e, "could not renew this node's stream leases; they expire in 10 s without");
         }
         drop_streams_taken_elsewhere(&svc, now_ms).await;

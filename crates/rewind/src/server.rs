@@ -57,6 +57,8 @@ pub struct Services {
     pub storage: Arc<crate::storage::Storage>,
     /// This server among the nodes on its database.
     pub node: crate::nodes::Identity,
+    /// The stream leases this process holds (what its heartbeat renews).
+    pub leases: crate::leases::Book,
 }
 
 impl Services {
@@ -117,6 +119,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     let node = crate::nodes::Identity::resolve(&config.node, http.local_addr()?);
     let services = Arc::new(Services {
         node,
+        leases: Default::default(),
         registry: Registry::new(db.clone()),
         metrics: Metrics::default(),
         timelines: Default::default(),

@@ -87,7 +87,8 @@ pub async fn begin(svc: &Arc<Services>, s: Start) -> Result<Arc<LiveStream>, Ref
     match crate::leases::acquire(&svc.db, &shown, &svc.node.name, now_ms).await {
         Ok(Some(epoch)) => {
             let fence = crate::leases::Fence { node: svc.node.name.clone(), epoch };
-            let _ = live.lease.set(crate::leases::Held::new(svc.db.clone(), shown.clone(), fence));
+            let held = crate::leases::Held::new(svc.db.clone(), svc.leases.clone(), shown.clone(), fence);
+            let _ = live.lease.set(held);
         }
         Ok(None) => {
             svc.registry.unregister(&live);

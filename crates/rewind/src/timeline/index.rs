@@ -635,7 +635,7 @@ mod tests {
         assert_eq!(unsealed_chunks(&db, "a").await.unwrap().len(), 1, "for A's own start-up");
         assert!(unsealed_chunks(&db, "b").await.unwrap().is_empty(), "never B's to repair");
         // Even after A's heartbeat comes back, renewing nothing of B's.
-        assert_eq!(leases::renew_all(&db, "a", LEASE_MS + 1).await.unwrap(), 0);
+        assert_eq!(leases::renew(&db, "a", &[s.to_string()], LEASE_MS + 1).await.unwrap(), 0);
         assert!(seal_chunk(&db, &chunk(4, 4), Some(&a)).await.is_err());
         open_chunk(&db, &chunk(20, 4), "b").await.unwrap();
         seal_chunk(&db, &chunk(20, 4), Some(&b)).await.unwrap();
