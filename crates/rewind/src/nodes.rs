@@ -146,8 +146,21 @@ pub fn host_name() -> String {
     if name.is_empty() { "rewind".into() } else { name }
 }
 
+/// Notes whether another node is up (`Services::peers_up`).
+async fn note_peers(svc: &crate::server::Services) {
+    match list(&svc.db).await {
+        Ok(all) => {
+            let now = svc.clock.now_unix();
+            let up = all.iter().any(|n| n.name != svc.node.name && n.up(now));
+            svc.peers_up.store(up, std::sync::atomic::Ordering::Relaxed);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not list the nodes; checked again at the next heartbeat"),
+    }
+}
+
 /// Beats every `HEARTBEAT` until shutdown, with the streams live here.
 pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
+    note_peers(&svc).await;
     loop {
         tokio::select! {
             _ = svc.shutdown.cancelled() => return,
@@ -174,6 +187,7 @@ pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
             tracing::warn!(error = %e, "could not renew this node's stream leases; they expire in 10 s without");
         }
         drop_streams_taken_elsewhere(&svc, now_ms).await;
+        note_peers(&svc).await;
     }
 }
 

@@ -59,6 +59,9 @@ pub struct Services {
     pub node: crate::nodes::Identity,
     /// The stream leases this process holds (what its heartbeat renews).
     pub leases: crate::leases::Book,
+    /// Whether another node was up at the last heartbeat: alone, nothing is ever asked
+    /// of the cluster on a request's path.
+    pub peers_up: std::sync::atomic::AtomicBool,
 }
 
 impl Services {
@@ -120,6 +123,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     let services = Arc::new(Services {
         node,
         leases: Default::default(),
+        peers_up: Default::default(),
         registry: Registry::new(db.clone()),
         metrics: Metrics::default(),
         timelines: Default::default(),

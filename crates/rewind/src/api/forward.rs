@@ -112,6 +112,9 @@ async fn reachable(svc: &Services, node: &str) -> Option<String> {
 
 /// Where a request about `subject` may be passed, and how.
 async fn destination(svc: &Services, subject: &Subject) -> Option<String> {
+    if !svc.peers_up.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     match subject {
         Subject::Stream(id, _) => owner(svc, id).await,
         Subject::Locator(locator, _) => {
