@@ -55,6 +55,14 @@ pub struct Plan {
     pub flow_continue_secs: u32,
 }
 
+impl Plan {
+    /// Where a file of this recording lives, relative to the media root:
+    /// `{domain}/{app}/{stream}/{name}` (the library's `rel_path`).
+    pub fn rel_path(&self, name: &str) -> String {
+        format!("{}/{}/{}/{name}", self.domain, self.app, self.stream)
+    }
+}
+
 /// Audio held while waiting for the first video key frame; past this, the stream is
 /// taken as audio-only and the file starts with what was held.
 const AUDIO_ONLY_AFTER: Duration90k = Duration90k::from_secs(2);
@@ -340,8 +348,7 @@ async fn open_file(
         return Ok((o, true));
     }
     let file_id = new_file_id(svc.clock.now());
-    let rel_tmp =
-        format!("{}/{}/{}/.{file_id}.{}.part", plan.domain, plan.app, plan.stream, ext(plan.format));
+    let rel_tmp = plan.rel_path(&format!(".{file_id}.{}.part", ext(plan.format)));
     let plan_json = serde_json::to_string(plan).unwrap_or_default();
     let now = svc.clock.now_unix();
     journal::begin(
@@ -706,7 +713,7 @@ pub(super) async fn record_hls(
         media_start_ms: h.segments.first().map_or(0, |s| Time90k(s.dts_90k).as_ms()),
         session_ids: h.session_ids.clone(),
     };
-    let rel_path = format!("{}/{}/{}/{}", plan.domain, plan.app, plan.stream, done.file_name);
+    let rel_path = plan.rel_path(&done.file_name);
     let shipped =
         if splice::ships(svc, plan) { splice::publish_shipped(svc, h, &rel_path).await? } else { vec![] };
     record_media(svc, plan, done).await?;
@@ -757,7 +764,7 @@ pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) ->
     let Finished { file_id, start, end, duration, size, file_name, info, media_start_ms, session_ids } = done;
     let file_id = file_id.as_str();
     let duration_ms = duration.0 / TICKS_PER_MS;
-    let rel_path = format!("{}/{}/{}/{file_name}", plan.domain, plan.app, plan.stream);
+    let rel_path = plan.rel_path(&file_name);
     let rec = MediaRecord {
         file_id: file_id.to_string(),
         domain: plan.domain.clone(),
