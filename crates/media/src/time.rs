@@ -145,6 +145,74 @@ impl WallAnchor {
     }
 }
 
+/// Maps a pulled camera's media timestamps to wall-clock instants that do not drift
+/// from a reference clock over days of continuous pulling.
+///
+/// A camera's media clock runs at its own crystal's pace (tens of ppm off: seconds a
+/// day), so `WallAnchor`'s "media time drives wall time" alone would wander. Here each
+/// frame also gets a *reference* instant — the camera's NTP time from RTCP sender
+/// reports when trusted, else the receive time — and a correction follows the
+/// reference, changed by at most `max_rate` (a fraction, e.g. 500 ppm) of the media
+/// time that passed: wall time stays smooth and never goes backwards, and the
+/// difference from the reference stays bounded whatever the drift (below `max_rate`).
+/// Media that lags the receive time by more than `max_lag`, or runs ahead of it by
+/// more (a camera's timestamps jumping), re-anchors on the reference: a discontinuity.
+#[derive(Clone, Debug)]
+pub struct SteeredAnchor {
+    anchor: Option<(Time90k, Time90k)>,
+    /// Ticks added to the anchored wall time (fractional: slews are sub-tick per frame).
+    correction: f64,
+    last_dts: Time90k,
+    last_wall: Time90k,
+    max_lag: Duration90k,
+    max_rate: f64,
+}
+
+impl SteeredAnchor {
+    /// A new anchor: re-anchors beyond `max_lag` either way, slews at most `max_rate`.
+    pub fn new(max_lag: Duration90k, max_rate: f64) -> Self {
+        SteeredAnchor {
+            anchor: None,
+            correction: 0.0,
+            last_dts: Time90k(0),
+            last_wall: Time90k(i64::MIN),
+            max_lag,
+            max_rate,
+        }
+    }
+
+    /// Wall-clock instant of a frame with media time `dts`, received at `now`, that the
+    /// reference clock puts at `reference`; the bool is true when the anchor moved.
+    pub fn wall_of(&mut self, dts: Time90k, now: Time90k, reference: Time90k) -> (Time90k, bool) {
+        let Some((a_dts, a_wall)) = self.anchor else {
+            self.reanchor(dts, reference);
+            return (reference, false);
+        };
+        let wall = a_wall + (dts - a_dts) + Duration90k(self.correction.round() as i64);
+        let off = now - wall;
+        if off > self.max_lag || off < Duration90k(-self.max_lag.0) {
+            // Never before what was already given out (a jump ahead is caught at its
+            // first frame, so that is at most `max_lag` ahead).
+            let at = reference.max(self.last_wall);
+            self.reanchor(dts, at);
+            return (at, true);
+        }
+        let step = (dts - self.last_dts).0.max(0) as f64 * self.max_rate;
+        let err = (reference - wall).0 as f64;
+        self.correction += err.clamp(-step, step);
+        self.last_dts = self.last_dts.max(dts);
+        self.last_wall = self.last_wall.max(wall);
+        (wall, false)
+    }
+
+    fn reanchor(&mut self, dts: Time90k, wall: Time90k) {
+        self.anchor = Some((dts, wall));
+        self.correction = 0.0;
+        self.last_dts = dts;
+        self.last_wall = self.last_wall.max(wall);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +270,60 @@ mod tests {
         let (w, moved) = a.wall_of(Time90k(180_000), Time90k(91_000 + 60 * 90_000));
         assert!(moved);
         assert_eq!(w, Time90k(91_000 + 60 * 90_000));
+    }
+
+    #[test]
+    fn steered_wall_time_follows_the_reference_without_drift() {
+        // A camera clock 100 ppm fast, pulled for three days at 25 fps: without steering
+        // its wall time would run 26 s ahead; steered at 500 ppm it stays within 50 ms.
+        let mut a = SteeredAnchor::new(Duration90k::from_secs(10), 500e-6);
+        let start = Time90k(1_700_000_000 * TICKS_PER_SECOND);
+        let frame = 3600; // 40 ms of true time
+        let mut last = Time90k(i64::MIN);
+        let mut worst = 0i64;
+        for i in 0..(3 * 86_400 * 25i64) {
+            let truth = start + Duration90k(i * frame);
+            let dts = Time90k(i * frame + i * frame / 10_000);
+            let (w, moved) = a.wall_of(dts, truth, truth);
+            assert!(!moved);
+            assert!(w >= last);
+            last = w;
+            worst = worst.max((w - truth).0.abs());
+        }
+        assert!(worst < 50 * TICKS_PER_MS, "off by {} ms", worst / TICKS_PER_MS);
+    }
+
+    #[test]
+    fn steered_anchor_moves_on_stalls_and_jumps_ahead() {
+        let mut a = SteeredAnchor::new(Duration90k::from_secs(10), 500e-6);
+        let t0 = Time90k(1_000_000_000);
+        assert_eq!(a.wall_of(Time90k(0), t0, t0), (t0, false));
+        assert_eq!(
+            a.wall_of(Time90k(TICKS_PER_SECOND), t0 + Duration90k::from_secs(1), t0).0,
+            t0 + Duration90k::from_secs(1)
+        );
+        // the camera's timestamps jump an hour ahead: re-anchor at the reference
+        let now = t0 + Duration90k::from_secs(2);
+        assert_eq!(a.wall_of(Time90k(3600 * TICKS_PER_SECOND), now, now), (now, true));
+        // a stall of a minute: re-anchor, later than anything before
+        let later = now + Duration90k::from_secs(60);
+        let (w, moved) = a.wall_of(Time90k(3601 * TICKS_PER_SECOND), later, later);
+        assert!(moved && w == later);
+    }
+
+    proptest! {
+        #[test]
+        fn steered_wall_time_never_goes_backwards(deltas in proptest::collection::vec((0i64..200_000, 0i64..2_000_000, -900_000i64..900_000), 1..200)) {
+            let mut a = SteeredAnchor::new(Duration90k::from_secs(10), 500e-6);
+            let (mut dts, mut now) = (Time90k(0), Time90k(1_000_000_000));
+            let mut last = Time90k(i64::MIN);
+            for (dd, dn, skew) in deltas {
+                dts.0 += dd;
+                now.0 += dn;
+                let (w, _) = a.wall_of(dts, now, now + Duration90k(skew));
+                prop_assert!(w >= last, "{:?} after {:?}", w, last);
+                last = w;
+            }
+        }
     }
 }

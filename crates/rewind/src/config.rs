@@ -49,6 +49,8 @@ pub struct Config {
     pub record_templates: Vec<crate::recording::template::Template>,
     /// Rules declared in the file (read-only); `domain = "*"` matches every domain.
     pub record_rules: Vec<crate::recording::catalog::Rule>,
+    /// RTSP cameras declared in the file (read-only; the API may add more).
+    pub sources: Vec<crate::sources::spec::SourceSpec>,
 }
 
 /// Callbacks (R-M3): where events go when a domain names no target of its own, and how
@@ -353,6 +355,7 @@ impl Default for Config {
             callbacks: CallbacksConfig::default(),
             record_templates: Vec::new(),
             record_rules: Vec::new(),
+            sources: Vec::new(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Configuration made through the API on one node, applied by every node (issue 17):
-//! each change of templates, rules, domains or record tasks moves one counter in the
+//! each change of templates, rules, domains, record tasks or sources moves one counter in the
 //! database (`bump`), and every node polls it (`run`, every `POLL`) and reads what
 //! changed again when it moved. A poll is one primary-key read, whatever the cluster's
 //! size, and works the same on SQLite and PostgreSQL. The only SQL on `config_version`.
@@ -57,6 +57,7 @@ pub async fn run(svc: Arc<crate::server::Services>) {
             svc.catalog.reload().await?;
             svc.domains.reload().await?;
             svc.record_tasks.reload().await?;
+            svc.sources.reconcile(&svc).await?;
             anyhow::Ok(())
         }
         .await;

@@ -76,6 +76,12 @@ pub enum ErrorCode {
     StorageUnavailable,
     /// Another node took the stream (its lease) while this one still wrote it.
     LeaseLost,
+    /// No source with that id.
+    SourceNotFound,
+    /// A source with that id, or pulling that stream, exists.
+    SourceExists,
+    /// The source is declared in the configuration file.
+    SourceInConfig,
     /// Our fault: a database or storage failure.
     Internal,
 }
@@ -119,6 +125,9 @@ impl ErrorCode {
             ErrorCode::TaskStarted => "FailedOperation.TaskStarted",
             ErrorCode::StorageUnavailable => "ResourceUnavailable.Storage",
             ErrorCode::LeaseLost => "FailedOperation.LeaseLost",
+            ErrorCode::SourceNotFound => "ResourceNotFound.Source",
+            ErrorCode::SourceExists => "FailedOperation.SourceAlreadyExist",
+            ErrorCode::SourceInConfig => "UnsupportedOperation.SourceInConfig",
             ErrorCode::Internal => "InternalError",
         }
     }
@@ -138,19 +147,22 @@ impl ErrorCode {
             | ErrorCode::ConfOutLimit
             | ErrorCode::ConfNotFound
             | ErrorCode::BuiltinTemplate
+            | ErrorCode::SourceInConfig
             | ErrorCode::NoTimeline
             | ErrorCode::MaximumRunningTask => 400,
             ErrorCode::ConfInUsed
             | ErrorCode::RuleAlreadyExist
             | ErrorCode::TaskStarted
-            | ErrorCode::LeaseLost => 409,
+            | ErrorCode::LeaseLost
+            | ErrorCode::SourceExists => 409,
             ErrorCode::TemplateNotFound
             | ErrorCode::RuleNotFound
             | ErrorCode::MediaNotFound
             | ErrorCode::NoMediaInRange
             | ErrorCode::LocatorNotFound
             | ErrorCode::TaskNotFound
-            | ErrorCode::CallbackNotFound => 404,
+            | ErrorCode::CallbackNotFound
+            | ErrorCode::SourceNotFound => 404,
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::BodyTimeout => 408,

@@ -181,6 +181,16 @@ pub async fn take_job(db: &Db, job: &str, node: &str, now_ms: i64, ttl_ms: i64) 
     Ok(row.is_some())
 }
 
+/// Gives a job's lease back (the node stops running it), if this node holds it.
+pub async fn leave_job(db: &Db, job: &str, node: &str) -> Result<()> {
+    sqlx::query("DELETE FROM job_lease WHERE job = $1 AND node = $2")
+        .bind(job)
+        .bind(node)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 /// `take_job` for a sweeper's loop: whether this node runs `job` now (a database that
 /// does not answer is logged and counts as not this node's turn).
 pub async fn my_turn(

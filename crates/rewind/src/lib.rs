@@ -27,6 +27,7 @@ pub mod recording;
 pub mod registry;
 pub mod secret;
 pub mod server;
+pub mod sources;
 pub mod storage;
 pub mod stream_id;
 pub mod tasks;

@@ -62,6 +62,8 @@ pub struct Services {
     /// Whether another node was up at the last heartbeat: alone, nothing is ever asked
     /// of the cluster on a request's path.
     pub peers_up: std::sync::atomic::AtomicBool,
+    /// RTSP cameras pulled as streams.
+    pub sources: crate::sources::Sources,
 }
 
 impl Services {
@@ -120,6 +122,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;
     let node = crate::nodes::Identity::resolve(&config.node, http.local_addr()?);
+    let sources = crate::sources::Sources::new(db.clone(), &config)?;
     let services = Arc::new(Services {
         node,
         leases: Default::default(),
@@ -144,6 +147,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         db,
         domains,
         catalog,
+        sources,
         config,
     });
     if let Err(e) = services.disk_reserve.ensure() {
@@ -184,6 +188,9 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
     tracker.spawn(crate::nodes::run(services.clone()));
     tracker.spawn(crate::config_sync::run(services.clone()));
     tracker.spawn(crate::storage::audit::run(services.clone()));
+    if let Err(e) = services.sources.reconcile(&services).await {
+        tracing::error!(error = %e, "could not start the RTSP sources; started at the next configuration change");
+    }
     let svc = services.clone();
     tracker.spawn(crate::storage::uploads::run(
         services.storage.clone(),

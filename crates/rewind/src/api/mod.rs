@@ -9,6 +9,7 @@ mod media;
 mod nodes;
 mod respond;
 mod service;
+mod sources;
 mod streams;
 mod tasks;
 mod templates;
@@ -53,6 +54,8 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/callbacks/failed/resend", post(callbacks::resend_failed))
         .route("/callbacks/{event_id}", get(callbacks::get_one).delete(callbacks::delete))
         .route("/callbacks/{event_id}/resend", post(callbacks::resend_one))
+        .route("/sources", get(sources::list).post(sources::create))
+        .route("/sources/{source_id}", get(sources::get_one).put(sources::put).delete(sources::delete))
         .route("/domains", get(domains::list))
         .route("/domains/{domain}", get(domains::get_one).put(domains::put).delete(domains::delete))
         .route("/record-templates", get(templates::list).post(templates::create))

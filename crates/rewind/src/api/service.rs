@@ -27,5 +27,6 @@ pub async fn metrics(State(svc): Svc) -> impl IntoResponse {
     crate::conn_slots::render_metrics(&mut text, "rtmp", &svc.rtmp_slots);
     crate::conn_slots::render_metrics(&mut text, "http", &svc.http_slots);
     svc.storage.uploads.render(&mut text);
+    svc.sources.render_metrics(&mut text);
     ([("content-type", "text/plain; version=0.0.4")], text)
 }

@@ -274,6 +274,35 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE media ADD COLUMN node TEXT NOT NULL DEFAULT '';
     ",
     ),
+    (
+        11,
+        "
+    -- RTSP cameras declared through the API (sources::store). The URL keeps the
+    -- password: rewind needs it to dial; the API never shows it.
+    CREATE TABLE rtsp_source (
+        source_id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        app TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        enable INTEGER NOT NULL,
+        rtp_timeout_secs INTEGER NOT NULL,
+        created_at_unix INTEGER NOT NULL
+    );
+    -- Every source's status (from the file or the API), written by the node pulling it,
+    -- so that every node's API shows it.
+    CREATE TABLE rtsp_source_status (
+        source_id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        state TEXT NOT NULL,
+        last_error TEXT,
+        note TEXT,
+        retries INTEGER NOT NULL,
+        connected_at_unix INTEGER
+    );
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

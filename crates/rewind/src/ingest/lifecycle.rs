@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use tokio_util::sync::CancellationToken;
 
 /// A publish that may start.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Start {
     /// The stream.
     pub id: StreamId,

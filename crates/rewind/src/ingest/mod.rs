@@ -1,4 +1,5 @@
-//! Ingest: protocol sessions that turn pushes into `Frame`s on a stream's hub.
+//! Ingest: protocol sessions that turn pushes (RTMP) and pulls (RTSP) into `Frame`s on
+//! a stream's hub, through one publish lifecycle.
 
 pub mod frames;
 pub mod lifecycle;
@@ -6,5 +7,6 @@ pub mod publish_target;
 pub mod push_auth;
 pub mod rtmp_server;
 pub mod rtmp_session;
+pub mod rtsp_session;
 pub mod socket_batch;
 pub mod tracks;

@@ -7,7 +7,7 @@
 
 use crate::registry::{AudioInfo, MediaInfo, VideoInfo};
 use bytes::Bytes;
-use rewind_media::time::{TICKS_PER_MS, WallAnchor};
+use rewind_media::time::{SteeredAnchor, TICKS_PER_MS, WallAnchor};
 use rewind_media::{CodecConfig, CodecError, Duration90k, Frame, Time90k, Track};
 use std::sync::Arc;
 
@@ -53,26 +53,64 @@ struct TrackState {
     unsupported_warned: bool,
 }
 
+/// How a session's media time becomes wall-clock time.
+#[derive(Debug)]
+enum Clock {
+    /// A push: anchored at its first frame's arrival (a push is a session of hours).
+    Pushed(WallAnchor),
+    /// A pulled camera (days without a break): steered toward the camera's NTP time
+    /// when its sender reports are trusted, else toward the receive time.
+    Pulled {
+        anchor: SteeredAnchor,
+        /// The last trusted sender report: (media time, its NTP wall time).
+        sender: Option<(Time90k, Time90k)>,
+    },
+}
+
+/// Media that stalls for more than this against the wall clock re-anchors (a gap).
+const MAX_LAG: Duration90k = Duration90k::from_secs(10);
+/// How fast a pulled camera's wall time may be steered: 500 ppm (cameras drift tens).
+const MAX_STEER_RATE: f64 = 500e-6;
+/// A camera whose NTP time is further than this from ours has no trusted clock.
+pub const MAX_CAMERA_CLOCK_OFFSET: Duration90k = Duration90k::from_secs(5);
+
 /// One publish session's tracks.
 #[derive(Debug)]
 pub struct Tracks {
     video: TrackState,
     audio: TrackState,
-    anchor: WallAnchor,
+    clock: Clock,
 }
 
 impl Default for Tracks {
     fn default() -> Self {
-        // Media that stalls for more than 10 s against the wall clock re-anchors (a gap).
         Tracks {
             video: TrackState::default(),
             audio: TrackState::default(),
-            anchor: WallAnchor::new(Duration90k::from_secs(10)),
+            clock: Clock::Pushed(WallAnchor::new(MAX_LAG)),
         }
     }
 }
 
 impl Tracks {
+    /// The tracks of a pulled camera: wall time that does not drift over days.
+    pub fn pulled() -> Self {
+        Tracks {
+            clock: Clock::Pulled { anchor: SteeredAnchor::new(MAX_LAG, MAX_STEER_RATE), sender: None },
+            ..Tracks::default()
+        }
+    }
+
+    /// A sender report of a pulled camera: media time `dts` was `utc` on the camera's
+    /// clock, received at `now`. Used from now on when within
+    /// `MAX_CAMERA_CLOCK_OFFSET` of our clock; false when not trusted.
+    pub fn sender_report(&mut self, dts: Time90k, utc: Time90k, now: Time90k) -> bool {
+        let Clock::Pulled { sender, .. } = &mut self.clock else { return false };
+        let trusted = (utc - now).0.abs() <= MAX_CAMERA_CLOCK_OFFSET.0;
+        *sender = trusted.then_some((dts, utc));
+        trusted
+    }
+
     fn track(&mut self, track: Track) -> &mut TrackState {
         if track == Track::Video { &mut self.video } else { &mut self.audio }
     }
@@ -136,7 +174,13 @@ impl Tracks {
         t.last_dts = Some(dts);
         t.frames += 1;
         t.first_dts.get_or_insert(dts);
-        let (utc, discontinuity) = self.anchor.wall_of(dts, now);
+        let (utc, discontinuity) = match &mut self.clock {
+            Clock::Pushed(a) => a.wall_of(dts, now),
+            Clock::Pulled { anchor, sender } => {
+                let reference = sender.map_or(now, |(d, u)| u + (dts - d));
+                anchor.wall_of(dts, now, reference)
+            }
+        };
         Ok(Produced::Frame(Frame { track, dts, pts: dts + cts, utc, keyframe, discontinuity, codec, data }))
     }
 
