@@ -162,6 +162,7 @@ async fn run(
             Ok(Some(Ok(item))) => item,
         };
         let now = p.svc.clock.now();
+        let mut new_parameters = false;
         let produced = match item {
             CodecItem::VideoFrame(f) => {
                 last_media = Instant::now();
@@ -170,6 +171,7 @@ async fn run(
                     && let Some(i) = video
                 {
                     configure(&mut tracks, Track::Video, media.streams()[i].parameters())?;
+                    new_parameters = true;
                 }
                 let dts = to_90k(f.timestamp());
                 let key = f.is_random_access_point();
@@ -195,6 +197,7 @@ async fn run(
             // The publish begins with the first frame: a camera that answers but sends
             // nothing never shows up as a live stream.
             let live = lifecycle::begin(p.svc, start.clone()).await.map_err(|r| r.description)?;
+            *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
             *live_out = Some((live, Instant::now()));
             if let Some(f) = on_live.take() {
                 f((!notes.is_empty()).then(|| notes.join("; ")));
@@ -211,7 +214,7 @@ async fn run(
         live.hub.publish(frame);
         // A frame is the unit retina hands over; readers coalesce their own wake-ups.
         live.hub.flush();
-        if stats_at.elapsed() >= Duration::from_secs(1) {
+        if stats_at.elapsed() >= Duration::from_secs(1) || new_parameters {
             *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
             let bytes = live.bytes_in();
             let kbps = (bytes - stats_bytes) as f64 * 8.0 / 1000.0 / stats_at.elapsed().as_secs_f64();

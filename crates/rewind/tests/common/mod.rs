@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod receiver;
+pub mod rtsp;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};

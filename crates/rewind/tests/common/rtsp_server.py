@@ -18,8 +18,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("port")
@@ -48,11 +49,11 @@ server.set_address("127.0.0.1")
 server.set_service(args.port)
 if args.auth:
     auth = GstRtspServer.RTSPAuth()
-    token = GstRtspServer.RTSPToken.new_empty()
-    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", "user")
     if args.auth == "digest":
         auth.add_digest(args.user, args.password, token)
-        auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
     else:
         basic = GstRtspServer.RTSPAuth.make_basic(args.user, args.password)
         auth.add_basic(basic, token)
@@ -63,11 +64,12 @@ for path, launch in MOUNTS.items():
     factory.set_launch(launch)
     factory.set_shared(path != "/silent")
     if args.tcp_only:
-        factory.set_protocols(GstRtspServer.RTSPLowerTrans.TCP)
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if args.auth:
-        factory.add_role_from_structure(
-            Gst.Structure.from_string("user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0]
-        )
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_permission_for_role("user", "media.factory.access", True)
+        permissions.add_permission_for_role("user", "media.factory.construct", True)
+        factory.set_permissions(permissions)
     mounts.add_factory(path, factory)
 if server.attach(None) == 0:
     sys.exit(f"cannot listen on 127.0.0.1:{args.port}")
