@@ -63,6 +63,8 @@ impl Machine {
         if tools.contains(&"npm") {
             m.script("npm", FAKE_RECORDER);
         }
+        // A python3 with GStreamer's RTSP server, unless a case removes it.
+        m.script("gst-python", "#!/bin/true\n");
         // PostgreSQL's versioned folder, unless a case removes it.
         std::fs::create_dir_all(m.dir.path().join("pg/15/bin")).unwrap();
         m.script_at("pg/15/bin/initdb", "#!/bin/true\n");
@@ -116,6 +118,7 @@ impl Machine {
             .env("REWIND_BROWSER_DIR", self.browser())
             .env("REWIND_TOOLS_DIR", self.dir.path().join("tools"))
             .env("REWIND_PG_GLOB", self.dir.path().join("pg/*/bin/initdb"))
+            .env("REWIND_GST_PYTHONS", self.bin().join("gst-python"))
             .envs(env.iter().copied())
             .output()
             .unwrap();
@@ -296,4 +299,32 @@ fn postgresql_is_installed_only_when_its_server_binaries_are_missing() {
     let run = m.run(&[], &[]);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(installs(&run), ["apt-get install -y -qq postgresql"]);
+}
+
+#[test]
+fn gstreamers_rtsp_server_is_installed_only_when_python_cannot_load_it() {
+    let m = Machine::with(ALL);
+    let run = m.run(&[], &[]);
+    assert!(run.stderr.contains("GStreamer's RTSP server is there"), "{}", run.stderr);
+    // Without the bindings (or an encoder) the check fails until apt installs them.
+    m.script("gst-python", "#!/bin/bash\n[ -f \"$BIN/gst-installed\" ]\n");
+    let apt = FAKE_APT.replace(
+        "    *) cmds=\"$p\" ;;",
+        "    gir1.2-gst-rtsp-server-1.0) cmds=\"gst-installed\" ;;\n    gstreamer1.0-*|python3-gi) cmds=\"\" ;;\n    *) cmds=\"$p\" ;;",
+    );
+    m.script("apt-get", &apt);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        installs(&run),
+        [
+            "apt-get install -y -qq gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+          gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly python3-gi"
+        ]
+    );
+    // Installed but still not loadable: a clear failure.
+    std::fs::remove_file(m.bin().join("gst-installed")).unwrap();
+    m.script("apt-get", FAKE_APT);
+    let run = m.run(&[], &[]);
+    assert!(!run.ok && run.stderr.contains("cannot load GstRtspServer"), "{}", run.stderr);
 }
