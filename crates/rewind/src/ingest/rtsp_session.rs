@@ -261,6 +261,8 @@ fn describe(e: &retina::Error) -> String {
         ("name or service not known", "host name not found"),
         ("timed out", "timed out"),
         ("eof", "the camera closed the connection"),
+        ("wrong ssrc", "the camera changed its RTP SSRC mid-stream"),
+        ("rtsp framing error", "garbage on the connection (not RTSP or interleaved RTP)"),
     ] {
         if lower.contains(needle) {
             return words.into();
@@ -313,10 +315,7 @@ fn sender_report(
 ) {
     let Some(rtp) = r.rtp_timestamp() else { return };
     let Some(Ok(Some(sr))) = r.pkts().next().map(|p| p.as_sender_report()) else { return };
-    let ntp = sr.ntp_timestamp().0;
-    let Some(secs) = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET_SECS) else { return };
-    let micros = secs as i64 * 1_000_000 + (((ntp & 0xffff_ffff) * 1_000_000) >> 32) as i64;
-    let utc = Time90k::from_unix_micros(micros);
+    let Some(utc) = ntp_to_utc(sr.ntp_timestamp().0) else { return };
     if !tracks.sender_report(to_90k(rtp), utc, now) {
         tracing::debug!(
             source_id,
@@ -326,6 +325,15 @@ fn sender_report(
     }
 }
 
+/// An NTP timestamp (seconds since 1900 in 32.32 fixed point) as a wall-clock instant;
+/// None before 1970 (a camera whose clock was never set).
+fn ntp_to_utc(ntp: u64) -> Option<Time90k> {
+    let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET_SECS)?;
+    Some(Time90k::from_unix_micros(
+        secs as i64 * 1_000_000 + (((ntp & 0xffff_ffff) * 1_000_000) >> 32) as i64,
+    ))
+}
+
 /// The camera's address for the stream's `publisher_addr` (unspecified if unresolved).
 async fn peer_of(u: &url::Url) -> SocketAddr {
     let host = u.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string();
@@ -333,5 +341,26 @@ async fn peer_of(u: &url::Url) -> SocketAddr {
     match tokio::net::lookup_host((host.as_str(), port)).await {
         Ok(mut a) => a.next().unwrap_or(SocketAddr::from(([0, 0, 0, 0], port))),
         Err(_) => SocketAddr::from(([0, 0, 0, 0], port)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ntp_time_becomes_unix_time() {
+        // 2026-12-05T00:00:00.5Z
+        let unix = 1_796_428_800u64;
+        let ntp = ((unix + NTP_UNIX_OFFSET_SECS) << 32) | (1u64 << 31);
+        assert_eq!(ntp_to_utc(ntp), Some(Time90k::from_unix_micros(unix as i64 * 1_000_000 + 500_000)));
+        assert_eq!(ntp_to_utc(5 << 32), None, "a clock that was never set");
+    }
+
+    #[test]
+    fn timestamps_become_90k_ticks_from_the_session_start() {
+        let rate = std::num::NonZeroU32::new(48_000).unwrap();
+        let t = retina::Timestamp::new(1_000 + 48_000 * 3, rate, 1_000).unwrap();
+        assert_eq!(to_90k(t), Time90k(3 * TICKS_PER_SECOND));
     }
 }

@@ -253,4 +253,34 @@ mod tests {
         ));
         assert!(t.codec_error(Track::Video, CodecError::Invalid("bad")).is_err());
     }
+
+    #[test]
+    fn a_pulled_camera_takes_its_clock_from_trusted_sender_reports() {
+        let asc = AacConfig::parse(Bytes::from_static(&[0x12, 0x10])).unwrap();
+        let now = Time90k(1_700_000_000 * 90_000);
+        let data = Bytes::from_static(b"x");
+        let mut t = Tracks::pulled();
+        t.configure(Track::Audio, CodecConfig::Aac(asc.clone()));
+        // The camera's clock is 2 s behind ours: within the bound, so trusted.
+        let camera = now - Duration90k::from_secs(2);
+        assert!(t.sender_report(Time90k(0), camera, now));
+        let f = |t: &mut Tracks, dts: i64| match t.frame(
+            Track::Audio,
+            Time90k(dts),
+            Duration90k(0),
+            true,
+            data.clone(),
+            now,
+        ) {
+            Ok(Produced::Frame(f)) => f.utc,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(f(&mut t, 9_000), camera + Duration90k(9_000));
+        // A camera clock a minute off is not trusted: receive time instead.
+        let mut t = Tracks::pulled();
+        t.configure(Track::Audio, CodecConfig::Aac(asc));
+        assert!(!t.sender_report(Time90k(0), now - Duration90k::from_secs(60), now));
+        assert_eq!(f(&mut t, 9_000), now);
+        assert!(!Tracks::default().sender_report(Time90k(0), now, now), "pushes keep their anchor");
+    }
 }

@@ -2,6 +2,7 @@
 //! pushes, and media fixtures made by ffmpeg once per test binary.
 #![allow(dead_code)]
 
+pub mod fake_camera;
 pub mod postgres;
 pub mod receiver;
 pub mod rtsp;
