@@ -246,4 +246,33 @@ mod tests {
         s.domain = Some("other.example".into());
         assert_eq!(Source::check(&s, "d.example").unwrap().source_id, "other.example.cams.door");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_credentials_round_trip_and_never_show(
+            user in "[a-zA-Z0-9._~!$&'()*+,;=:@/ %-]{1,16}",
+            password in "[a-zA-Z0-9._~!$&'()*+,;=:@/ %#?-]{4,24}",
+            host in "[a-z][a-z0-9-]{0,10}",
+            path in "(/[a-zA-Z0-9_.-]{0,8}){0,3}",
+        ) {
+            let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let raw = format!("rtsp://{}:{}@{host}:554{path}", enc(&user), enc(&password));
+            let u = CameraUrl::parse(&raw).unwrap();
+            proptest::prop_assert_eq!(u.user.as_deref(), Some(user.as_str()));
+            proptest::prop_assert_eq!(u.password.as_deref(), Some(password.as_str()));
+            proptest::prop_assert!(u.dial.username().is_empty() && u.dial.password().is_none());
+            let masked = u.masked();
+            proptest::prop_assert!(!masked.contains(&enc(&password)) || enc(&user).contains(&enc(&password)) || path.contains(&password), "{}", masked);
+            proptest::prop_assert_eq!(CameraUrl::parse(&u.full()).unwrap(), u.clone());
+            let shown = CameraUrl::parse(&masked).unwrap();
+            proptest::prop_assert_eq!(shown.password.as_deref(), Some("***"));
+        }
+
+        #[test]
+        fn any_text_is_a_url_or_a_clear_error(s in "\\PC{0,80}") {
+            if let Err(e) = CameraUrl::parse(&s) {
+                proptest::prop_assert!(e.message.starts_with("url "), "{}", e.message);
+            }
+        }
+    }
 }
