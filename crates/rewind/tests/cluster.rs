@@ -331,3 +331,67 @@ async fn a_node_paused_past_its_lease_stops_writing_the_stream_another_node_took
     let url = b.url(&format!("/v1/streams/{SID}/manifest.m3u8"));
     assert_eq!(decode(&url), "", "the timeline plays");
 }
+
+/// A camera is pulled by exactly one node; when that node dies, another takes it.
+#[tokio::test]
+async fn a_source_is_pulled_by_one_node_and_taken_over_when_that_node_dies() {
+    let pg = Arc::new(postgres::Postgres::start());
+    let s3 = Arc::new(s3::S3::start());
+    let cam = common::rtsp::RtspServer::start(&[]);
+    let port = free_port();
+    let mut nodes = vec![
+        TestServer::start_shared(&node_config("a", port), &pg, &s3),
+        TestServer::start_shared(&node_config("b", port), &pg, &s3),
+    ];
+    let (s, v) = nodes[1]
+        .send(
+            "POST",
+            "/v1/sources",
+            Some(json!({"url": cam.url("", "/h264"), "app": "cams", "stream": "hall"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // Both nodes show it live, pulled by the same node, and only that node dialled.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let holder = loop {
+        let mut seen = Vec::new();
+        for n in &nodes {
+            let (_, v) = n.get("/v1/sources/cams.hall").await;
+            seen.push((
+                v["state"].as_str().unwrap_or("").to_string(),
+                v["node"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+        if seen.iter().all(|(s, n)| s == "live" && *n == seen[0].1) {
+            break seen[0].1.clone();
+        }
+        assert!(Instant::now() < deadline, "never one node pulling it: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (h, other) = if holder == "a" { (0, 1) } else { (1, 0) };
+    assert!(!nodes[other].log().contains("pulling the camera"), "only the holder dials the camera");
+    let (_, streams) = nodes[other].get("/v1/streams").await;
+    let live: Vec<&Value> =
+        streams["streams"].as_array().unwrap().iter().filter(|s| s["stream"] == "hall").collect();
+    assert_eq!(live.len(), 1, "{streams}");
+    assert_eq!(live[0]["node"], holder.as_str());
+
+    // The holder dies: the other node takes the camera once its lease ran out.
+    nodes[h].kill_9();
+    let lost = Instant::now();
+    let survivor = &nodes[other];
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (_, v) = survivor.get("/v1/sources/cams.hall").await;
+        if v["state"] == "live" && v["node"] != holder.as_str() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never taken over: {v}\n{}", survivor.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("source taken over {:.1} s after its node died", lost.elapsed().as_secs_f64());
+    survivor
+        .wait_stream("default/cams/hall", Duration::from_secs(5), |s, v| s == 200 && v["live"] == true)
+        .await;
+    nodes.clear();
+}

@@ -193,7 +193,9 @@ impl CameraUrl {
         let Some(user) = &self.user else { return self.dial.to_string() };
         let mut u = self.dial.clone();
         // Encoded here: the URL type leaves a `%` that starts an escape as it is.
-        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
         let _ = u.set_username(&enc(user));
         let _ = u.set_password(password.map(enc).as_deref());
         // `***` would be percent-encoded by the URL type; the API shows it plainly.
