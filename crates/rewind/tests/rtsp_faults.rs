@@ -63,3 +63,42 @@ async fn misbehaving_cameras_never_take_the_server_or_other_streams_down() {
     let (s, _) = srv.get("/healthz").await;
     assert_eq!(s, 200);
 }
+
+/// A camera whose settings change mid-stream (a new SPS: another picture size) is
+/// recorded with them, without a reconnect.
+#[tokio::test]
+async fn a_camera_that_changes_its_picture_size_is_recorded_with_the_new_one() {
+    let cam = FakeCamera::start();
+    let cfg = "[[record_templates]]\ntemplate_id = 1\nname = \"all\"\n\
+        flv = { enable = true }\nhls = { enable = true }\nmp4 = { enable = true }\n\n\
+        [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n";
+    let srv = TestServer::start(cfg);
+    let body = json!({"url": cam.url("new-size"), "app": "fake", "stream": "resized"});
+    assert_eq!(srv.send("POST", "/v1/sources", Some(body)).await.0, 201);
+    let sid = "default/fake/resized";
+    srv.wait_stream(sid, Duration::from_secs(10), |s, v| s == 200 && v["video"]["width"] == 320).await;
+    srv.wait_stream(sid, Duration::from_secs(10), |_, v| {
+        v["video"]["width"] == 160 && v["video"]["height"] == 120
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, v) = srv.get("/v1/sources/fake.resized").await;
+    assert_eq!((v["state"].as_str(), v["retries"].as_u64()), (Some("live"), Some(0)), "no reconnect: {v}");
+    assert_eq!(srv.send("DELETE", "/v1/sources/fake.resized", None).await.0, 204);
+    let files = wait_media(&srv, "stream=resized", 3, Duration::from_secs(10)).await;
+    for m in &files {
+        let path = media_path(&srv, m);
+        assert_eq!(decode_errors(&path), "", "{}", m["format"]);
+        // The last picture decoded has the new size.
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&path)
+            .args(["-vf", "showinfo", "-f", "null", "-"])
+            .args(["-loglevel", "info"])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        let last = log.lines().rev().find(|l| l.contains(" s:")).unwrap_or("");
+        assert!(last.contains(" s:160x120"), "{}: {last}", m["format"]);
+    }
+}

@@ -154,11 +154,16 @@ async fn a_camera_absent_at_start_is_pulled_once_it_comes_up() {
 #[tokio::test]
 async fn a_camera_killed_and_restarted_leaves_one_gap_and_one_spliced_hls_file() {
     let mut cam = RtspServer::start(&[]);
-    let cfg = "[timeline]\nrecord_all = true\n\n\
-        [[record_templates]]\ntemplate_id = 1\nname = \"splice\"\nhls = { enable = true }\n\
-        hls_special = { flow_continue_duration = 20 }\n\n\
-        [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n";
-    let srv = TestServer::start(cfg);
+    // Callbacks queue (nothing listens): the outbox shows which status events came.
+    let cfg = format!(
+        "[callbacks]\nurl = \"http://127.0.0.1:{}/never\"\nmax_attempts = 1000\nfirst_retry_ms = 60000\n\n\
+         [timeline]\nrecord_all = true\n\n\
+         [[record_templates]]\ntemplate_id = 1\nname = \"splice\"\nhls = {{ enable = true }}\n\
+         hls_special = {{ flow_continue_duration = 20 }}\n\n\
+         [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n",
+        common::receiver::free_port()
+    );
+    let srv = TestServer::start(&cfg);
     create(&srv, json!({"url": cam.url("", "/h264"), "app": "cams", "stream": "porch"})).await;
     wait_source(&srv, "cams.porch", Duration::from_secs(20), is_live).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -189,6 +194,18 @@ async fn a_camera_killed_and_restarted_leaves_one_gap_and_one_spliced_hls_file()
     let playlist = std::fs::read_to_string(&path).unwrap();
     assert!(playlist.contains("#EXT-X-DISCONTINUITY"), "{playlist}");
     assert!(media_span(&path, "v") >= 6.0, "both sessions are in it");
+    // Status callbacks said paused and resumed.
+    let (_, cbs) = srv.get("/v1/callbacks?page_size=1000").await;
+    let said: Vec<&str> = cbs["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["event"]["stream_id"] == "porch")
+        .filter_map(|c| c["event"]["record_event"].as_str())
+        .collect();
+    for e in ["record_paused", "record_resumed"] {
+        assert!(said.contains(&e), "{e} missing from {said:?}");
+    }
 }
 
 #[tokio::test]

@@ -25,6 +25,9 @@ pub enum Fault {
     Loss,
     /// Bytes that are no interleaved frame come between frames.
     Garbage,
+    /// The picture size changes (new SPS and PPS in band), as after a camera's
+    /// settings were changed.
+    NewSize,
 }
 
 impl Fault {
@@ -35,13 +38,14 @@ impl Fault {
             "new-ssrc" => Fault::NewSsrc,
             "loss" => Fault::Loss,
             "garbage" => Fault::Garbage,
+            "new-size" => Fault::NewSize,
             _ => Fault::None,
         }
     }
 }
 
 /// The camera: serves `rtsp://127.0.0.1:PORT/{fault}` (`jump-ahead`, `jump-back`,
-/// `new-ssrc`, `loss`, `garbage`, anything else: no fault) until dropped.
+/// `new-ssrc`, `loss`, `garbage`, `new-size`, anything else: no fault) until dropped.
 pub struct FakeCamera {
     /// Its port.
     pub port: u16,
@@ -58,7 +62,7 @@ impl Drop for FakeCamera {
 impl FakeCamera {
     /// Starts it on a free port.
     pub fn start() -> FakeCamera {
-        let aus = Arc::new(access_units());
+        let aus = Arc::new([access_units("320x240"), access_units("160x120")]);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -85,13 +89,13 @@ impl FakeCamera {
     }
 }
 
-/// Access units of a 4 s H.264 stream (one slice per picture, no B-frames), each a list
-/// of NAL units; the key frames carry SPS and PPS before them.
-fn access_units() -> Vec<Vec<Vec<u8>>> {
+/// Access units of a 4 s H.264 stream of `size` (one slice per picture, no B-frames),
+/// each a list of NAL units; the key frames carry SPS and PPS before them.
+fn access_units(size: &str) -> Vec<Vec<Vec<u8>>> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cam.h264");
     let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "4"])
+        .args(["-v", "error", "-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=25"), "-t", "4"])
         .args(["-c:v", "libx264", "-bf", "0", "-g", "25", "-x264-params", "slices=1:sliced-threads=0"])
         .args(["-bsf:v", "h264_mp4toannexb", "-f", "h264"])
         .arg(&path)
@@ -133,7 +137,9 @@ fn access_units() -> Vec<Vec<Vec<u8>>> {
     aus
 }
 
-fn session(c: TcpStream, port: u16, aus: &[Vec<Vec<u8>>], stop: &AtomicBool) -> std::io::Result<()> {
+type Sizes = [Vec<Vec<Vec<u8>>>; 2];
+
+fn session(c: TcpStream, port: u16, aus: &Sizes, stop: &AtomicBool) -> std::io::Result<()> {
     c.set_nodelay(true)?;
     let mut r = BufReader::new(c.try_clone()?);
     let mut w = c;
@@ -187,7 +193,7 @@ fn session(c: TcpStream, port: u16, aus: &[Vec<Vec<u8>>], stop: &AtomicBool) -> 
 
 /// Sends the access units in a loop, paced, as RTP over the connection (single NAL
 /// unit packets, FU-A for the large ones), with `fault` from the 50th frame on.
-fn play(w: &mut TcpStream, aus: &[Vec<Vec<u8>>], fault: Fault, stop: &AtomicBool) -> std::io::Result<()> {
+fn play(w: &mut TcpStream, sizes: &Sizes, fault: Fault, stop: &AtomicBool) -> std::io::Result<()> {
     let start = Instant::now();
     let (mut seq, mut ssrc, mut ts_offset) = (1000u16, 0x1234_5678u32, 0u32);
     let mut sent = 0u64;
@@ -205,7 +211,10 @@ fn play(w: &mut TcpStream, aus: &[Vec<Vec<u8>>], fault: Fault, stop: &AtomicBool
             }
         }
         let ts = (frame as u32).wrapping_mul(3600).wrapping_add(ts_offset);
-        let au = &aus[frame as usize % aus.len()];
+        let au = match fault {
+            Fault::NewSize if frame >= 50 => &sizes[1][(frame - 50) as usize % sizes[1].len()],
+            _ => &sizes[0][frame as usize % sizes[0].len()],
+        };
         let mut packets: Vec<Vec<u8>> = Vec::new();
         for nal in au {
             if nal.len() <= 1400 {
