@@ -236,7 +236,7 @@ fn play(w: &mut TcpStream, sizes: &Sizes, fault: Fault, stop: &AtomicBool) -> st
         for (i, payload) in packets.into_iter().enumerate() {
             seq = seq.wrapping_add(1);
             sent += 1;
-            if fault == Fault::Loss && sent % 10 == 0 {
+            if fault == Fault::Loss && sent.is_multiple_of(10) {
                 continue;
             }
             let marker = if i == n - 1 { 0x80 } else { 0 };
