@@ -41,6 +41,7 @@ const STORES: &[&str] = &[
     "nodes.rs",             // node
     "leases.rs",            // stream_lease, job_lease (and the fence read by timeline/index.rs)
     "config_sync.rs",       // config_version
+    "sources/store.rs",     // rtsp_source, rtsp_source_status
 ];
 
 #[test]

@@ -3,13 +3,14 @@
 sources, as an IP camera does.
 
     rtsp_server.py PORT [--auth basic|digest --user U --password P] [--tcp-only]
-                        [--bitrate KBPS]
+                        [--bitrate KBPS] [--file FLV]
 
 Mounts (each encoder shared by every client of the mount):
   /h264     H.264 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
   /h265     H.265 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
   /pcma     H.264 + G.711 A-law audio (a camera whose audio rewind does not record)
   /silent   H.264 for 2 s, then nothing at all while the session stays open
+  /file     with --file: an H.264+AAC FLV file, in real time, without encoding (benchmarks)
 Prints "ready" once listening; runs until killed.
 """
 import argparse
@@ -29,6 +30,7 @@ ap.add_argument("--user", default="cam")
 ap.add_argument("--password", default="secret")
 ap.add_argument("--tcp-only", action="store_true")
 ap.add_argument("--bitrate", type=int, default=800)
+ap.add_argument("--file")
 args = ap.parse_args()
 
 Gst.init(None)
@@ -43,6 +45,13 @@ MOUNTS = {
     "/pcma": f"( {VIDEO.format(n='')} ! {H264} {PCMA} )",
     "/silent": f"( {VIDEO.format(n='num-buffers=50')} ! {H264} )",
 }
+
+if args.file:
+    MOUNTS["/file"] = (
+        f"( filesrc location={args.file} ! flvdemux name=d "
+        "d.video ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        "d.audio ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97 )"
+    )
 
 server = GstRtspServer.RTSPServer()
 server.set_address("127.0.0.1")
