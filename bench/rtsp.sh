@@ -7,7 +7,7 @@
 #   DURATION=30 ROUNDS=3 bench/rtsp.sh 20
 #
 # The cameras are GStreamer's RTSP server (tests/common/rtsp_server.py, --file) playing
-# one ~2.2 Mbps 720p30 H.264+AAC file to every client in real time; the pushes are
+# one ~2.2 Mbps 720p30 H.264+AAC file (no B-frames) to each client in real time; the pushes are
 # rewind's load generator sending the same file. Only rewind's CPU is counted, over a
 # steady window after every stream is live. RSS per stream is the growth over an idle
 # server, less the GOP cache (rewind_hub_gop_cache_bytes), divided by N.
@@ -18,10 +18,12 @@ DURATION=${DURATION:-30}
 ROUNDS=${ROUNDS:-3}
 OUT=bench/out; mkdir -p "$OUT"
 . bench/common.sh
-SRC30=$OUT/2m2.flv
-make_source "$SRC30" 2050
-SRC=$OUT/2m2-120.flv
-[ -f "$SRC" ] || ffmpeg -v error -y -stream_loop 3 -i "$SRC30" -c copy -f flv "$SRC"
+# As bench/record.sh's source (720p30, ~2.2 Mbps H.264 + AAC), 120 s long and without
+# B-frames, as IP cameras send (RTP carries presentation times only).
+SRC=$OUT/2m2-120-nob.flv
+[ -f "$SRC" ] || ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+  -t 120 -c:v libx264 -preset veryfast -bf 0 -pix_fmt yuv420p -g 60 -b:v 2050k -maxrate 2050k -bufsize 4100k \
+  -c:a aac -b:a 128k -ac 2 -f flv "$SRC"
 PY=/usr/bin/python3; [ -x $PY ] || PY=python3
 HTTP=127.0.0.1:18955
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
@@ -94,8 +96,9 @@ push_round() {
   rm -rf "$d"
 }
 
+RP=""
 start_cameras
-trap 'kill $GP 2>/dev/null || true' EXIT
+trap 'kill $GP $RP 2>/dev/null || true' EXIT
 PULL=() PUSH=() PULLR=() PUSHR=()
 for r in $(seq "$ROUNDS"); do
   pull_round; PULL+=("$CPU"); PULLR+=("$RSSK")

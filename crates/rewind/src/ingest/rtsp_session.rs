@@ -4,13 +4,13 @@
 //! closes, fails, goes silent, or the source is stopped. Reconnecting is the caller's
 //! (`sources::puller`): each pull is one publish session.
 
-use crate::ingest::lifecycle;
 use crate::ingest::tracks::{Produced, Tracks};
+use crate::ingest::{lifecycle, socket_batch};
 use crate::server::Services;
 use crate::sources::spec::Source;
 use crate::sources::status::Status;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use retina::client::{self, Credentials, PlayOptions, SessionGroup, SessionOptions, SetupOptions};
 use retina::codec::{CodecItem, ParametersRef};
 use rewind_media::aac::AacConfig;
@@ -150,16 +150,37 @@ async fn run(
     let mut last_media = Instant::now();
     let mut stats_at = Instant::now();
     let mut stats_bytes = 0u64;
+    // As RTMP publishers are read (`socket_batch`): what the camera sent is taken at
+    // once on the process-wide tick, and the hub flushed once per batch, so N cameras
+    // cost a few wake-ups per tick instead of one per RTP packet each. The kernel holds
+    // the packets meanwhile (a tick of a 10 Mbps camera is ~250 KB).
+    let tick = Duration::from_millis(p.svc.config.rtmp.read_batch_ms);
+    let mut unflushed = false;
     loop {
         let wait = if live_out.is_some() { rtp_timeout } else { first_wait };
-        let item = match tokio::time::timeout(wait.saturating_sub(last_media.elapsed()), media.next()).await {
-            Err(_) if live_out.is_none() && matches!(p.wire, Wire::Udp { probe: Some(_) }) => {
+        let next = if tick.is_zero() {
+            tokio::time::timeout(wait.saturating_sub(last_media.elapsed()), media.next()).await.ok()
+        } else if let Some(next) = media.next().now_or_never() {
+            Some(next)
+        } else {
+            if let Some((live, _)) = live_out.as_ref().filter(|_| unflushed) {
+                live.hub.flush();
+                unflushed = false;
+            }
+            if last_media.elapsed() < wait {
+                tokio::time::sleep_until(socket_batch::next_tick(tick)).await;
+                continue;
+            }
+            None
+        };
+        let item = match next {
+            None if live_out.is_none() && matches!(p.wire, Wire::Udp { probe: Some(_) }) => {
                 return Ok(Ended::UdpSilent);
             }
-            Err(_) => return Err(format!("no RTP for {} s", wait.as_secs())),
-            Ok(None) => return Err("the camera ended the session".into()),
-            Ok(Some(Err(e))) => return Err(describe(&e)),
-            Ok(Some(Ok(item))) => item,
+            None => return Err(format!("no RTP for {} s", wait.as_secs())),
+            Some(None) => return Err("the camera ended the session".into()),
+            Some(Some(Err(e))) => return Err(describe(&e)),
+            Some(Some(Ok(item))) => item,
         };
         let now = p.svc.clock.now();
         let mut new_parameters = false;
@@ -189,7 +210,7 @@ async fn run(
             }
             _ => continue,
         };
-        let frame = match produced.map_err(|e| e.to_string())? {
+        let frame = match produced.map_err(|e| explain(&e))? {
             Produced::Frame(f) => f,
             _ => continue,
         };
@@ -212,8 +233,11 @@ async fn run(
         live.frames_in.fetch_add(1, Relaxed);
         p.status.bytes.fetch_add(len, Relaxed);
         live.hub.publish(frame);
-        // A frame is the unit retina hands over; readers coalesce their own wake-ups.
-        live.hub.flush();
+        if tick.is_zero() {
+            live.hub.flush();
+        } else {
+            unflushed = true;
+        }
         if stats_at.elapsed() >= Duration::from_secs(1) || new_parameters {
             *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
             let bytes = live.bytes_in();
@@ -222,6 +246,17 @@ async fn run(
             stats_at = Instant::now();
             stats_bytes = bytes;
         }
+    }
+}
+
+/// A frame error in words; RTP carries presentation times only, so a camera that sends
+/// B-frames shows as video time going backwards.
+fn explain(e: &crate::ingest::tracks::FrameError) -> String {
+    match e {
+        crate::ingest::tracks::FrameError::Timestamp(t) if t.starts_with("video") => {
+            format!("{t} (B-frames? rewind pulls cameras without B-frames)")
+        }
+        e => e.to_string(),
     }
 }
 

@@ -5,7 +5,7 @@ sources, as an IP camera does.
     rtsp_server.py PORT [--auth basic|digest --user U --password P] [--tcp-only]
                         [--bitrate KBPS] [--file FLV]
 
-Mounts (each encoder shared by every client of the mount):
+Mounts (each encoder shared by every client of the mount; /silent and /file: one each):
   /h264     H.264 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
   /h265     H.265 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
   /pcma     H.264 + G.711 A-law audio (a camera whose audio rewind does not record)
@@ -71,7 +71,8 @@ mounts = server.get_mount_points()
 for path, launch in MOUNTS.items():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
-    factory.set_shared(path != "/silent")
+    # /file is not live: a shared one would be seeked by each client's PLAY (and asserts).
+    factory.set_shared(path not in ("/silent", "/file"))
     if args.tcp_only:
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if args.auth:
