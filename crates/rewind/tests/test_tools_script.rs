@@ -75,10 +75,11 @@ impl Machine {
             let pip = format!("#!/bin/bash\n[ \"$1\" = show ] && echo 'Version: {version}'\n");
             m.script_at(&format!("tools/{venv}/bin/pip"), &pip);
         }
-        let browser = m.browser();
-        std::fs::create_dir_all(browser.join("node_modules")).unwrap();
-        std::fs::write(browser.join("package-lock.json"), "{}").unwrap();
-        std::fs::write(browser.join("node_modules/.package-lock.json"), "{}").unwrap();
+        for dir in [m.browser(), m.console()] {
+            std::fs::create_dir_all(dir.join("node_modules")).unwrap();
+            std::fs::write(dir.join("package-lock.json"), "{}").unwrap();
+            std::fs::write(dir.join("node_modules/.package-lock.json"), "{}").unwrap();
+        }
         m
     }
 
@@ -88,6 +89,10 @@ impl Machine {
 
     fn browser(&self) -> PathBuf {
         self.dir.path().join("browser")
+    }
+
+    fn console(&self) -> PathBuf {
+        self.dir.path().join("console")
     }
 
     fn script(&self, name: &str, body: &str) {
@@ -116,6 +121,7 @@ impl Machine {
             .env("CALLS", &calls)
             .env("BIN", self.bin())
             .env("REWIND_BROWSER_DIR", self.browser())
+            .env("REWIND_CONSOLE_DIR", self.console())
             .env("REWIND_TOOLS_DIR", self.dir.path().join("tools"))
             .env("REWIND_PG_GLOB", self.dir.path().join("pg/*/bin/initdb"))
             .env("REWIND_GST_PYTHONS", self.bin().join("gst-python"))
@@ -213,8 +219,7 @@ fn dry_run_says_what_it_would_install_and_calls_nothing() {
     let run = m.run(&["--dry-run"], &[]);
     assert!(run.ok, "{}", run.stderr);
     assert!(run.calls.is_empty(), "{:?}", run.calls);
-    for what in ["would install ffmpeg", "would install chromium", "would install the browser test packages"]
-    {
+    for what in ["would install ffmpeg", "would install chromium", "would install browser test packages"] {
         assert!(run.stderr.contains(what), "{what}: {}", run.stderr);
     }
     assert!(!m.has("ffmpeg") && !m.has("chromium"));
@@ -233,6 +238,16 @@ fn browser_packages_are_installed_from_the_lock_file_when_absent_or_stale() {
     let lock = std::fs::File::options().write(true).open(m.browser().join("package-lock.json")).unwrap();
     lock.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
     let run = m.run(&[], &[]);
+    assert_eq!(run.calls, ["npm ci --no-audit --no-fund --silent"]);
+}
+
+#[test]
+fn console_build_packages_are_installed_when_absent() {
+    let m = Machine::with(ALL);
+    std::fs::remove_file(m.console().join("node_modules/.package-lock.json")).unwrap();
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.stderr.contains("installing console build packages"), "{}", run.stderr);
     assert_eq!(run.calls, ["npm ci --no-audit --no-fund --silent"]);
 }
 

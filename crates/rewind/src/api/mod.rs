@@ -1,6 +1,7 @@
 //! The HTTP API: routes, API-key check and the JSON error mapping.
 
 mod callbacks;
+mod console;
 mod domains;
 mod forward;
 pub mod http_server;
@@ -75,6 +76,9 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route_layer(middleware::from_fn_with_state(svc.clone(), forward::to_owner))
         .route_layer(middleware::from_fn_with_state(svc.clone(), require_api_key));
     Router::new()
+        // The console asks for the API key itself (its page and assets hold no data).
+        .route("/", get(console::index))
+        .route("/assets/{file}", get(console::asset))
         .route("/healthz", get(service::healthz))
         .route("/metrics", get(service::metrics))
         .nest("/v1", v1)

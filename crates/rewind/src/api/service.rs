@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 
-/// Liveness.
-pub async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok"}))
+/// Liveness, and whether the API asks for a key (the console's first question).
+pub async fn healthz(State(svc): Svc) -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok", "api_key_required": !svc.config.api_key.is_empty()}))
 }
 
 /// Prometheus text exposition.

@@ -34,10 +34,17 @@ pub struct StreamView {
     stream_param: Option<String>,
     /// The node that has the stream now (none when it is not live).
     node: Option<String>,
+    /// Where the timeline's current run ends (a live stream archived on this node): live
+    /// playback has something to play once this is set.
+    timeline_end: Option<String>,
 }
 
-fn live_view(s: &LiveStream, node: &str) -> StreamView {
+fn live_view(s: &LiveStream, svc: &crate::server::Services) -> StreamView {
+    let node = &svc.node.name;
+    let tail = svc.timelines.get(&s.id.to_string());
+    let timeline_end = tail.and_then(|t| t.run.as_ref().map(|r| rfc3339_ms(r.end)));
     StreamView {
+        timeline_end,
         id: s.id.to_string(),
         domain: s.id.domain.clone(),
         app: s.id.app.clone(),
@@ -94,6 +101,7 @@ fn idle_view(k: KnownStream) -> StreamView {
         frames_in: 0,
         stream_param: None,
         node: None,
+        timeline_end: None,
     }
 }
 
@@ -110,7 +118,7 @@ pub async fn list(
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<serde_json::Value>> {
     let live = svc.registry.list();
-    let mut views: Vec<StreamView> = live.iter().map(|s| live_view(s, &svc.node.name)).collect();
+    let mut views: Vec<StreamView> = live.iter().map(|s| live_view(s, &svc)).collect();
     let mut shown: HashSet<String> = live.iter().map(|s| s.id.to_string()).collect();
     // Streams live on the other nodes of the cluster (their leases).
     let held = crate::leases::held(&svc.db, svc.clock.now().0 / 90).await?;
@@ -150,7 +158,7 @@ fn stream_id(p: (String, String, String)) -> Result<StreamId> {
 pub async fn get_one(State(svc): Svc, Path(p): Path<(String, String, String)>) -> Result<Json<StreamView>> {
     let id = stream_id(p)?;
     if let Some(s) = svc.registry.get(&id) {
-        return Ok(Json(live_view(&s, &svc.node.name)));
+        return Ok(Json(live_view(&s, &svc)));
     }
     let elsewhere = crate::leases::holder(&svc.db, &id.to_string(), svc.clock.now().0 / 90)
         .await?

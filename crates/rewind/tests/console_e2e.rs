@@ -1,0 +1,153 @@
+//! The web console (issue 19) the way an operator meets it: served by the binary itself,
+//! clicked through in Debian's Chromium (playwright-core, `tests/browser/console.mjs`)
+//! against a real server with real pushes. Screenshots go to target/console-screens.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn shots() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screens");
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// The console script, with its stdout as JSON lines and its stdin for "go".
+struct Browser {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Browser {
+    fn start(scenario: &str, srv: &TestServer, args: &[&str]) -> Browser {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+        let mut child = Command::new("node")
+            .arg(format!("{dir}/console.mjs"))
+            .arg(scenario)
+            .arg(format!("http://{}", srv.http))
+            .arg(shots())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs (the test command installs it with Chromium)");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Browser { child, lines }
+    }
+
+    fn next(&mut self) -> Value {
+        let line = self.lines.next().expect("the script said more").unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+    }
+
+    fn go(&mut self) {
+        writeln!(self.child.stdin.as_mut().unwrap(), "go").unwrap();
+    }
+
+    /// The rest of what it said, up to its error list (which must be empty).
+    fn finish(mut self) -> Vec<Value> {
+        let mut rest = Vec::new();
+        loop {
+            let v = self.next();
+            if let Some(errors) = v.get("errors") {
+                assert_eq!(errors, &Value::Array(vec![]), "console errors; before: {rest:?}");
+                let _ = self.child.wait();
+                return rest;
+            }
+            rest.push(v);
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+#[tokio::test]
+async fn the_console_is_served_by_the_binary_with_its_assets_compressed() {
+    let srv = TestServer::start("");
+    let page = reqwest::get(srv.url("/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<div id="app"></div>"#), "{html}");
+    let assets: Vec<&str> = html.split('"').filter(|s| s.starts_with("/assets/")).collect();
+    assert!(
+        assets.iter().any(|a| a.ends_with(".js")) && assets.iter().any(|a| a.ends_with(".css")),
+        "{assets:?}"
+    );
+    let c = reqwest::Client::new();
+    let mut compressed = 0;
+    for a in &assets {
+        let plain = c.get(srv.url(a)).send().await.unwrap();
+        assert_eq!(plain.status(), 200, "{a}");
+        assert!(plain.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+        let plain_len = plain.bytes().await.unwrap().len();
+        let gz = c.get(srv.url(a)).header("accept-encoding", "gzip, br").send().await.unwrap();
+        assert_eq!(gz.headers()["content-encoding"], "gzip", "{a}");
+        let body = gz.bytes().await.unwrap();
+        assert_eq!(&body[..2], &[0x1f, 0x8b], "{a} is gzip");
+        assert!(body.len() < plain_len, "{a}");
+        compressed += body.len();
+    }
+    // The first load: the page and everything it names, compressed (issue 19: ≤ 300 KB).
+    eprintln!("console first load: {compressed} bytes compressed");
+    assert!(compressed < 300 * 1024, "{compressed} bytes");
+    let (s, v) = srv.get("/assets/nope.js").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("ResourceNotFound")));
+    let (_, health) = srv.get("/healthz").await;
+    assert_eq!(health["api_key_required"], false);
+}
+
+#[tokio::test]
+async fn the_live_page_shows_a_push_within_2_s_and_plays_it() {
+    let srv = TestServer::start("[timeline]\nrecord_all = true\n");
+    let sid = "default/live/console";
+    let mut b = Browser::start("live", &srv, &[sid]);
+    assert_eq!(b.next()["ready"], true);
+    let push = ffmpeg_push(&fixture("av", 30), &srv.push_url("live/console"));
+    // When the API first says the stream is live…
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let live_at = loop {
+        let (s, v) = srv.get(&format!("/v1/streams/{sid}")).await;
+        if s == 200 && v["live"] == true {
+            break now_ms();
+        }
+        assert!(Instant::now() < deadline, "never live");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    b.go();
+    // …the page shows it within 2 s.
+    let shown = b.next();
+    let lag = shown["shown_at"].as_i64().expect("shown") - live_at;
+    eprintln!("live list lag: {lag} ms");
+    assert!(lag <= 2000, "shown {lag} ms after it went live: {shown}");
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("avc1.") && text.contains("320×240") && text.contains("mp4a.40.2"), "{text}");
+    let played = b.next();
+    assert!(played["played"].as_f64().unwrap() > 2.0, "the live player plays: {played}");
+    let url = b.next();
+    assert!(url["push_url"].as_str().unwrap().starts_with("rtmp://127.0.0.1"), "{url}");
+    b.finish();
+    let mut push = push;
+    let _ = push.kill();
+}
+
+#[tokio::test]
+async fn with_an_api_key_the_console_asks_for_it_and_refuses_a_wrong_one() {
+    let srv = TestServer::start("api_key = \"console-key\"\n");
+    let (_, health) = srv.get("/healthz").await;
+    assert_eq!(health["api_key_required"], true);
+    let mut b = Browser::start("key", &srv, &["not-the-key", "console-key"]);
+    assert_eq!(b.next()["refused"], true);
+    let signed = b.next();
+    assert!(signed["access"].as_str().unwrap().contains("signed in with the API key"), "{signed}");
+    assert!(!signed["url"].as_str().unwrap().contains("console-key"), "never in a URL: {signed}");
+    assert_eq!(b.next()["kept_after_reload"], true);
+    assert!(b.finish().is_empty());
+}
