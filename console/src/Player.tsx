@@ -4,7 +4,9 @@ import Hls from "hls.js/light";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { authHeaders } from "./logic/api";
 
-export function Player({ src }: { src: string }) {
+/** Plays `src`; `onTime` gets the wall-clock instant being shown (from the playlist's
+ * EXT-X-PROGRAM-DATE-TIME) as playback moves. */
+export function Player({ src, onTime, startAt }: { src: string; onTime?: (wall: Date | null) => void; startAt?: number }) {
   const video = useRef<HTMLVideoElement>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -16,6 +18,7 @@ export function Player({ src }: { src: string }) {
         for (const [k, val] of Object.entries(authHeaders())) xhr.setRequestHeader(k, val);
       },
       liveSyncDurationCount: 2,
+      autoStartLoad: startAt === undefined,
       // A stream that just went live has no fragment to list yet (the API answers 404
       // until its first GOP is archived): keep asking for a while.
       manifestLoadPolicy: {
@@ -40,12 +43,25 @@ export function Player({ src }: { src: string }) {
       }
       setError(message);
     });
+    // Start at the instant asked for, not at the key frame before it: the playlist's
+    // first EXT-X-PROGRAM-DATE-TIME says where its time 0 is.
+    if (startAt !== undefined) {
+      hls.once(Hls.Events.LEVEL_LOADED, (_e, data) => {
+        const pdt = data.details.fragments[0]?.programDateTime;
+        hls.startLoad(pdt ? Math.max(0, (startAt - pdt) / 1000) : -1);
+      });
+    }
     hls.loadSource(src);
     hls.attachMedia(v);
+    const tick = () => onTime?.(hls.playingDate);
+    v.addEventListener("timeupdate", tick);
     v.muted = true;
     void v.play().catch(() => {});
-    return () => hls.destroy();
-  }, [src]);
+    return () => {
+      v.removeEventListener("timeupdate", tick);
+      hls.destroy();
+    };
+  }, [src, startAt]);
   return (
     <div class="player">
       <video ref={video} controls playsInline muted />

@@ -3,6 +3,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, apiKey, get, setApiKey } from "./logic/api";
 import { Live } from "./pages/Live";
+import { Timeline } from "./pages/Timeline";
 import "./style.css";
 
 type Access = "checking" | "open" | "key" | "needs-key";
@@ -80,6 +81,9 @@ function App() {
           <a href="#/live" aria-current={hash.startsWith("#/live") ? "page" : undefined}>
             Live
           </a>
+          <a href="#/timeline" aria-current={hash.startsWith("#/timeline") ? "page" : undefined}>
+            Timeline
+          </a>
         </nav>
         <span class="access" data-testid="access">
           {access === "open" ? "API is open: no api_key is set" : "signed in with the API key"}
@@ -95,7 +99,10 @@ function App() {
           )}
         </span>
       </header>
-      <main>{hash.startsWith("#/live") && <Live />}</main>
+      <main>
+        {hash.startsWith("#/live") && <Live />}
+        {hash.startsWith("#/timeline") && <Timeline sid={decodeURIComponent(hash.slice("#/timeline/".length)) || null} />}
+      </main>
     </>
   );
 }

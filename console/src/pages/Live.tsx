@@ -89,6 +89,7 @@ export function Live() {
               >
                 Watch
               </button>
+              <a href={`#/timeline/${s.id}`}>Timeline</a>
               <button class="danger" onClick={() => drop(s)}>Drop</button>
             </div>
           </li>

@@ -41,7 +41,9 @@ impl Browser {
 
     fn next(&mut self) -> Value {
         let line = self.lines.next().expect("the script said more").unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(v.get("failed").is_none(), "the page did not do what was asked: {v}");
+        v
     }
 
     fn go(&mut self) {
@@ -150,4 +152,39 @@ async fn with_an_api_key_the_console_asks_for_it_and_refuses_a_wrong_one() {
     assert!(!signed["url"].as_str().unwrap().contains("console-key"), "never in a URL: {signed}");
     assert_eq!(b.next()["kept_after_reload"], true);
     assert!(b.finish().is_empty());
+}
+
+#[tokio::test]
+async fn the_timeline_page_marks_today_shows_two_runs_plays_from_a_click_and_exports_a_range() {
+    let srv = TestServer::start("[timeline]\nrecord_all = true\n");
+    for secs in [6, 8] {
+        let (ok, err) =
+            wait_child(ffmpeg_push(&fixture("av", secs), &srv.push_url("live/tl")), Duration::from_secs(30));
+        assert!(ok, "{err}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let download = srv.dir.path().join("exported.mp4");
+    let mut b = Browser::start("timeline", &srv, &["default/live/tl", download.to_str().unwrap()]);
+    assert_eq!(b.next()["calendar_marks_today"], true);
+    let runs = b.next();
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2), "two pushes with a gap: {runs}");
+    let shown = b.next();
+    let picked = shown["picked"].as_f64().expect("played");
+    let (w0, t0) =
+        (shown["first"]["wall"].as_f64().unwrap(), shown["first"]["currentTime"].as_f64().unwrap());
+    let (w1, t1) =
+        (shown["later"]["wall"].as_f64().unwrap(), shown["later"]["currentTime"].as_f64().unwrap());
+    // Playback starts at the instant clicked, and the wall clock shown follows what plays.
+    eprintln!("first wall clock shown vs clicked: {:.0} ms", w0 - picked);
+    assert!((w0 - picked).abs() <= 2000.0, "{shown}");
+    assert!(t1 > t0 + 1.5, "{shown}");
+    assert!(((w1 - w0) - (t1 - t0) * 1000.0).abs() <= 500.0, "the clock moves with playback: {shown}");
+    let exported = b.next();
+    assert!(exported["exported"].is_string(), "{exported}");
+    assert_eq!(decode_errors(&download), "");
+    let span = media_span(&download, "v");
+    assert!((3.5..=5.5).contains(&span), "asked for 4 s, got {span} s");
+    let locator = b.next();
+    assert!(locator["locator"].as_str().unwrap().contains("content.ism"), "{locator}");
+    b.finish();
 }

@@ -5,6 +5,7 @@
 // Usage: node console.mjs SCENARIO ORIGIN SHOTS_DIR [ARGS…]
 //   live STREAM_ID       ready → (stdin "go") → when the stream shows, Watch; how far it played
 //   key WRONG RIGHT      the key form refuses WRONG and takes RIGHT
+//   timeline STREAM_ID FILE  calendar, runs on the bar, click-to-play, export to FILE
 // Every scenario ends with {"errors": [...]}: console errors and page errors seen.
 import { chromium } from "playwright-core";
 import readline from "node:readline";
@@ -28,7 +29,8 @@ try {
     errors.push(m.text());
   });
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(new URL("/#/live", origin).href);
+  const start = scenario === "timeline" ? `/#/timeline/${args[0]}` : "/#/live";
+  await page.goto(new URL(start, origin).href);
   if (scenario === "live") {
     const [sid] = args;
     await page.getByRole("heading", { name: "Live" }).waitFor();
@@ -50,6 +52,60 @@ try {
     out({ push_url: await page.getByTestId("push-url").innerText() });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: `${shots}/live-phone.png`, fullPage: true });
+  } else if (scenario === "timeline") {
+    const [sid, download] = args;
+    const d = new Date();
+    const today = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+    await page.locator(`[data-testid="calendar"] [data-day="${today}"].has-media`).waitFor({ timeout: 10000 });
+    out({ calendar_marks_today: true });
+    const runs = page.getByTestId("run");
+    await runs.first().waitFor({ timeout: 10000 });
+    // Seconds apart on a 24-hour bar are one pixel: zoom in where the media is until the
+    // gap shows (the bar zooms around the pointer).
+    const bar0 = page.getByTestId("bar");
+    for (let i = 0; i < 10 && (await runs.count()) < 2; i++) {
+      const box = await runs.first().boundingBox();
+      const barBox = await bar0.boundingBox();
+      await bar0.hover({ position: { x: box.x - barBox.x + box.width / 2, y: 40 } });
+      await page.getByRole("button", { name: "Zoom in" }).click();
+      await page.waitForTimeout(100);
+    }
+    const spans = await runs.evaluateAll((els) => els.map((e) => [Number(e.dataset.start), Number(e.dataset.end)]));
+    out({ runs: spans });
+    // Zoom in on the second run, then click 30 % into it.
+    const [s, e] = spans[1];
+    const bar = page.getByTestId("bar");
+    const pick = Math.round(s + 0.3 * (e - s));
+    const clickAt = async (t) => {
+      const box = await bar.boundingBox();
+      const [vs, ve] = await bar.evaluate((el) => [Number(el.dataset.start), Number(el.dataset.end)]);
+      await bar.click({ position: { x: ((t - vs) / (ve - vs)) * box.width, y: 10 } });
+    };
+    await clickAt(pick);
+    const video = page.locator(".player video");
+    // The first wall-clock time shown once playing, then playback going on from there.
+    await page.waitForFunction(() => document.querySelector('[data-testid="wallclock"]')?.dataset.utcMs, null, { timeout: 30000 });
+    const first = await page.evaluate(() => ({
+      wall: Number(document.querySelector('[data-testid="wallclock"]').dataset.utcMs),
+      currentTime: document.querySelector(".player video").currentTime,
+    }));
+    await page.waitForFunction((t0) => document.querySelector(".player video").currentTime > t0 + 1.5, first.currentTime, { timeout: 30000 });
+    const later = await page.evaluate(() => ({
+      wall: Number(document.querySelector('[data-testid="wallclock"]').dataset.utcMs),
+      currentTime: document.querySelector(".player video").currentTime,
+    }));
+    out({ picked: pick, first, later });
+    await video.evaluate((v) => v.pause());
+    await page.screenshot({ path: `${shots}/timeline.png` });
+    await page.getByTestId("in").fill(new Date(s + 1000).toISOString());
+    await page.getByTestId("out").fill(new Date(s + 5000).toISOString());
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export clip.mp4" }).click()]);
+    await dl.saveAs(download);
+    out({ exported: download, in: s + 1000, out: s + 5000 });
+    await page.getByRole("button", { name: "Copy locator URL" }).click();
+    out({ locator: await page.getByTestId("locator-url").innerText() });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: `${shots}/timeline-phone.png`, fullPage: true });
   } else if (scenario === "key") {
     const [wrong, right] = args;
     const input = page.getByLabel("API key");
@@ -69,6 +125,7 @@ try {
   } else throw new Error(`unknown scenario ${scenario}`);
 } catch (e) {
   out({ failed: String(e) });
+  await browser.contexts()[0]?.pages()[0]?.screenshot({ path: `${shots}/failed-${scenario}.png` }).catch(() => {});
 } finally {
   out({ errors });
   await browser.close();
