@@ -2,6 +2,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, apiKey, get, setApiKey } from "./logic/api";
+import { Library } from "./pages/Library";
 import { Live } from "./pages/Live";
 import { Timeline } from "./pages/Timeline";
 import "./style.css";
@@ -84,6 +85,9 @@ function App() {
           <a href="#/timeline" aria-current={hash.startsWith("#/timeline") ? "page" : undefined}>
             Timeline
           </a>
+          <a href="#/library" aria-current={hash.startsWith("#/library") ? "page" : undefined}>
+            Library
+          </a>
         </nav>
         <span class="access" data-testid="access">
           {access === "open" ? "API is open: no api_key is set" : "signed in with the API key"}
@@ -101,6 +105,7 @@ function App() {
       </header>
       <main>
         {hash.startsWith("#/live") && <Live />}
+        {hash.startsWith("#/library") && <Library />}
         {hash.startsWith("#/timeline") && <Timeline sid={decodeURIComponent(hash.slice("#/timeline/".length)) || null} />}
       </main>
     </>

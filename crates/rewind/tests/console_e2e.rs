@@ -188,3 +188,28 @@ async fn the_timeline_page_marks_today_shows_two_runs_plays_from_a_click_and_exp
     assert!(locator["locator"].as_str().unwrap().contains("content.ism"), "{locator}");
     b.finish();
 }
+
+#[tokio::test]
+async fn the_library_page_searches_plays_downloads_and_deletes() {
+    let cfg = "[[record_templates]]\ntemplate_id = 1\nname = \"all\"\n\
+               flv = { enable = true }\nhls = { enable = true }\nmp4 = { enable = true }\n\n\
+               [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n";
+    let srv = TestServer::start(cfg);
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 5), &srv.push_url("live/lib")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    wait_media(&srv, "stream=lib", 3, Duration::from_secs(10)).await;
+    let download = srv.dir.path().join("downloaded.mp4");
+    let mut b = Browser::start("library", &srv, &[download.to_str().unwrap()]);
+    assert_eq!(b.next()["total"], "3 files");
+    assert_eq!(b.next()["mp4_played"], true);
+    assert!(b.next()["downloaded"].is_string());
+    assert_eq!(decode_errors(&download), "");
+    assert!(media_span(&download, "v") >= 4.0);
+    assert_eq!(b.next()["hls_played"], true);
+    let deleted = b.next();
+    assert_eq!(deleted["total"], "2 files", "{deleted}");
+    b.finish();
+    let (_, v) = srv.get("/v1/media?stream=lib&format=flv").await;
+    assert_eq!(v["media"].as_array().map(Vec::len), Some(0), "{v}");
+}

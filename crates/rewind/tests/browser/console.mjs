@@ -6,6 +6,7 @@
 //   live STREAM_ID       ready → (stdin "go") → when the stream shows, Watch; how far it played
 //   key WRONG RIGHT      the key form refuses WRONG and takes RIGHT
 //   timeline STREAM_ID FILE  calendar, runs on the bar, click-to-play, export to FILE
+//   library FILE         filter, play MP4 and HLS, download the MP4 to FILE, delete the FLV
 // Every scenario ends with {"errors": [...]}: console errors and page errors seen.
 import { chromium } from "playwright-core";
 import readline from "node:readline";
@@ -106,6 +107,33 @@ try {
     out({ locator: await page.getByTestId("locator-url").innerText() });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: `${shots}/timeline-phone.png`, fullPage: true });
+  } else if (scenario === "library") {
+    const [download] = args;
+    page.on("dialog", (d) => d.accept());
+    await page.getByRole("link", { name: "Library" }).click();
+    await page.waitForFunction(() => document.querySelectorAll("tr[data-file]").length >= 3, null, { timeout: 10000 });
+    out({ total: await page.getByTestId("total").innerText() });
+    // Filtered by format: only the MP4, which plays in the page.
+    await page.locator("select").first().selectOption("mp4");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll("tr[data-file]")].every((r) => r.dataset.format === "mp4"));
+    const mp4 = page.locator('tr[data-format="mp4"]');
+    await mp4.getByRole("button", { name: "Play" }).click();
+    await page.waitForFunction(() => (document.querySelector("video.plain")?.currentTime ?? 0) > 1, null, { timeout: 20000 });
+    out({ mp4_played: true });
+    const [dl] = await Promise.all([page.waitForEvent("download"), mp4.getByRole("button", { name: "Download" }).click()]);
+    await dl.saveAs(download);
+    out({ downloaded: download });
+    // Every format again; the HLS recording plays; the FLV is deleted.
+    await page.locator("select").first().selectOption("");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.locator('tr[data-format="hls"]').getByRole("button", { name: "Play" }).click();
+    await page.waitForFunction(() => (document.querySelector(".player video")?.currentTime ?? 0) > 1, null, { timeout: 20000 });
+    out({ hls_played: true });
+    await page.locator('tr[data-format="flv"]').getByRole("button", { name: "Delete" }).click();
+    await page.waitForFunction(() => !document.querySelector('tr[data-format="flv"]'), null, { timeout: 10000 });
+    out({ deleted: true, total: await page.getByTestId("total").innerText() });
+    await page.screenshot({ path: `${shots}/library.png`, fullPage: true });
   } else if (scenario === "key") {
     const [wrong, right] = args;
     const input = page.getByLabel("API key");
