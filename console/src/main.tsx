@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, apiKey, get, setApiKey } from "./logic/api";
 import { Library } from "./pages/Library";
 import { Live } from "./pages/Live";
+import { Settings } from "./pages/Settings";
 import { Timeline } from "./pages/Timeline";
 import "./style.css";
 
@@ -88,6 +89,9 @@ function App() {
           <a href="#/library" aria-current={hash.startsWith("#/library") ? "page" : undefined}>
             Library
           </a>
+          <a href="#/settings" aria-current={hash.startsWith("#/settings") ? "page" : undefined}>
+            Settings
+          </a>
         </nav>
         <span class="access" data-testid="access">
           {access === "open" ? "API is open: no api_key is set" : "signed in with the API key"}
@@ -106,6 +110,7 @@ function App() {
       <main>
         {hash.startsWith("#/live") && <Live />}
         {hash.startsWith("#/library") && <Library />}
+        {hash.startsWith("#/settings") && <Settings />}
         {hash.startsWith("#/timeline") && <Timeline sid={decodeURIComponent(hash.slice("#/timeline/".length)) || null} />}
       </main>
     </>

@@ -213,3 +213,23 @@ async fn the_library_page_searches_plays_downloads_and_deletes() {
     let (_, v) = srv.get("/v1/media?stream=lib&format=flv").await;
     assert_eq!(v["media"].as_array().map(Vec::len), Some(0), "{v}");
 }
+
+#[tokio::test]
+async fn settings_show_the_apis_own_message_for_a_bad_template_and_make_a_good_one() {
+    let srv = TestServer::start("");
+    let bad = serde_json::json!({"name": "bad", "flv": {"enable": true, "record_interval": 5}});
+    let good = serde_json::json!({"name": "console-made", "hls": {"enable": true}});
+    // What the API itself says about the bad one.
+    let (s, v) = srv.send("POST", "/v1/record-templates", Some(bad.clone())).await;
+    assert_eq!(s, 400, "{v}");
+    let said = v["error"]["message"].as_str().unwrap().to_string();
+    let mut b = Browser::start("settings", &srv, &[&bad.to_string(), &good.to_string()]);
+    let shown = b.next();
+    assert!(shown["shown_error"].as_str().unwrap().contains(&said), "{shown} vs {said}");
+    assert_eq!(b.next()["created"], true);
+    let node = b.next();
+    assert!(node["node"].as_str().unwrap().contains("up"), "{node}");
+    b.finish();
+    let (_, v) = srv.get("/v1/record-templates").await;
+    assert!(v["templates"].as_array().unwrap().iter().any(|t| t["name"] == "console-made"), "{v}");
+}

@@ -7,6 +7,7 @@
 //   key WRONG RIGHT      the key form refuses WRONG and takes RIGHT
 //   timeline STREAM_ID FILE  calendar, runs on the bar, click-to-play, export to FILE
 //   library FILE         filter, play MP4 and HLS, download the MP4 to FILE, delete the FLV
+//   settings BAD GOOD    a template with a bad value shows the API's message; a good one is made
 // Every scenario ends with {"errors": [...]}: console errors and page errors seen.
 import { chromium } from "playwright-core";
 import readline from "node:readline";
@@ -25,8 +26,10 @@ try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   page.on("console", (m) => {
     if (m.type() !== "error") return;
-    // The browser logs the 401 of a wrong key the page was given to try: expected there.
+    // The browser logs the refusal of what a scenario submits wrong on purpose (a wrong
+    // key: 401; a bad template: 400) as a failed load: expected there, nowhere else.
     if (scenario === "key" && /status of 401/.test(m.text())) return;
+    if (scenario === "settings" && /status of 400/.test(m.text())) return;
     errors.push(m.text());
   });
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -134,6 +137,25 @@ try {
     await page.waitForFunction(() => !document.querySelector('tr[data-format="flv"]'), null, { timeout: 10000 });
     out({ deleted: true, total: await page.getByTestId("total").innerText() });
     await page.screenshot({ path: `${shots}/library.png`, fullPage: true });
+  } else if (scenario === "settings") {
+    const [bad, good] = args;
+    await page.getByRole("link", { name: "Settings" }).click();
+    const templates = page.locator('[data-kind="Templates"]');
+    await templates.getByRole("button", { name: "New" }).click();
+    await templates.getByLabel("JSON").fill(bad);
+    await templates.getByRole("button", { name: "Save" }).click();
+    const err = templates.getByRole("alert");
+    await err.waitFor({ timeout: 5000 });
+    out({ shown_error: await err.innerText() });
+    await templates.getByLabel("JSON").fill(good);
+    await templates.getByRole("button", { name: "Save" }).click();
+    await templates.getByText("· console-made").waitFor({ timeout: 5000 });
+    out({ created: true });
+    const nodes = page.locator('[data-kind="Nodes"]');
+    await nodes.locator("summary").click();
+    await nodes.locator(".items li").first().waitFor({ timeout: 5000 });
+    out({ node: await nodes.locator(".items li").first().innerText() });
+    await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
   } else if (scenario === "key") {
     const [wrong, right] = args;
     const input = page.getByLabel("API key");
