@@ -95,7 +95,7 @@ function Archive({ name }: { name: StreamName }) {
         <div class="archive-main">
           <Bar name={name} day={day} onPick={setPlayFrom} onError={fail} marks={[inT, outT]} />
           {src && (
-            <div class="watch">
+            <div class="watch" data-testid="watch" data-start-at={playFrom ?? ""}>
               <Player src={src} onTime={setWall} startAt={playFrom ?? undefined} />
               <p class="wallclock" data-testid="wallclock" data-utc-ms={wall?.getTime() ?? ""} title={wall ? utc(wall) : ""}>
                 {wall ? local(wall) : "…"}

@@ -170,13 +170,17 @@ async fn the_timeline_page_marks_today_shows_two_runs_plays_from_a_click_and_exp
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2), "two pushes with a gap: {runs}");
     let shown = b.next();
     let picked = shown["picked"].as_f64().expect("played");
+    let chosen = shown["chosen"].as_f64().unwrap();
+    let per_pixel = shown["perPixel"].as_f64().unwrap();
     let (w0, t0) =
         (shown["first"]["wall"].as_f64().unwrap(), shown["first"]["currentTime"].as_f64().unwrap());
     let (w1, t1) =
         (shown["later"]["wall"].as_f64().unwrap(), shown["later"]["currentTime"].as_f64().unwrap());
-    // Playback starts at the instant clicked, and the wall clock shown follows what plays.
-    eprintln!("first wall clock shown vs clicked: {:.0} ms", w0 - picked);
-    assert!((w0 - picked).abs() <= 2000.0, "{shown}");
+    // The click picks the instant under the pointer (to a pixel of the zoomed bar)…
+    assert!((chosen - picked).abs() <= 2.0 * per_pixel, "{shown}");
+    // …playback starts there, and the wall clock shown follows what plays.
+    eprintln!("first wall clock shown vs the instant clicked: {:.0} ms", w0 - chosen);
+    assert!((w0 - chosen).abs() <= 2000.0, "{shown}");
     assert!(t1 > t0 + 1.5, "{shown}");
     assert!(((w1 - w0) - (t1 - t0) * 1000.0).abs() <= 500.0, "the clock moves with playback: {shown}");
     let exported = b.next();

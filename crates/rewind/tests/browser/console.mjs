@@ -98,7 +98,9 @@ try {
       wall: Number(document.querySelector('[data-testid="wallclock"]').dataset.utcMs),
       currentTime: document.querySelector(".player video").currentTime,
     }));
-    out({ picked: pick, first, later });
+    const chosen = Number(await page.getByTestId("watch").getAttribute("data-start-at"));
+    const perPixel = await bar.evaluate((el) => (Number(el.dataset.end) - Number(el.dataset.start)) / el.clientWidth);
+    out({ picked: pick, chosen, perPixel, first, later });
     await video.evaluate((v) => v.pause());
     await page.screenshot({ path: `${shots}/timeline.png` });
     await page.getByTestId("in").fill(new Date(s + 1000).toISOString());
