@@ -10,6 +10,14 @@ import "./style.css";
 
 type Access = "checking" | "open" | "key" | "needs-key";
 
+/** The tabs: (hash route, name). */
+const TABS = [
+  ["#/live", "Live"],
+  ["#/timeline", "Timeline"],
+  ["#/library", "Library"],
+  ["#/settings", "Settings"],
+] as const;
+
 function useHash(): string {
   const [hash, setHash] = useState(location.hash || "#/live");
   useEffect(() => {
@@ -80,18 +88,11 @@ function App() {
       <header>
         <h1>rewind</h1>
         <nav>
-          <a href="#/live" aria-current={hash.startsWith("#/live") ? "page" : undefined}>
-            Live
-          </a>
-          <a href="#/timeline" aria-current={hash.startsWith("#/timeline") ? "page" : undefined}>
-            Timeline
-          </a>
-          <a href="#/library" aria-current={hash.startsWith("#/library") ? "page" : undefined}>
-            Library
-          </a>
-          <a href="#/settings" aria-current={hash.startsWith("#/settings") ? "page" : undefined}>
-            Settings
-          </a>
+          {TABS.map(([path, name]) => (
+            <a key={path} href={path} aria-current={hash.startsWith(path) ? "page" : undefined}>
+              {name}
+            </a>
+          ))}
         </nav>
         <span class="access" data-testid="access">
           {access === "open" ? "API is open: no api_key is set" : "signed in with the API key"}
