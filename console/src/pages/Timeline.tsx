@@ -205,6 +205,7 @@ function Bar({ name, day, onPick, onError, marks }: { name: StreamName; day: Ran
   const v = { ...view, width };
   const blocks = useMemo(() => layout(runs, v), [runs, v.start, v.end, width]);
   const at = (e: MouseEvent) => toTime(e.clientX - (el.current?.getBoundingClientRect().left ?? 0), v);
+  const preview = usePreview(name, runs);
   return (
     <div class="bar-wrap">
       <div class="bar-tools">
@@ -227,18 +228,33 @@ function Bar({ name, day, onPick, onError, marks }: { name: StreamName; day: Ran
         onMouseMove={(e) => {
           setHover(at(e));
           setFocus(at(e));
+          preview.want(at(e));
         }}
         onWheel={(e) => {
           e.preventDefault();
           setView(zoom(v, e.deltaY < 0 ? 0.5 : 2, at(e), day));
         }}
-        onMouseLeave={() => setHover(null)}
+        onMouseLeave={() => {
+          setHover(null);
+          preview.want(null);
+        }}
         title={hover === null ? "" : `${local(hover)} (${utc(hover)})`}
       >
         {blocks.map((b) => (
           <div key={b.start} class="run" data-testid="run" data-start={b.start} data-end={b.end} style={{ left: `${b.left}px`, width: `${b.width}px` }} />
         ))}
         {marks.map((m, i) => m !== null && <div key={i} class="mark" style={{ left: `${toX(m, v)}px` }} />)}
+        {preview.shown && hover !== null && (
+          <video
+            class="preview"
+            data-testid="preview"
+            src={preview.shown.url}
+            muted
+            preload="auto"
+            style={{ left: `${Math.min(Math.max(toX(preview.shown.at, v) - 80, 0), width - 160)}px` }}
+            onLoadedData={(e) => (e.currentTarget.dataset.ready = String(preview.shown?.at))}
+          />
+        )}
         {ticks(v).map((t) => (
           <span key={t} class="tick" style={{ left: `${toX(t, v)}px` }}>
             {new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}
@@ -247,4 +263,47 @@ function Bar({ name, day, onPick, onError, marks }: { name: StreamName; day: Ran
       </div>
     </div>
   );
+}
+
+/**
+ * Hover previews without server-side decoding: the fragment under the pointer (the
+ * key frame and its GOP, a `clip.mp4` of one millisecond) fetched with the key header
+ * and shown by the browser's own decoder. At most one fetch at a time, none closer
+ * than 300 ms; only over recorded runs.
+ */
+function usePreview(name: StreamName, runs: Range[]) {
+  const [shown, setShown] = useState<{ url: string; at: number } | null>(null);
+  const state = useRef<{ busy: boolean; last: number; wanted: number | null }>({ busy: false, last: 0, wanted: null });
+  const fetchOne = async () => {
+    const s = state.current;
+    const t = s.wanted;
+    if (s.busy || t === null || !runs.some((r) => r.start <= t && t < r.end)) return;
+    if (Date.now() - s.last < 300) {
+      setTimeout(fetchOne, 300 - (Date.now() - s.last));
+      return;
+    }
+    s.busy = true;
+    s.last = Date.now();
+    try {
+      const r = await fetch(streamPath(name, `/clip.mp4?startTime=${iso(t)}&endTime=${iso(t + 1)}`), { headers: authHeaders() });
+      if (r.ok) {
+        const url = URL.createObjectURL(await r.blob());
+        setShown((old) => {
+          if (old) URL.revokeObjectURL(old.url);
+          return { url, at: t };
+        });
+      }
+    } finally {
+      s.busy = false;
+      if (state.current.wanted !== t) void fetchOne();
+    }
+  };
+  useEffect(() => () => shown && URL.revokeObjectURL(shown.url), []);
+  return {
+    shown,
+    want: (t: number | null) => {
+      state.current.wanted = t;
+      if (t !== null) void fetchOne();
+    },
+  };
 }

@@ -168,6 +168,8 @@ async fn the_timeline_page_marks_today_shows_two_runs_plays_from_a_click_and_exp
     assert_eq!(b.next()["calendar_marks_today"], true);
     let runs = b.next();
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2), "two pushes with a gap: {runs}");
+    let preview = b.next();
+    assert_eq!(preview["preview"], serde_json::json!([320, 240]), "a decoded preview on hover: {preview}");
     let shown = b.next();
     let picked = shown["picked"].as_f64().expect("played");
     let chosen = shown["chosen"].as_f64().unwrap();

@@ -85,6 +85,16 @@ try {
       const [vs, ve] = await bar.evaluate((el) => [Number(el.dataset.start), Number(el.dataset.end)]);
       await bar.click({ position: { x: ((t - vs) / (ve - vs)) * box.width, y: 10 } });
     };
+    // Hovering a run shows a preview the browser decoded from the fragment there.
+    {
+      const box = await bar.boundingBox();
+      const [vs, ve] = await bar.evaluate((el) => [Number(el.dataset.start), Number(el.dataset.end)]);
+      const mid = (spans[0][0] + spans[0][1]) / 2;
+      await bar.hover({ position: { x: ((mid - vs) / (ve - vs)) * box.width, y: 10 } });
+      await page.locator('[data-testid="preview"][data-ready]').waitFor({ timeout: 10000 });
+      const size = await page.getByTestId("preview").evaluate((v) => [v.videoWidth, v.videoHeight]);
+      out({ preview: size });
+    }
     await clickAt(pick);
     const video = page.locator(".player video");
     // The first wall-clock time shown once playing, then playback going on from there.
