@@ -119,12 +119,17 @@ impl Default for RetentionConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimelineConfig {
-    /// Archive every stream into its timeline, whatever its rule's template says.
+    /// Archive every stream into its timeline, whatever its rule's template says (on by
+    /// default: a first run records every push, with the retention and space guard below).
     pub record_all: bool,
     /// Seconds of media per chunk for `record_all` streams (30–300, steps of 30).
     pub segment_length: u32,
     /// Seconds of timeline kept for `record_all` streams; 0 = forever.
     pub retention: u64,
+    /// Free space (percent of the data volume) below which the oldest chunks of every
+    /// stream are deleted, so the timeline never fills a disk; 0 = no guard. The local
+    /// folder only (a bucket has no volume).
+    pub min_free_percent: f64,
     /// Testing only: when non-zero, chunks seal after this many seconds instead of the
     /// `segment_length` in force (the API still validates 30 s and up).
     pub test_segment_length_secs: u32,
@@ -132,7 +137,13 @@ pub struct TimelineConfig {
 
 impl Default for TimelineConfig {
     fn default() -> Self {
-        TimelineConfig { record_all: false, segment_length: 30, retention: 0, test_segment_length_secs: 0 }
+        TimelineConfig {
+            record_all: true,
+            segment_length: 30,
+            retention: 7 * 86_400,
+            min_free_percent: 10.0,
+            test_segment_length_secs: 0,
+        }
     }
 }
 
@@ -460,6 +471,9 @@ impl Config {
         }
         if cb.max_attempts == 0 || cb.concurrency == 0 || cb.timeout_ms == 0 {
             anyhow::bail!("callbacks.max_attempts, concurrency and timeout_ms must be at least 1");
+        }
+        if !(0.0..=50.0).contains(&self.timeline.min_free_percent) {
+            anyhow::bail!("timeline.min_free_percent must be 0 to 50");
         }
         let sl = self.timeline.segment_length;
         if !(30..=300).contains(&sl) || !sl.is_multiple_of(30) {

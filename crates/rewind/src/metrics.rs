@@ -73,6 +73,8 @@ pub struct Metrics {
     pub forwarded_requests_total: AtomicU64,
     /// Timeline chunks deleted by retention.
     pub timeline_chunks_deleted_total: AtomicU64,
+    /// Timeline chunks deleted because the disk was short of space.
+    pub timeline_chunks_deleted_for_space_total: AtomicU64,
     /// Library files deleted because their storage time passed.
     pub media_deleted_expired_total: AtomicU64,
     /// Library files deleted to get back under the disk budget.
@@ -110,6 +112,7 @@ impl Default for Metrics {
             storage_audit_rows_dropped_total: AtomicU64::new(0),
             storage_audit_objects_removed_total: AtomicU64::new(0),
             timeline_chunks_deleted_total: AtomicU64::new(0),
+            timeline_chunks_deleted_for_space_total: AtomicU64::new(0),
             media_deleted_expired_total: AtomicU64::new(0),
             media_deleted_budget_total: AtomicU64::new(0),
             media_bytes: AtomicU64::new(0),
@@ -248,6 +251,13 @@ impl Metrics {
             "counter",
             "Timeline chunks deleted by retention.",
             self.timeline_chunks_deleted_total.load(Relaxed),
+        );
+        scalar(
+            &mut o,
+            "rewind_timeline_chunks_deleted_for_space_total",
+            "counter",
+            "Timeline chunks deleted because the disk was short of space ([timeline] min_free_percent).",
+            self.timeline_chunks_deleted_for_space_total.load(Relaxed),
         );
         scalar(
             &mut o,

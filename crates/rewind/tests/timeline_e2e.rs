@@ -256,6 +256,7 @@ async fn kill_9_then_restart_reindexes_the_open_chunk() {
 /// The timeline turned on by a rule's template (not for every stream).
 const TIMELINE_BY_TEMPLATE: &str = r#"
 [timeline]
+record_all = false
 test_segment_length_secs = 3
 
 [[record_templates]]
@@ -338,4 +339,28 @@ async fn locators_serve_the_seed_url_forms() {
     // A bad body gets a clear 400.
     let (s, v) = srv.send("POST", "/v1/locators", Some(serde_json::json!({"stream": "nope"}))).await;
     assert_eq!(s, 400, "{v}");
+}
+
+/// A first run: no configuration at all records every push into the timeline, kept 7
+/// days, with a space guard — and `rewind config` says so.
+#[tokio::test]
+async fn a_first_run_without_configuration_archives_every_push() {
+    let srv = TestServer::start(FIRST_RUN);
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 4), &srv.push_url("live/first")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, v) = available_now(&srv, "default/live/first").await;
+        if s == 200 && v["timeRanges"].as_array().is_some_and(|r| r.len() == 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no timeline: {s} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewind")).arg("config").output().unwrap();
+    let defaults = String::from_utf8_lossy(&out.stdout);
+    for line in ["record_all = true", "retention = 604800", "min_free_percent = 10.0"] {
+        assert!(defaults.contains(line), "{line} missing from `rewind config`:\n{defaults}");
+    }
 }

@@ -303,6 +303,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        12,
+        "
+    -- The oldest chunks across every stream: what the space guard deletes first.
+    CREATE INDEX timeline_chunk_start ON timeline_chunk (start_90k);
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

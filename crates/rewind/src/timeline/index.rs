@@ -347,6 +347,18 @@ pub async fn sealed_starts(db: &Db, stream_id: &str) -> Result<Vec<Time90k>> {
 /// `cutoff` are deleted and their runs trimmed (or removed) with them, so availableMedia
 /// never shows deleted media. Returns the chunks' starts and their bytes; their files
 /// are the caller's to remove (rows first: a crash leaves only unnamed files).
+/// The sealed chunks that start first, across every stream: (stream id, end), oldest
+/// first, at most `limit` (what goes first when the disk runs short).
+pub async fn oldest_sealed(db: &Db, limit: i64) -> Result<Vec<(String, Time90k)>> {
+    let rows = sqlx::query(
+        "SELECT stream_id, end_90k FROM timeline_chunk WHERE sealed = 1 ORDER BY start_90k LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("stream_id")?, Time90k(r.try_get("end_90k")?)))).collect()
+}
+
 pub async fn delete_chunks_before(
     db: &Db,
     stream_id: &str,

@@ -38,7 +38,7 @@ pub async fn sweep(db: &Db, storage: &Storage, now: Time90k) -> anyhow::Result<S
         let cutoff = now - Duration90k::from_secs(retention);
         let dir = storage.local_path(&keys::timeline_stream(&stream_id));
         loop {
-            let n = sweep_batch(db, storage, &stream_id, cutoff, &mut swept).await?;
+            let n = sweep_batch(db, storage, &stream_id, cutoff, BATCH, &mut swept).await?;
             if n < BATCH as u64 {
                 break;
             }
@@ -60,15 +60,36 @@ pub async fn sweep(db: &Db, storage: &Storage, now: Time90k) -> anyhow::Result<S
     Ok(swept)
 }
 
-/// One transaction: up to `BATCH` chunks ending at or before `cutoff`, and their runs.
+/// While `short()` says the disk is short of space, deletes the oldest sealed chunks of
+/// every stream, one at a time (looked up 20 at a time), until it is not or none is left.
+pub async fn make_room(db: &Db, storage: &Storage, short: impl Fn() -> bool) -> anyhow::Result<Swept> {
+    let mut swept = Swept::default();
+    while short() {
+        let oldest = index::oldest_sealed(db, 20).await?;
+        if oldest.is_empty() {
+            break;
+        }
+        for (stream_id, end) in oldest {
+            // The stream's oldest chunk is this one: it ends at `end`.
+            sweep_batch(db, storage, &stream_id, end, 1, &mut swept).await?;
+            if !short() {
+                break;
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// One transaction: up to `limit` chunks ending at or before `cutoff`, and their runs.
 async fn sweep_batch(
     db: &Db,
     storage: &Storage,
     stream_id: &str,
     cutoff: Time90k,
+    limit: i64,
     swept: &mut Swept,
 ) -> anyhow::Result<u64> {
-    let (starts, bytes) = index::delete_chunks_before(db, stream_id, cutoff, BATCH).await?;
+    let (starts, bytes) = index::delete_chunks_before(db, stream_id, cutoff, limit).await?;
     if starts.is_empty() {
         return Ok(0);
     }
@@ -181,7 +202,36 @@ pub async fn run(svc: Arc<Services>) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "timeline retention sweep failed; it retries in a minute"),
         }
+        let min_free = svc.config.timeline.min_free_percent;
+        if min_free > 0.0 && !svc.storage.is_remote() {
+            let root = svc.config.data_dir.clone();
+            let short = move || free_percent(&root).is_some_and(|f| f < min_free);
+            match make_room(&svc.db, &svc.storage, short).await {
+                Ok(s) if s.chunks > 0 => {
+                    svc.metrics
+                        .timeline_chunks_deleted_for_space_total
+                        .fetch_add(s.chunks, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(
+                        chunks = s.chunks,
+                        bytes = s.bytes,
+                        min_free_percent = min_free,
+                        "the disk was short of space: the oldest timeline chunks were deleted"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "could not make room on the disk; tried again in a minute")
+                }
+            }
+        }
     }
+}
+
+/// Free space of the volume holding `path`, in percent of its size.
+fn free_percent(path: &std::path::Path) -> Option<f64> {
+    let free = crate::disk_reserve::free_bytes(path)?;
+    let size = crate::disk_reserve::volume_size(path).filter(|s| *s > 0)?;
+    Some(free as f64 * 100.0 / size as f64)
 }
 
 #[cfg(test)]
@@ -248,5 +298,27 @@ mod tests {
         assert_eq!(sweep(&db, &root, now).await.unwrap(), Swept::default());
         index::set_retention(&db, S, 0).await.unwrap();
         assert_eq!(sweep(&db, &root, Time90k::from_ms(9_000_000)).await.unwrap(), Swept::default());
+    }
+
+    #[tokio::test]
+    async fn a_disk_short_of_space_loses_the_oldest_chunks_first_until_it_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).await.unwrap();
+        let root = Storage::open(dir.path(), &Default::default()).unwrap();
+        for (run, start) in [(100, 100), (100, 130), (1000, 1000), (1000, 1030)] {
+            chunk(&db, &root, run, start, 30).await;
+        }
+        // "Short" until two chunks are gone (the files are what frees space).
+        let dir_of = root.local_path(&keys::timeline_stream(S));
+        let files = || std::fs::read_dir(&dir_of).map(|d| d.count()).unwrap_or(0);
+        let swept = make_room(&db, &root, || files() > 2).await.unwrap();
+        assert_eq!(swept.chunks, 2, "{swept:?}");
+        let runs = index::runs_in(&db, S, Time90k(0), Time90k(i64::MAX / 2)).await.unwrap();
+        assert_eq!(runs.len(), 1, "the oldest run went first");
+        assert_eq!(runs[0].start, Time90k::from_ms(1_000_000));
+        // Not short: nothing deleted; always short: everything sealed goes, and it stops.
+        assert_eq!(make_room(&db, &root, || false).await.unwrap(), Swept::default());
+        make_room(&db, &root, || true).await.unwrap();
+        assert!(index::runs_in(&db, S, Time90k(0), Time90k(i64::MAX / 2)).await.unwrap().is_empty());
     }
 }

@@ -29,6 +29,10 @@ pub struct TestServer {
     pub s3: Option<Arc<s3::S3>>,
 }
 
+/// A config line that keeps the server's own defaults (the timeline on for every
+/// stream) instead of the tests' (off unless a test asks).
+pub const FIRST_RUN: &str = "# first run: the server's defaults";
+
 /// Whether this run keeps recordings in S3 (`TEST_STORAGE=s3`, set by scripts/test).
 pub fn on_s3() -> bool {
     std::env::var("TEST_STORAGE").as_deref() == Ok("s3")
@@ -78,6 +82,12 @@ impl TestServer {
         };
         if let Some(s3) = s3.as_ref().filter(|_| !config.contains("[storage]")) {
             config.push_str(&s3.config());
+        }
+        // The server archives every stream into its timeline by default (a first run
+        // records); the tests keep the timeline off unless they ask for it, or for the
+        // defaults themselves (FIRST_RUN).
+        if !config.contains("[timeline]") && !config.contains(FIRST_RUN) {
+            config.push_str("\n[timeline]\nrecord_all = false\n");
         }
         let config = config.as_str();
         // reqwest is built with TLS but no crypto provider of its own (the server picks
