@@ -126,10 +126,13 @@ pub struct TimelineConfig {
     pub segment_length: u32,
     /// Seconds of timeline kept for `record_all` streams; 0 = forever.
     pub retention: u64,
-    /// Free space (percent of the data volume) below which the oldest chunks of every
-    /// stream are deleted, so the timeline never fills a disk; 0 = no guard. The local
-    /// folder only (a bucket has no volume).
+    /// Free space kept on the data volume: below the smaller of this percent of the
+    /// volume and `min_free_bytes`, the oldest chunks of every stream are deleted, so the
+    /// timeline never fills a disk; 0 = no guard. The local folder only.
     pub min_free_percent: f64,
+    /// The most free space the guard asks for, in bytes (a big disk need not keep 10 %
+    /// of itself free); 0 = the percent alone.
+    pub min_free_bytes: u64,
     /// Testing only: when non-zero, chunks seal after this many seconds instead of the
     /// `segment_length` in force (the API still validates 30 s and up).
     pub test_segment_length_secs: u32,
@@ -142,6 +145,7 @@ impl Default for TimelineConfig {
             segment_length: 30,
             retention: 7 * 86_400,
             min_free_percent: 10.0,
+            min_free_bytes: 5 << 30,
             test_segment_length_secs: 0,
         }
     }

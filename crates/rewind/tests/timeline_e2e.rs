@@ -360,7 +360,9 @@ async fn a_first_run_without_configuration_archives_every_push() {
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rewind")).arg("config").output().unwrap();
     let defaults = String::from_utf8_lossy(&out.stdout);
-    for line in ["record_all = true", "retention = 604800", "min_free_percent = 10.0"] {
+    for line in
+        ["record_all = true", "retention = 604800", "min_free_percent = 10.0", "min_free_bytes = 5368709120"]
+    {
         assert!(defaults.contains(line), "{line} missing from `rewind config`:\n{defaults}");
     }
 }

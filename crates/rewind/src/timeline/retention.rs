@@ -204,8 +204,8 @@ pub async fn run(svc: Arc<Services>) {
         }
         let min_free = svc.config.timeline.min_free_percent;
         if min_free > 0.0 && !svc.storage.is_remote() {
-            let root = svc.config.data_dir.clone();
-            let short = move || free_percent(&root).is_some_and(|f| f < min_free);
+            let (root, cap) = (svc.config.data_dir.clone(), svc.config.timeline.min_free_bytes);
+            let short = move || short_of_space(&root, min_free, cap);
             match make_room(&svc.db, &svc.storage, short).await {
                 Ok(s) if s.chunks > 0 => {
                     svc.metrics
@@ -227,11 +227,16 @@ pub async fn run(svc: Arc<Services>) {
     }
 }
 
-/// Free space of the volume holding `path`, in percent of its size.
-fn free_percent(path: &std::path::Path) -> Option<f64> {
-    let free = crate::disk_reserve::free_bytes(path)?;
-    let size = crate::disk_reserve::volume_size(path).filter(|s| *s > 0)?;
-    Some(free as f64 * 100.0 / size as f64)
+/// Whether the volume holding `path` has less free space than `percent` of its size,
+/// or than `cap` bytes when that is less (0: no cap).
+fn short_of_space(path: &std::path::Path, percent: f64, cap: u64) -> bool {
+    let (Some(free), Some(size)) =
+        (crate::disk_reserve::free_bytes(path), crate::disk_reserve::volume_size(path))
+    else {
+        return false;
+    };
+    let want = (size as f64 * percent / 100.0).min(if cap == 0 { f64::MAX } else { cap as f64 });
+    (free as f64) < want
 }
 
 #[cfg(test)]
