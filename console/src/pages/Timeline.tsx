@@ -246,6 +246,7 @@ function Bar({ name, day, onPick, onError, marks }: { name: StreamName; day: Ran
         {marks.map((m, i) => m !== null && <div key={i} class="mark" style={{ left: `${toX(m, v)}px` }} />)}
         {preview.shown && hover !== null && (
           <video
+            key={preview.shown.url}
             class="preview"
             data-testid="preview"
             src={preview.shown.url}

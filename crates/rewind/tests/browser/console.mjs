@@ -91,8 +91,13 @@ try {
       const [vs, ve] = await bar.evaluate((el) => [Number(el.dataset.start), Number(el.dataset.end)]);
       const mid = (spans[0][0] + spans[0][1]) / 2;
       await bar.hover({ position: { x: ((mid - vs) / (ve - vs)) * box.width, y: 10 } });
-      await page.locator('[data-testid="preview"][data-ready]').waitFor({ timeout: 10000 });
-      const size = await page.getByTestId("preview").evaluate((v) => [v.videoWidth, v.videoHeight]);
+      // (A newer preview may replace the element meanwhile: read it once it has a picture.)
+      const size = await page
+        .waitForFunction(() => {
+          const v = document.querySelector('[data-testid="preview"][data-ready]');
+          return v && v.videoWidth > 0 ? [v.videoWidth, v.videoHeight] : null;
+        }, null, { timeout: 10000 })
+        .then((h) => h.jsonValue());
       out({ preview: size });
     }
     await clickAt(pick);
