@@ -3,6 +3,7 @@
 // shown), and a range exported as clip.mp4 or shared as a locator URL.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, authHeaders, call, get } from "../logic/api";
+import { download } from "../logic/download";
 import { type Range, type View, dayOf, layout, ticks, toTime, toX, zoom } from "../logic/bar";
 import { local, utc } from "../logic/time";
 import { type StreamName, streamPath } from "../logic/urls";
@@ -61,14 +62,8 @@ function Archive({ name }: { name: StreamName }) {
     if (inT === null || outT === null || outT <= inT) return setError("Set an in point before the out point.");
     setError(null);
     try {
-      const r = await fetch(streamPath(name, `/clip.mp4?startTime=${iso(inT)}&endTime=${iso(outT)}`), { headers: authHeaders() });
-      if (!r.ok) throw new ApiError(r.status, "", (await r.json()).error?.message ?? r.statusText);
-      const url = URL.createObjectURL(await r.blob());
-      const a = document.createElement("a");
-      a.href = url;
-      a.download = `${name.stream}_${iso(inT).replace(/[:.]/g, "-")}.mp4`;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      const path = streamPath(name, `/clip.mp4?startTime=${iso(inT)}&endTime=${iso(outT)}`);
+      await download(path, `${name.stream}_${iso(inT).replace(/[:.]/g, "-")}.mp4`);
     } catch (e) {
       fail(e);
     }
