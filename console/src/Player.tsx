@@ -1,8 +1,9 @@
-// An HLS player (hls.js) whose requests carry the session's API key as a header, so
-// the key is never in a URL.
+// An HLS player (hls.js). With an API key it plays a short-lived signed URL of the
+// playlist (its segments are inside the signature's scope), so the key is never in a URL.
 import Hls from "hls.js/light";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { authHeaders } from "./logic/api";
+import { ApiError } from "./logic/api";
+import { PLAY_SECS, usableUrl } from "./logic/download";
 
 /** Plays `src`; `onTime` gets the wall-clock instant being shown (from the playlist's
  * EXT-X-PROGRAM-DATE-TIME) as playback moves. */
@@ -13,10 +14,25 @@ export function Player({ src, onTime, startAt }: { src: string; onTime?: (wall: 
     const v = video.current;
     if (!v) return;
     setError(null);
-    const hls = new Hls({
-      xhrSetup: (xhr) => {
-        for (const [k, val] of Object.entries(authHeaders())) xhr.setRequestHeader(k, val);
+    let hls: Hls | null = null;
+    let gone = false;
+    const tick = () => onTime?.(hls?.playingDate ?? null);
+    usableUrl(src, PLAY_SECS).then(
+      (url) => {
+        if (!gone) hls = start(v, url);
       },
+      (e) => setError(e instanceof ApiError ? e.message : String(e)),
+    );
+    v.addEventListener("timeupdate", tick);
+    return () => {
+      gone = true;
+      v.removeEventListener("timeupdate", tick);
+      hls?.destroy();
+    };
+  }, [src, startAt]);
+
+  const start = (v: HTMLVideoElement, url: string): Hls => {
+    const hls = new Hls({
       liveSyncDurationCount: 2,
       autoStartLoad: startAt === undefined,
       // A stream that just went live has no fragment to list yet (the API answers 404
@@ -51,17 +67,12 @@ export function Player({ src, onTime, startAt }: { src: string; onTime?: (wall: 
         hls.startLoad(pdt ? Math.max(0, (startAt - pdt) / 1000) : -1);
       });
     }
-    hls.loadSource(src);
+    hls.loadSource(url);
     hls.attachMedia(v);
-    const tick = () => onTime?.(hls.playingDate);
-    v.addEventListener("timeupdate", tick);
     v.muted = true;
     void v.play().catch(() => {});
-    return () => {
-      v.removeEventListener("timeupdate", tick);
-      hls.destroy();
-    };
-  }, [src, startAt]);
+    return hls;
+  };
   return (
     <div class="player">
       <video ref={video} controls playsInline muted />

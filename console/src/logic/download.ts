@@ -1,24 +1,24 @@
-// Saving or playing an API file with the tab's key: a plain link when the API is open,
-// else fetched with the key header into a blob (the key never goes into a URL).
-import { ApiError, apiKey, authHeaders } from "./api";
+// Saving or playing an API file with the tab's key: a plain path when the API is open,
+// else a short-lived signed URL from `POST /v1/signed-urls` (the key never goes into a
+// URL, and the browser streams the file itself, with Range, instead of holding it).
+import { apiKey, call } from "./api";
 
-/** A URL the browser can use for `path` (revoke blob: URLs when done). */
-export async function usableUrl(path: string): Promise<string> {
+/** How long a player's URL stays good: longer than anyone watches one recording. */
+export const PLAY_SECS = 4 * 3600;
+/** How long a download link stays good: the download starts at once. */
+export const DOWNLOAD_SECS = 600;
+
+/** A URL the browser can fetch `path` (under /v1/media/… or /v1/streams/…) from. */
+export async function usableUrl(path: string, secs: number): Promise<string> {
   if (!apiKey()) return path;
-  const r = await fetch(path, { headers: authHeaders() });
-  if (!r.ok) {
-    const body = await r.json().catch(() => null);
-    throw new ApiError(r.status, body?.error?.code ?? "", body?.error?.message ?? r.statusText);
-  }
-  return URL.createObjectURL(await r.blob());
+  const r = await call<{ url: string }>("POST", "/v1/signed-urls", { path, expires_in_secs: secs });
+  return r.url;
 }
 
 /** Downloads `path` as `name`. */
 export async function download(path: string, name: string): Promise<void> {
-  const url = await usableUrl(path);
   const a = document.createElement("a");
-  a.href = url;
+  a.href = await usableUrl(path, DOWNLOAD_SECS);
   a.download = name;
   a.click();
-  if (url.startsWith("blob:")) setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

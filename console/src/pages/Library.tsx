@@ -2,7 +2,7 @@
 // and MP4 recordings in the page, download any file, delete with confirmation.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, call, get } from "../logic/api";
-import { download, usableUrl } from "../logic/download";
+import { PLAY_SECS, download, usableUrl } from "../logic/download";
 import { local, span, utc } from "../logic/time";
 import { Player } from "../Player";
 
@@ -53,7 +53,7 @@ export function Library() {
   const play = async (m: Media) => {
     const path = `/v1/media/${encodeURIComponent(m.file_id)}/content`;
     try {
-      setPlaying({ m, url: m.format === "hls" ? path : await usableUrl(path) });
+      setPlaying({ m, url: m.format === "hls" ? path : await usableUrl(path, PLAY_SECS) });
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));
     }

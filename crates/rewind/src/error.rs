@@ -20,6 +20,10 @@ pub enum ErrorCode {
     BodyTimeout,
     /// The API key is missing or wrong.
     AuthFailure,
+    /// A signed URL whose signature does not match its path.
+    SignatureInvalid,
+    /// A signed URL past its expiry.
+    SignatureExpired,
     /// No stream with that id was ever seen.
     StreamNotFound,
     /// The stream is not live.
@@ -97,6 +101,8 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => "LimitExceeded.BodySize",
             ErrorCode::BodyTimeout => "RequestTimeout.Body",
             ErrorCode::AuthFailure => "AuthFailure",
+            ErrorCode::SignatureInvalid => "AuthFailure.SignatureFailure",
+            ErrorCode::SignatureExpired => "AuthFailure.SignatureExpire",
             ErrorCode::StreamNotFound => "ResourceNotFound.Stream",
             ErrorCode::StreamNotLive => "ResourceUnavailable.StreamNotExist",
             ErrorCode::DomainNotFound => "ResourceNotFound.Domain",
@@ -167,6 +173,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::BodyTimeout => 408,
             ErrorCode::AuthFailure => 401,
+            ErrorCode::SignatureInvalid | ErrorCode::SignatureExpired => 403,
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,
             ErrorCode::StreamNotLive => 409,
             ErrorCode::MethodNotAllowed => 405,

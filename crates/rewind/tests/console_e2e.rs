@@ -65,6 +65,13 @@ impl Browser {
     }
 }
 
+/// The page at 390 px wide is no wider than the screen (what a scenario's `phone` said).
+fn fits_a_phone(rest: Vec<Value>) {
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    let overflow = rest[0]["phone_overflow"].as_i64().unwrap_or_else(|| panic!("{rest:?}"));
+    assert!(overflow <= 0, "the page is {overflow} px wider than a 390 px phone screen");
+}
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
@@ -135,7 +142,7 @@ async fn the_live_page_shows_a_push_within_2_s_and_plays_it() {
     assert!(played["played"].as_f64().unwrap() > 2.0, "the live player plays: {played}");
     let url = b.next();
     assert!(url["push_url"].as_str().unwrap().starts_with("rtmp://127.0.0.1"), "{url}");
-    b.finish();
+    fits_a_phone(b.finish());
     let mut push = push;
     let _ = push.kill();
 }
@@ -192,12 +199,12 @@ async fn the_timeline_page_marks_today_shows_two_runs_plays_from_a_click_and_exp
     assert!((3.5..=5.5).contains(&span), "asked for 4 s, got {span} s");
     let locator = b.next();
     assert!(locator["locator"].as_str().unwrap().contains("content.ism"), "{locator}");
-    b.finish();
+    fits_a_phone(b.finish());
 }
 
 #[tokio::test]
-async fn the_library_page_searches_plays_downloads_and_deletes() {
-    let cfg = "[[record_templates]]\ntemplate_id = 1\nname = \"all\"\n\
+async fn the_library_page_searches_plays_downloads_and_deletes_through_signed_urls() {
+    let cfg = "api_key = \"library-key\"\n[[record_templates]]\ntemplate_id = 1\nname = \"all\"\n\
                flv = { enable = true }\nhls = { enable = true }\nmp4 = { enable = true }\n\n\
                [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n";
     let srv = TestServer::start(cfg);
@@ -206,7 +213,7 @@ async fn the_library_page_searches_plays_downloads_and_deletes() {
     assert!(ok, "{err}");
     wait_media(&srv, "stream=lib", 3, Duration::from_secs(10)).await;
     let download = srv.dir.path().join("downloaded.mp4");
-    let mut b = Browser::start("library", &srv, &[download.to_str().unwrap()]);
+    let mut b = Browser::start("library", &srv, &[download.to_str().unwrap(), "library-key"]);
     assert_eq!(b.next()["total"], "3 files");
     assert_eq!(b.next()["mp4_played"], true);
     assert!(b.next()["downloaded"].is_string());
@@ -215,7 +222,16 @@ async fn the_library_page_searches_plays_downloads_and_deletes() {
     assert_eq!(b.next()["hls_played"], true);
     let deleted = b.next();
     assert_eq!(deleted["total"], "2 files", "{deleted}");
-    b.finish();
+    let requests = b.next();
+    assert_eq!(requests["urls_with_key"], serde_json::json!([]), "{requests}");
+    assert_eq!(requests["unsigned_media"], serde_json::json!([]), "{requests}");
+    let signed: Vec<&str> =
+        requests["signed"].as_array().unwrap().iter().filter_map(|u| u.as_str()).collect();
+    // The MP4 and the HLS playlist with its segments played through signed URLs (the
+    // download is a navigation Playwright does not list: its file was checked above).
+    assert!(signed.iter().any(|u| u.ends_with(".ts") || u.ends_with(".m4s")), "{requests}");
+    assert!(signed.iter().filter(|u| u.ends_with("/content")).count() >= 2, "{requests}");
+    fits_a_phone(b.finish());
     let (_, v) = srv.get("/v1/media?stream=lib&format=flv").await;
     assert_eq!(v["media"].as_array().map(Vec::len), Some(0), "{v}");
 }
@@ -235,7 +251,7 @@ async fn settings_show_the_apis_own_message_for_a_bad_template_and_make_a_good_o
     assert_eq!(b.next()["created"], true);
     let node = b.next();
     assert!(node["node"].as_str().unwrap().contains("up"), "{node}");
-    b.finish();
+    fits_a_phone(b.finish());
     let (_, v) = srv.get("/v1/record-templates").await;
     assert!(v["templates"].as_array().unwrap().iter().any(|t| t["name"] == "console-made"), "{v}");
 }

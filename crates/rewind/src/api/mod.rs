@@ -10,6 +10,7 @@ mod media;
 mod nodes;
 mod respond;
 mod service;
+mod signed_urls;
 mod sources;
 mod streams;
 mod tasks;
@@ -30,8 +31,20 @@ use std::sync::Arc;
 /// Shared state of every handler.
 pub type Svc = State<Arc<Services>>;
 
-/// All routes.
+/// All routes: signed URLs in front of the rest.
 pub fn router(svc: Arc<Services>) -> Router {
+    let routes = routes(svc.clone());
+    let inner = routes.clone();
+    Router::new()
+        .route(
+            "/v1/signed/{expires}/{signature}/{*path}",
+            get(move |state, path, req| signed_urls::serve(inner, state, path, req)),
+        )
+        .fallback_service(routes)
+        .with_state(svc)
+}
+
+fn routes(svc: Arc<Services>) -> Router {
     let v1 = Router::new()
         .route("/nodes", get(nodes::list))
         .route("/streams", get(streams::list))
@@ -49,6 +62,7 @@ pub fn router(svc: Arc<Services>) -> Router {
         .route("/record-tasks/{task_id}", get(tasks::get_one).delete(tasks::delete))
         .route("/record-tasks/{task_id}/stop", post(tasks::stop))
         .route("/locators", post(locators::create))
+        .route("/signed-urls", post(signed_urls::create))
         .route("/locators/{id}", get(locators::get_one).delete(locators::delete))
         .route("/callbacks", get(callbacks::list))
         .route("/callbacks/failed", get(callbacks::failed))

@@ -6,7 +6,8 @@
 //   live STREAM_ID       ready → (stdin "go") → when the stream shows, Watch; how far it played
 //   key WRONG RIGHT      the key form refuses WRONG and takes RIGHT
 //   timeline STREAM_ID FILE  calendar, runs on the bar, click-to-play, export to FILE
-//   library FILE         filter, play MP4 and HLS, download the MP4 to FILE, delete the FLV
+//   library FILE KEY     with the API key KEY: filter, play MP4 and HLS, download the MP4
+//                        to FILE, delete the FLV; which requests carried what
 //   settings BAD GOOD    a template with a bad value shows the API's message; a good one is made
 // Every scenario ends with {"errors": [...]}: console errors and page errors seen.
 import { chromium } from "playwright-core";
@@ -16,6 +17,13 @@ const [scenario, origin, shots, ...args] = process.argv.slice(2);
 const out = (o) => console.log(JSON.stringify(o));
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const go = async () => (await lines.next()).value;
+// At phone width: a full-page screenshot, and how far the page is wider than the screen.
+const phone = async (page, name) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: `${shots}/${name}-phone.png`, fullPage: true });
+  out({ phone_overflow: await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) });
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -54,8 +62,7 @@ try {
     await page.screenshot({ path: `${shots}/live.png` });
     await page.getByText("Push URL").click();
     out({ push_url: await page.getByTestId("push-url").innerText() });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: `${shots}/live-phone.png`, fullPage: true });
+    await phone(page, "live");
   } else if (scenario === "timeline") {
     const [sid, download] = args;
     const d = new Date();
@@ -125,10 +132,15 @@ try {
     out({ exported: download, in: s + 1000, out: s + 5000 });
     await page.getByRole("button", { name: "Copy locator URL" }).click();
     out({ locator: await page.getByTestId("locator-url").innerText() });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: `${shots}/timeline-phone.png`, fullPage: true });
+    await phone(page, "timeline");
   } else if (scenario === "library") {
-    const [download] = args;
+    const [download, key] = args;
+    // Every request the page makes: the key must be in none of their URLs, and media
+    // must come through signed URLs (a <video> element cannot send a header).
+    const urls = [];
+    page.on("request", (r) => urls.push(r.url()));
+    await page.getByLabel("API key").fill(key);
+    await page.getByRole("button", { name: "Use key" }).click();
     page.on("dialog", (d) => d.accept());
     await page.getByRole("link", { name: "Library" }).click();
     await page.waitForFunction(() => document.querySelectorAll("tr[data-file]").length >= 3, null, { timeout: 10000 });
@@ -153,7 +165,13 @@ try {
     await page.locator('tr[data-format="flv"]').getByRole("button", { name: "Delete" }).click();
     await page.waitForFunction(() => !document.querySelector('tr[data-format="flv"]'), null, { timeout: 10000 });
     out({ deleted: true, total: await page.getByTestId("total").innerText() });
+    out({
+      urls_with_key: urls.filter((u) => u.includes(key)),
+      signed: urls.filter((u) => new URL(u).pathname.startsWith("/v1/signed/")).map((u) => new URL(u).pathname),
+      unsigned_media: urls.filter((u) => new URL(u).pathname.startsWith("/v1/media/") && new URL(u).pathname.split("/").length > 4),
+    });
     await page.screenshot({ path: `${shots}/library.png`, fullPage: true });
+    await phone(page, "library");
   } else if (scenario === "settings") {
     const [bad, good] = args;
     await page.getByRole("link", { name: "Settings" }).click();
@@ -173,6 +191,8 @@ try {
     await nodes.locator(".items li").first().waitFor({ timeout: 5000 });
     out({ node: await nodes.locator(".items li").first().innerText() });
     await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
+    await page.locator("details summary").evaluateAll((all) => all.forEach((d) => d.parentElement.setAttribute("open", "")));
+    await phone(page, "settings");
   } else if (scenario === "key") {
     const [wrong, right] = args;
     const input = page.getByLabel("API key");

@@ -27,6 +27,8 @@ pub struct TestServer {
     /// With `TEST_STORAGE=s3`: the S3 server this server (and its restarts) keep
     /// their bytes in instead of the local folder.
     pub s3: Option<Arc<s3::S3>>,
+    /// The config's `api_key`, which `get` and `send` carry.
+    pub api_key: Option<String>,
 }
 
 /// A config line that keeps the server's own defaults (the timeline on for every
@@ -131,7 +133,11 @@ impl TestServer {
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", log.lock().unwrap()));
         let field = |k: &str| ready.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap().to_string();
-        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log, pg, s3 }
+        let api_key = config.lines().find_map(|l| {
+            let v = l.strip_prefix("api_key")?.trim_start().strip_prefix('=')?.trim();
+            Some(v.trim_matches('"').to_string())
+        });
+        TestServer { child, rtmp: field("rtmp="), http: field("http="), dir, log, pg, s3, api_key }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -152,10 +158,7 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::get(self.url(path)).await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        self.send("GET", path, None).await
     }
 
     pub async fn send(
@@ -166,6 +169,9 @@ impl TestServer {
     ) -> (u16, serde_json::Value) {
         let c = reqwest::Client::new();
         let mut req = c.request(method.parse().unwrap(), self.url(path));
+        if let Some(k) = &self.api_key {
+            req = req.bearer_auth(k);
+        }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }
