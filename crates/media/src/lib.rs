@@ -9,6 +9,7 @@ pub mod amf0;
 pub mod avc;
 pub mod bits;
 pub mod codec;
+pub mod decode_times;
 pub mod flv;
 pub mod frame;
 pub mod hevc;

@@ -65,6 +65,25 @@ async fn check_recordings(srv: &TestServer, stream: &str, video: &str, with_audi
     }
 }
 
+/// The timeline of `default/cams/{stream}` has one run; its `clip.mp4` decodes clean.
+async fn clip_of_the_one_run(srv: &TestServer, stream: &str) -> std::path::PathBuf {
+    let (s, v) = available_now(srv, &format!("default/cams/{stream}")).await;
+    assert_eq!(s, 200, "{v}");
+    let runs = v["timeRanges"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{v}");
+    let (start, end) = (runs[0]["start"].as_str().unwrap(), runs[0]["end"].as_str().unwrap());
+    let clip = reqwest::get(
+        srv.url(&format!("/v1/streams/default/cams/{stream}/clip.mp4?startTime={start}&endTime={end}")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(clip.status(), 200);
+    let path = srv.dir.path().join(format!("{stream}-clip.mp4"));
+    std::fs::write(&path, clip.bytes().await.unwrap()).unwrap();
+    assert_eq!(decode_errors(&path), "", "clip of {stream}");
+    path
+}
+
 #[tokio::test]
 async fn h264_aac_and_h265_cameras_are_pulled_like_pushes_and_recorded() {
     let cam = RtspServer::start(&[]);
@@ -112,26 +131,43 @@ async fn h264_aac_and_h265_cameras_are_pulled_like_pushes_and_recorded() {
     check_recordings(&srv, "door", "h264", true).await;
     check_recordings(&srv, "yard", "hevc", true).await;
 
-    // The timeline has the run, and a clip of it plays.
-    let (s, v) = available_now(&srv, "default/cams/door").await;
-    assert_eq!(s, 200, "{v}");
-    let runs = v["timeRanges"].as_array().unwrap();
-    assert_eq!(runs.len(), 1, "{v}");
-    let (start, end) = (runs[0]["start"].as_str().unwrap(), runs[0]["end"].as_str().unwrap());
-    let clip = reqwest::get(
-        srv.url(&format!("/v1/streams/default/cams/door/clip.mp4?startTime={start}&endTime={end}")),
-    )
-    .await
-    .unwrap();
-    assert_eq!(clip.status(), 200);
-    let path = srv.dir.path().join("door-clip.mp4");
-    std::fs::write(&path, clip.bytes().await.unwrap()).unwrap();
-    assert_eq!(decode_errors(&path), "");
+    let path = clip_of_the_one_run(&srv, "door").await;
     assert!(media_span(&path, "v") >= 3.0, "clip of the run");
 
     let metrics = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("rewind_source_state{source_id=\"cams.gate\",state=\"live\"} 1"), "{metrics}");
     assert!(srv.metric("rewind_source_bytes_total{source_id=\"cams.gate\"}").await > 50_000);
+}
+
+/// A camera that sends B-frames: RTP gives presentation times only, in decode order, so
+/// rewind derives decode times; every format keeps the B-frames and plays.
+#[tokio::test]
+async fn a_camera_with_b_frames_is_recorded_with_them() {
+    let cam = RtspServer::start(&[]);
+    let srv = TestServer::start(RECORD_ALL);
+    create(&srv, json!({"url": cam.url("", "/bframes"), "app": "cams", "stream": "porch"})).await;
+    wait_source(&srv, "cams.porch", Duration::from_secs(20), is_live).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let v = wait_source(&srv, "cams.porch", Duration::from_secs(1), is_live).await;
+    assert_eq!(v["retries"], 0, "never reconnected: {v}");
+    assert_eq!(srv.send("DELETE", "/v1/sources/cams.porch", None).await.0, 204);
+    check_recordings(&srv, "porch", "h264", true).await;
+    let files = wait_media(&srv, "stream=porch", 3, Duration::from_secs(5)).await;
+    for m in &files {
+        let video = packets(&media_path(&srv, m), "v");
+        let format = &m["format"];
+        assert!(video.len() > 100, "{format}: {} video packets", video.len());
+        assert!(video.windows(2).all(|w| w[0].1 <= w[1].1), "{format}: decode times never decrease");
+        assert!(video.iter().all(|(pts, dts)| pts >= dts), "{format}: never presented before decoded");
+        let reordered = video.windows(2).filter(|w| w[1].0 < w[0].0).count();
+        assert!(
+            reordered > 20,
+            "{format}: B-frames kept ({reordered} presented before the frame sent ahead)"
+        );
+    }
+    let clip = clip_of_the_one_run(&srv, "porch").await;
+    assert!(packets(&clip, "v").iter().any(|(pts, dts)| pts > dts), "the clip keeps the B-frames");
+    assert!(!srv.log().contains("before the decode time"), "{}", srv.log());
 }
 
 #[tokio::test]

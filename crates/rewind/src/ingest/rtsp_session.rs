@@ -15,6 +15,7 @@ use retina::client::{self, Credentials, PlayOptions, SessionGroup, SessionOption
 use retina::codec::{CodecItem, ParametersRef};
 use rewind_media::aac::AacConfig;
 use rewind_media::avc::AvcConfig;
+use rewind_media::decode_times::DecodeTimes;
 use rewind_media::hevc::HevcConfig;
 use rewind_media::time::TICKS_PER_SECOND;
 use rewind_media::{CodecConfig, Duration90k, Time90k, Track};
@@ -156,6 +157,10 @@ async fn run(
     // the packets meanwhile (a tick of a 10 Mbps camera is ~250 KB).
     let tick = Duration::from_millis(p.svc.config.rtmp.read_batch_ms);
     let mut unflushed = false;
+    // RTP carries presentation times only: decode times are derived (B-frames).
+    let mut decode_times = DecodeTimes::default();
+    let mut timed = Vec::new();
+    let mut ready = Vec::with_capacity(rewind_media::decode_times::LEARN_FRAMES);
     loop {
         let wait = if live_out.is_some() { rtp_timeout } else { first_wait };
         let next = if tick.is_zero() {
@@ -184,7 +189,8 @@ async fn run(
         };
         let now = p.svc.clock.now();
         let mut new_parameters = false;
-        let produced = match item {
+        ready.clear();
+        match item {
             CodecItem::VideoFrame(f) => {
                 last_media = Instant::now();
                 p.status.packets_lost.fetch_add(u64::from(f.loss()), Relaxed);
@@ -194,15 +200,28 @@ async fn run(
                     configure(&mut tracks, Track::Video, media.streams()[i].parameters())?;
                     new_parameters = true;
                 }
-                let dts = to_90k(f.timestamp());
+                let pts = to_90k(f.timestamp());
                 let key = f.is_random_access_point();
-                tracks.frame(Track::Video, dts, Duration90k(0), key, Bytes::from(f.into_data()), now)
+                decode_times
+                    .push(pts, (key, Bytes::from(f.into_data())), &mut timed)
+                    .map_err(|e| e.to_string())?;
+                for t in timed.drain(..) {
+                    let (key, data) = t.item;
+                    ready.push(tracks.frame(Track::Video, t.dts, t.pts - t.dts, key, data, now));
+                }
             }
             CodecItem::AudioFrame(f) => {
                 last_media = Instant::now();
                 p.status.packets_lost.fetch_add(u64::from(f.loss()), Relaxed);
                 let dts = to_90k(f.timestamp());
-                tracks.frame(Track::Audio, dts, Duration90k(0), true, Bytes::copy_from_slice(f.data()), now)
+                ready.push(tracks.frame(
+                    Track::Audio,
+                    dts,
+                    Duration90k(0),
+                    true,
+                    Bytes::copy_from_slice(f.data()),
+                    now,
+                ));
             }
             CodecItem::Rtcp(r) => {
                 sender_report(&mut tracks, &r, now, &p.source.source_id);
@@ -210,34 +229,37 @@ async fn run(
             }
             _ => continue,
         };
-        let frame = match produced.map_err(|e| explain(&e))? {
-            Produced::Frame(f) => f,
-            _ => continue,
-        };
-        if live_out.is_none() {
-            // The publish begins with the first frame: a camera that answers but sends
-            // nothing never shows up as a live stream.
-            let live = lifecycle::begin(p.svc, start.clone()).await.map_err(|r| r.description)?;
-            *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
-            *live_out = Some((live, Instant::now()));
-            if let Some(f) = on_live.take() {
-                f((!notes.is_empty()).then(|| notes.join("; ")));
+        for produced in ready.drain(..) {
+            let frame = match produced.map_err(|e| e.to_string())? {
+                Produced::Frame(f) => f,
+                _ => continue,
+            };
+            if live_out.is_none() {
+                // The publish begins with the first frame: a camera that answers but sends
+                // nothing never shows up as a live stream.
+                let live = lifecycle::begin(p.svc, start.clone()).await.map_err(|r| r.description)?;
+                *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
+                *live_out = Some((live, Instant::now()));
+                if let Some(f) = on_live.take() {
+                    f((!notes.is_empty()).then(|| notes.join("; ")));
+                }
+            }
+            let Some((live, _)) = live_out.as_ref() else { continue };
+            if live.drop.is_cancelled() {
+                return Err("dropped through the API".into());
+            }
+            let len = frame.data.len() as u64;
+            live.bytes_in.fetch_add(len, Relaxed);
+            live.frames_in.fetch_add(1, Relaxed);
+            p.status.bytes.fetch_add(len, Relaxed);
+            live.hub.publish(frame);
+            if tick.is_zero() {
+                live.hub.flush();
+            } else {
+                unflushed = true;
             }
         }
         let Some((live, _)) = live_out.as_ref() else { continue };
-        if live.drop.is_cancelled() {
-            return Err("dropped through the API".into());
-        }
-        let len = frame.data.len() as u64;
-        live.bytes_in.fetch_add(len, Relaxed);
-        live.frames_in.fetch_add(1, Relaxed);
-        p.status.bytes.fetch_add(len, Relaxed);
-        live.hub.publish(frame);
-        if tick.is_zero() {
-            live.hub.flush();
-        } else {
-            unflushed = true;
-        }
         if stats_at.elapsed() >= Duration::from_secs(1) || new_parameters {
             *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
             let bytes = live.bytes_in();
@@ -246,17 +268,6 @@ async fn run(
             stats_at = Instant::now();
             stats_bytes = bytes;
         }
-    }
-}
-
-/// A frame error in words; RTP carries presentation times only, so a camera that sends
-/// B-frames shows as video time going backwards.
-fn explain(e: &crate::ingest::tracks::FrameError) -> String {
-    match e {
-        crate::ingest::tracks::FrameError::Timestamp(t) if t.starts_with("video") => {
-            format!("{t} (B-frames? rewind pulls cameras without B-frames)")
-        }
-        e => e.to_string(),
     }
 }
 

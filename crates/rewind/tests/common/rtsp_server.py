@@ -8,6 +8,7 @@ sources, as an IP camera does.
 Mounts (each encoder shared by every client of the mount; /silent and /file: one each):
   /h264     H.264 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
   /h265     H.265 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
+  /bframes  H.264 with two B-frames between references (sent in decode order), + AAC
   /pcma     H.264 + G.711 A-law audio (a camera whose audio rewind does not record)
   /silent   H.264 for 2 s, then nothing at all while the session stays open
   /file     with --file: an H.264+AAC FLV file, in real time, without encoding (benchmarks)
@@ -38,10 +39,14 @@ VIDEO = "videotestsrc is-live=true pattern=ball {n} ! video/x-raw,format=I420,wi
 H264 = f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 bitrate={args.bitrate} ! rtph264pay name=pay0 pt=96 config-interval=-1"
 H265 = f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max=25 bitrate={args.bitrate} ! rtph265pay name=pay0 pt=96 config-interval=-1"
 AAC = "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=2 ! voaacenc bitrate=64000 ! rtpmp4gpay name=pay1 pt=97"
+# Main profile asked in the caps: left to negotiate with rtph264pay, x264 picks a
+# profile without B-frames.
+H264_B = f"x264enc speed-preset=ultrafast bframes=2 b-adapt=false key-int-max=25 bitrate={args.bitrate} ! video/x-h264,profile=main ! rtph264pay name=pay0 pt=96 config-interval=-1"
 PCMA = "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8"
 MOUNTS = {
     "/h264": f"( {VIDEO.format(n='')} ! {H264} {AAC} )",
     "/h265": f"( {VIDEO.format(n='')} ! {H265} {AAC} )",
+    "/bframes": f"( {VIDEO.format(n='')} ! {H264_B} {AAC} )",
     "/pcma": f"( {VIDEO.format(n='')} ! {H264} {PCMA} )",
     "/silent": f"( {VIDEO.format(n='num-buffers=50')} ! {H264} )",
 }
