@@ -174,17 +174,22 @@ async fn three_nodes_share_configuration_streams_playback_and_a_lost_node() {
     let mut retried = 0;
     // A running pusher is never killed here: B may already have accepted it, and a
     // kill would split the takeover into two sessions. Only a refused push is retried.
+    // Taken means B logged the publish as started, which it does once it holds the
+    // lease (its API shows the stream for a moment before a refusal too).
+    let started_on_b =
+        |log: &str| log.lines().filter(|l| l.contains("publish started") && l.contains(SID)).count();
+    let started_before = started_on_b(&b.log());
     let push = 'takeover: loop {
         let mut p = ffmpeg_push(&fixture("av", 10), &b.push_url("live/cam"));
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
             assert!(killed.elapsed() < Duration::from_secs(15), "B never took the stream over");
+            if started_on_b(&b.log()) > started_before {
+                break 'takeover p;
+            }
             if p.try_wait().unwrap().is_some() {
                 retried += 1;
                 break;
-            }
-            if b.get(&format!("/v1/streams/{SID}")).await.1["node"] == "b" {
-                break 'takeover p;
             }
         }
     };
