@@ -224,15 +224,10 @@ impl Fragmenter {
         let audio = std::mem::take(&mut self.audio);
         let video_durs = durations(&video, end, |_| Duration90k(3000));
         let aac_ticks = Duration90k(AAC_FRAME as i64 * TICKS_PER_SECOND / self.audio_rate as i64);
-        let end_dts = match (self.has_video, video.last(), audio.last()) {
-            (true, Some(last), _) => last.dts + *video_durs.last().unwrap_or(&Duration90k(0)),
-            (_, _, Some(last)) => end.unwrap_or(last.dts + aac_ticks),
-            _ => lead.dts,
-        };
+        let shift = self.presentation_shift.unwrap_or(Duration90k(0));
         // Decode times are wall-clock times on the run's clock: they never go back, even
         // across runs, so players that join fragments of several runs keep them in order.
         let wall = |dts: Time90k| (base_utc + (dts - base)).0.max(0) as u64;
-        let shift = self.presentation_shift.unwrap_or(Duration90k(0));
         let audio_tfdt = audio.first().map(|a| {
             let at = (wall(a.dts) as i64 - shift.0).max(0) as u128;
             let actual = (at * self.audio_rate as u128 / TICKS_PER_SECOND as u128) as u64;
@@ -244,6 +239,25 @@ impl Fragmenter {
         if let Some(t) = audio_tfdt {
             self.audio_next = Some(t + audio.len() as u64 * AAC_FRAME);
         }
+        let end_dts = match (self.has_video, video.last(), audio.last()) {
+            (true, Some(last), a) => {
+                let video_end = last.dts + *video_durs.last().unwrap_or(&Duration90k(0));
+                match (end, a, self.audio_next) {
+                    // A run's last fragment lasts until its last sound (where the audio
+                    // samples written end), not only its last picture: a manifest that
+                    // ends before media it serves makes dash.js see the end first, seek
+                    // back and pause short of `ended`.
+                    (None, Some(_), Some(samples)) => {
+                        let rate = self.audio_rate as u128;
+                        let ticks = (samples as u128 * TICKS_PER_SECOND as u128).div_ceil(rate) as i64;
+                        video_end.max(base + Duration90k(ticks + shift.0 - base_utc.0))
+                    }
+                    _ => video_end,
+                }
+            }
+            (_, _, Some(last)) => end.unwrap_or(last.dts + aac_ticks),
+            _ => lead.dts,
+        };
         let mut out = BytesMut::with_capacity(
             512 + video.iter().chain(&audio).map(|f| f.data.len() + 16).sum::<usize>(),
         );
@@ -824,6 +838,35 @@ mod tests {
         frags.extend(m.finish());
         assert_eq!(frags.len(), 1, "the first GOP had no key frame left");
         assert_eq!(frags[0].seq, 7);
+    }
+
+    #[test]
+    fn a_runs_last_fragment_lasts_until_its_last_sound() {
+        let frames = crate::mux::flv::test_frames();
+        let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().clone();
+        let video: Vec<Frame> = frames.into_iter().filter(|f| f.track == Track::Video).collect();
+        let start = video[0].dts;
+        let video_end = video.last().unwrap().dts + Duration90k(3600);
+        // AAC at 44.1 kHz, 1024 samples a frame, going on 100 ms after the last picture.
+        let at = |n: i64| start + Duration90k(n * AAC_FRAME as i64 * TICKS_PER_SECOND / 44_100);
+        let sounds = (0..).map(|n| Frame { dts: at(n), pts: at(n), utc: at(n), ..a.clone() });
+        let sounds: Vec<Frame> =
+            sounds.take_while(|f| f.dts < video_end + Duration90k::from_ms(100)).collect();
+        let sound_end = at(sounds.len() as i64);
+        let mut all: Vec<Frame> = video.into_iter().chain(sounds).collect();
+        all.sort_by_key(|f| f.dts);
+        let mut m = Fragmenter::new(true, Some(&a.codec), 1);
+        let mut frags = Vec::new();
+        for f in all {
+            frags.extend(m.push(f));
+        }
+        frags.extend(m.finish());
+        let last = frags.last().unwrap();
+        let end = last.start_dts + last.duration;
+        assert!(end > video_end + Duration90k::from_ms(100), "{end:?}");
+        assert!((end - sound_end).0.abs() <= 1, "{end:?} {sound_end:?}");
+        // Every fragment before it still ends where the next begins.
+        assert!(frags.windows(2).all(|w| w[0].start_dts + w[0].duration == w[1].start_dts));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::timeline::chunk_table::FragmentRef;
 use crate::wire_time::rfc3339_ms;
+use rewind_media::time::TICKS_PER_MS;
 use rewind_media::{Duration90k, Time90k};
 use std::fmt::Write;
 
@@ -153,6 +154,15 @@ fn iso_duration(d: Duration90k) -> String {
     format!("PT{:.3}S", secs(d).max(0.0))
 }
 
+/// A static presentation's end as declared: the millisecond after its last sample, never
+/// before it. dash.js ends a presentation itself once the playhead passes the declared
+/// end, seeking back half a second and pausing if the element has not ended yet: a
+/// declared end a fraction of a millisecond short of the media stalls it there.
+fn iso_duration_past(d: Duration90k) -> String {
+    let ms = d.0.max(0) / TICKS_PER_MS + 1;
+    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+}
+
 /// Which part of a fragment a DASH representation addresses.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -221,7 +231,7 @@ pub fn dash(segments: &[Segment], live: bool, now: Time90k, codecs: impl Fn(i64)
         let _ = write!(
             o,
             r#"type="static" mediaPresentationDuration="{}" maxSegmentDuration="{}">"#,
-            iso_duration(total),
+            iso_duration_past(total),
             iso_duration(longest)
         );
     }
@@ -234,7 +244,9 @@ pub fn dash(segments: &[Segment], live: bool, now: Time90k, codecs: impl Fn(i64)
         let _ =
             write!(o, r#" <Period id="r{}i{}" start="{}""#, head.run_seq, head.init_id, iso_duration(start));
         if !live {
-            let _ = write!(o, r#" duration="{}""#, iso_duration(p.duration()));
+            let last = std::ptr::eq(p, periods.last().expect("a period"));
+            let d = if last { iso_duration_past(p.duration()) } else { iso_duration(p.duration()) };
+            let _ = write!(o, r#" duration="{}""#, d);
         }
         o.push_str(">\n");
         let all = codecs(head.init_id);
@@ -508,8 +520,11 @@ mod tests {
                 && text.contains(r#"media="timeline/a/$Time$.m4s""#)
         );
         // The 2 s gap between the runs is left out: the second Period follows the first.
-        assert!(text.contains(r#"<Period id="r1i2" start="PT6.000S" duration="PT4.000S">"#), "{text}");
-        assert!(text.contains(r#"mediaPresentationDuration="PT10.000S""#));
+        // The first Period lasts exactly its media; the end is declared just past the last
+        // sample, so dash.js never reaches it before the element ends.
+        assert!(text.contains(r#"<Period id="r0i1" start="PT0.000S" duration="PT6.000S">"#), "{text}");
+        assert!(text.contains(r#"<Period id="r1i2" start="PT6.000S" duration="PT4.001S">"#), "{text}");
+        assert!(text.contains(r#"mediaPresentationDuration="PT10.001S""#));
     }
 
     /// The two runs of `segments()`, each ending on a 0.08 s stub (a key frame the push

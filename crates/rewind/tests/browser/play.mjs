@@ -14,7 +14,8 @@ import path from "node:path";
 
 const [player, origin, rel, optsJson] = process.argv.slice(2);
 const url = new URL(rel, origin).href;
-const opts = { rate: 4, timeout: 60, ...(optsJson ? JSON.parse(optsJson) : {}) };
+// PLAY_DEBUG=1 turns the players' debug logs on; a failed run then reports their tail.
+const opts = { rate: 4, timeout: 60, debug: !!process.env.PLAY_DEBUG, ...(optsJson ? JSON.parse(optsJson) : {}) };
 const here = path.dirname(fileURLToPath(import.meta.url));
 const scripts = {
   hls: "node_modules/hls.js/dist/hls.min.js",
@@ -37,8 +38,12 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage();
   const logs = [];
+  const tail = [];
   page.on("console", (m) => {
-    if (opts.debug) process.stderr.write(`[${m.type()}] ${m.text().slice(0, 400)}\n`);
+    if (opts.debug) {
+      tail.push(m.text().slice(0, 300));
+      if (tail.length > 40) tail.shift();
+    }
     if (m.type() === "error" && !m.location()?.url?.endsWith("/favicon.ico")) logs.push(m.text().slice(0, 300));
   });
   await page.goto(`${origin}/healthz`);
@@ -66,7 +71,7 @@ try {
         utcOf = () => hls.playingDate?.getTime() ?? NaN;
       } else if (player === "dash") {
         const p = window.dashjs.MediaPlayer().create();
-        p.updateSettings({ debug: { logLevel: opts.debug ? 5 : 1 } });
+        p.updateSettings({ debug: { logLevel: opts.debug ? 4 : 1 } });
         p.on(window.dashjs.MediaPlayer.events.ERROR, (e) => {
           const what = `${e.error?.code ?? ""} ${e.error?.message ?? JSON.stringify(e.error ?? e)}`.slice(0, 300);
           errors.push(what);
@@ -148,6 +153,7 @@ try {
     { player, url, opts },
   );
   result.consoleErrors = logs.slice(0, 10);
+  if (opts.debug && !result.ok) result.logTail = tail;
   console.log(JSON.stringify(result));
 } finally {
   await browser.close();
