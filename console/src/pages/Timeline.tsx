@@ -11,6 +11,8 @@ import { Player } from "../Player";
 
 const iso = (t: number) => new Date(t).toISOString();
 const ymd = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+/** Half the width of a tick label ("01:40 PM" at .65rem), in px. */
+const TICK_LABEL_HALF = 26;
 
 function parseSid(sid: string): StreamName | null {
   const [domain, app, stream] = sid.split("/");
@@ -251,11 +253,14 @@ function Bar({ name, day, onPick, onError, marks }: { name: StreamName; day: Ran
             onLoadedData={(e) => (e.currentTarget.dataset.ready = String(preview.shown?.at))}
           />
         )}
-        {ticks(v).map((t) => (
-          <span key={t} class="tick" style={{ left: `${toX(t, v)}px` }}>
-            {new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}
-          </span>
-        ))}
+        {/* A label is centred on its tick: one too near an edge would widen the page. */}
+        {ticks(v)
+          .filter((t) => toX(t, v) >= TICK_LABEL_HALF && toX(t, v) <= width - TICK_LABEL_HALF)
+          .map((t) => (
+            <span key={t} class="tick" style={{ left: `${toX(t, v)}px` }}>
+              {new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}
+            </span>
+          ))}
       </div>
     </div>
   );
