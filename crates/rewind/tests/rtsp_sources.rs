@@ -61,7 +61,9 @@ async fn check_recordings(srv: &TestServer, stream: &str, video: &str, with_audi
         }
         assert_eq!(codecs.contains(&"aac"), with_audio, "{format}: {codecs:?}");
         let secs = m["duration"].as_f64().unwrap_or(0.0);
-        assert!(secs >= 2.0, "{format} of {stream} is {secs} s long");
+        let all: Vec<String> =
+            files.iter().map(|m| format!("{} {}", m["file_name"], m["duration"])).collect();
+        assert!(secs >= 2.0, "{format} of {stream} is {secs} s long; files: {all:?}\nlog:\n{}", srv.log());
     }
 }
 
