@@ -225,8 +225,9 @@ fn not_found(event_id: &str) -> Error {
 
 /// Puts events back in the queue with a fresh count of tries, now, to the domain's
 /// current target (the operator may have fixed it). `event_id` None: every failed one.
-/// Returns how many.
-pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<u64> {
+/// Returns how many, and with `event_id` the event as it stands before the sender is
+/// woken (once woken it may deliver and drop it before the caller could read it).
+pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<(u64, Option<Value>)> {
     let rows = match event_id {
         Some(id) => sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE event_id = $1").bind(id),
         None => sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE state = 'failed'"),
@@ -253,8 +254,12 @@ pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<u64> {
         .execute(svc.db.pool())
         .await?;
     }
+    let shown = match event_id {
+        Some(id) => Some(get(svc, id).await?),
+        None => None,
+    };
     svc.callbacks.wake();
-    Ok(rows.len() as u64)
+    Ok((rows.len() as u64, shown))
 }
 
 /// Drops one event from the outbox (a failed event the operator gave up on).
