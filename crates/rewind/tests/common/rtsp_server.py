@@ -5,7 +5,7 @@ sources, as an IP camera does.
     rtsp_server.py PORT [--auth basic|digest --user U --password P] [--tcp-only]
                         [--bitrate KBPS] [--file FLV]
 
-Mounts (each encoder shared by every client of the mount; /silent and /file: one each):
+Mounts (one encoder per client):
   /h264     H.264 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
   /h265     H.265 640x360 25 fps, key frame every second, + AAC 48 kHz stereo
   /bframes  H.264 with two B-frames between references (sent in decode order), + AAC
@@ -76,8 +76,11 @@ mounts = server.get_mount_points()
 for path, launch in MOUNTS.items():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
-    # /file is not live: a shared one would be seeked by each client's PLAY (and asserts).
-    factory.set_shared(path not in ("/silent", "/file"))
+    # Each client its own pipeline, as each viewer of a camera gets one stream: a shared
+    # media is seeked by every client's PLAY, which restarts the audio timestamps of the
+    # clients already playing (seen: two sources of one mount making each other reconnect
+    # with "audio timestamp went backwards"), and /file asserts.
+    factory.set_shared(False)
     if args.tcp_only:
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if args.auth:
