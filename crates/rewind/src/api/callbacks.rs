@@ -54,13 +54,12 @@ pub async fn get_one(State(svc): Svc, Path(id): Path<String>) -> Result<Json<Val
 
 /// `POST /v1/callbacks/{event_id}/resend`: tries it again now, with a fresh count.
 pub async fn resend_one(State(svc): Svc, Path(id): Path<String>) -> Result<Json<Value>> {
-    let (_, shown) = outbox::resend(&svc, Some(&id)).await?;
-    Ok(Json(shown.unwrap_or_default()))
+    Ok(Json(outbox::resend_one(&svc, &id).await?))
 }
 
 /// `POST /v1/callbacks/failed/resend`: every failed event again.
 pub async fn resend_failed(State(svc): Svc) -> Result<Json<Value>> {
-    Ok(Json(json!({"resent": outbox::resend(&svc, None).await?.0})))
+    Ok(Json(json!({"resent": outbox::resend_failed(&svc).await?})))
 }
 
 /// `DELETE /v1/callbacks/{event_id}`: gives up on it for good.

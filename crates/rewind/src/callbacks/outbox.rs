@@ -223,24 +223,37 @@ fn not_found(event_id: &str) -> Error {
     )
 }
 
-/// Puts events back in the queue with a fresh count of tries, now, to the domain's
-/// current target (the operator may have fixed it). `event_id` None: every failed one.
-/// Returns how many, and with `event_id` the event as it stands before the sender is
-/// woken (once woken it may deliver and drop it before the caller could read it).
-pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<(u64, Option<Value>)> {
-    let rows = match event_id {
-        Some(id) => sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE event_id = $1").bind(id),
-        None => sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE state = 'failed'"),
+/// Puts one event back in the queue with a fresh count of tries, now, to its domain's
+/// current target (the operator may have fixed it). Returns the event as it stands
+/// before the sender is woken: once woken it may deliver and drop it.
+pub async fn resend_one(svc: &Services, event_id: &str) -> Result<Value> {
+    let rows = sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_all(svc.db.pool())
+        .await?;
+    if rows.is_empty() {
+        return Err(not_found(event_id));
     }
-    .fetch_all(svc.db.pool())
-    .await?;
-    if rows.is_empty()
-        && let Some(id) = event_id
-    {
-        return Err(not_found(id));
-    }
+    requeue(svc, &rows).await?;
+    let shown = get(svc, event_id).await?;
+    svc.callbacks.wake();
+    Ok(shown)
+}
+
+/// Every failed event again, as `resend_one` does; returns how many.
+pub async fn resend_failed(svc: &Services) -> Result<u64> {
+    let rows = sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE state = 'failed'")
+        .fetch_all(svc.db.pool())
+        .await?;
+    requeue(svc, &rows).await?;
+    svc.callbacks.wake();
+    Ok(rows.len() as u64)
+}
+
+/// Rows of (event_id, domain) back to `pending`, due now, with their domain's target.
+async fn requeue(svc: &Services, rows: &[sqlx::any::AnyRow]) -> Result<()> {
     let now_ms = svc.clock.now().as_ms();
-    for r in &rows {
+    for r in rows {
         let (id, domain): (String, String) = (r.try_get(0)?, r.try_get(1)?);
         let target = super::event::target(svc, &domain);
         sqlx::query(
@@ -254,12 +267,7 @@ pub async fn resend(svc: &Services, event_id: Option<&str>) -> Result<(u64, Opti
         .execute(svc.db.pool())
         .await?;
     }
-    let shown = match event_id {
-        Some(id) => Some(get(svc, id).await?),
-        None => None,
-    };
-    svc.callbacks.wake();
-    Ok((rows.len() as u64, shown))
+    Ok(())
 }
 
 /// Drops one event from the outbox (a failed event the operator gave up on).
