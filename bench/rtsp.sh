@@ -10,7 +10,8 @@
 # one ~2.2 Mbps 720p30 H.264+AAC file (no B-frames) to each client in real time; the pushes are
 # rewind's load generator sending the same file. Only rewind's CPU is counted, over a
 # steady window after every stream is live. RSS per stream is the growth over an idle
-# server, less the GOP cache (rewind_hub_gop_cache_bytes), divided by N.
+# server, less the GOP cache (rewind_hub_gop_cache_bytes), divided by N, averaged over
+# the window. Cameras and pushes start spread over 3 s, so their key frames are not in step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20}
@@ -56,20 +57,23 @@ CFG
 
 live_count() { curl -sf "$HTTP/v1/streams" | grep -o '"live":true' | wc -l; }
 
-# measure: after every stream is live and 5 s settled, CPU ticks and RSS over DURATION.
+# measure: after every stream is live and 5 s settled, CPU ticks over DURATION, and RSS
+# (less the GOP cache) sampled every 5 s of it and averaged: one instant can land just
+# after the streams' GOP caches were emptied and before the allocator gave their pages
+# back, which reads as a few hundred KiB per stream more than there is.
 measure() { # sets CPU (per stream-second) and RSSK (KiB per stream, less GOP cache)
   for _ in $(seq 300); do [ "$(live_count)" -ge "$N" ] && break; sleep 0.1; done
   [ "$(live_count)" -ge "$N" ] || { echo "only $(live_count) of $N live" >&2; exit 1; }
   sleep 5
-  local t0 t1
+  local t0 t1 samples="" s
   t0=$(ticks $RP)
-  sleep "$DURATION"
+  for ((s = 0; s < DURATION; s += 5)); do
+    sleep 5
+    samples+="$(rss_kb $RP) $(metric rewind_hub_gop_cache_bytes)"$'\n'
+  done
   t1=$(ticks $RP)
-  local gop rss
-  gop=$(metric rewind_hub_gop_cache_bytes)
-  rss=$(rss_kb $RP)
   CPU=$(awk -v a="$t0" -v b="$t1" -v t="$TCK" -v n="$N" -v d="$DURATION" 'BEGIN{printf "%.5f", (b-a)/t/(n*d)}')
-  RSSK=$(awk -v r="$rss" -v i="$IDLE" -v g="$gop" -v n="$N" 'BEGIN{printf "%.0f", (r-i-g/1024)/n}')
+  RSSK=$(echo -n "$samples" | awk -v i="$IDLE" -v n="$N" '{s += ($1 - i - $2/1024) / n; c++} END{printf "%.0f", s/c}')
 }
 
 pull_round() {
@@ -78,6 +82,7 @@ pull_round() {
   IDLE=$(rss_kb $RP)
   for i in $(seq "$N"); do
     curl -sf -XPOST $HTTP/v1/sources -d "{\"url\":\"rtsp://127.0.0.1:18554/file\",\"app\":\"bench\",\"stream\":\"c$i\"}" >/dev/null
+    sleep "$(awk -v n="$N" 'BEGIN{print 3/n}')" # spread over 3 s, as the pushes' --ramp 3
   done
   measure
   kill $RP; wait $RP 2>/dev/null || true

@@ -4,6 +4,7 @@
 pub mod frames;
 pub mod lifecycle;
 pub mod publish_target;
+pub mod pull_reactor;
 pub mod push_auth;
 pub mod rtmp_server;
 pub mod rtmp_session;

@@ -4,13 +4,13 @@
 //! closes, fails, goes silent, or the source is stopped. Reconnecting is the caller's
 //! (`sources::puller`): each pull is one publish session.
 
+use crate::ingest::lifecycle;
+use crate::ingest::pull_reactor::Reactor;
 use crate::ingest::tracks::{Produced, Tracks};
-use crate::ingest::{lifecycle, socket_batch};
 use crate::server::Services;
 use crate::sources::spec::Source;
 use crate::sources::status::Status;
 use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
 use retina::client::{self, Credentials, PlayOptions, SessionGroup, SessionOptions, SetupOptions};
 use retina::codec::{CodecItem, ParametersRef};
 use rewind_media::aac::AacConfig;
@@ -100,7 +100,16 @@ async fn run(
         .creds(creds)
         .user_agent(format!("rewind/{}", env!("CARGO_PKG_VERSION")))
         .session_group(p.group.clone());
-    let mut session = timed("DESCRIBE", client::Session::describe(url.dial.clone(), opts)).await?;
+    // What the camera sends is taken once per tick of the process-wide clock (as RTMP
+    // publishers are read, `socket_batch`) and the hub flushed once per batch: retina's
+    // sockets are registered with the ticked reactor, so N cameras cost a wake-up per
+    // tick instead of one per RTP packet each.
+    let batch = Duration::from_millis(p.svc.config.rtmp.read_batch_ms);
+    let reactor = Reactor::for_batch(batch, matches!(p.wire, Wire::Udp { .. }));
+    // Eager until the publish begins: the handshake's round trips are not batched.
+    let mut eager = Some(reactor.eager());
+    let mut session =
+        timed("DESCRIBE", reactor.run(client::Session::describe(url.dial.clone(), opts))).await?;
     let streams = session.streams();
     let video =
         streams.iter().position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"));
@@ -128,10 +137,11 @@ async fn run(
     };
     for i in [video, audio].into_iter().flatten() {
         let opts = SetupOptions::default().transport(transport.clone());
-        timed("SETUP", session.setup(i, opts)).await?;
+        timed("SETUP", reactor.run(session.setup(i, opts))).await?;
     }
     let play = PlayOptions::default().initial_timestamp(client::InitialTimestampPolicy::Permissive);
-    let mut media = timed("PLAY", session.play(play)).await?.demuxed().map_err(|e| describe(&e))?;
+    let mut media =
+        timed("PLAY", reactor.run(session.play(play))).await?.demuxed().map_err(|e| describe(&e))?;
 
     let id = p.source.stream.clone();
     let mut tracks = Tracks::pulled();
@@ -151,32 +161,30 @@ async fn run(
     let mut last_media = Instant::now();
     let mut stats_at = Instant::now();
     let mut stats_bytes = 0u64;
-    // As RTMP publishers are read (`socket_batch`): what the camera sent is taken at
-    // once on the process-wide tick, and the hub flushed once per batch, so N cameras
-    // cost a few wake-ups per tick instead of one per RTP packet each. The kernel holds
-    // the packets meanwhile (a tick of a 10 Mbps camera is ~250 KB).
-    let tick = Duration::from_millis(p.svc.config.rtmp.read_batch_ms);
     let mut unflushed = false;
+    // Armed for the wait's end on each wait; reset, not re-created, so that waiting
+    // costs no timer registration.
+    let mut silence = std::pin::pin!(tokio::time::sleep(first_wait));
     // RTP carries presentation times only: decode times are derived (B-frames).
     let mut decode_times = DecodeTimes::default();
     let mut timed = Vec::new();
     let mut ready = Vec::with_capacity(rewind_media::decode_times::LEARN_FRAMES);
     loop {
         let wait = if live_out.is_some() { rtp_timeout } else { first_wait };
-        let next = if tick.is_zero() {
-            tokio::time::timeout(wait.saturating_sub(last_media.elapsed()), media.next()).await.ok()
-        } else if let Some(next) = media.next().now_or_never() {
-            Some(next)
-        } else {
-            if let Some((live, _)) = live_out.as_ref().filter(|_| unflushed) {
-                live.hub.flush();
-                unflushed = false;
+        let next = match reactor.next_now(&mut media) {
+            Some(next) => Some(next),
+            None => {
+                if let Some((live, _)) = live_out.as_ref().filter(|_| unflushed) {
+                    live.hub.flush();
+                    unflushed = false;
+                }
+                silence.as_mut().reset((last_media + wait).into());
+                tokio::select! {
+                    biased;
+                    next = reactor.next(&mut media) => Some(next),
+                    _ = &mut silence => None,
+                }
             }
-            if last_media.elapsed() < wait {
-                tokio::time::sleep_until(socket_batch::next_tick(tick)).await;
-                continue;
-            }
-            None
         };
         let item = match next {
             None if live_out.is_none() && matches!(p.wire, Wire::Udp { probe: Some(_) }) => {
@@ -240,6 +248,7 @@ async fn run(
                 let live = lifecycle::begin(p.svc, start.clone()).await.map_err(|r| r.description)?;
                 *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
                 *live_out = Some((live, Instant::now()));
+                drop(eager.take());
                 if let Some(f) = on_live.take() {
                     f((!notes.is_empty()).then(|| notes.join("; ")));
                 }
@@ -253,11 +262,7 @@ async fn run(
             live.frames_in.fetch_add(1, Relaxed);
             p.status.bytes.fetch_add(len, Relaxed);
             live.hub.publish(frame);
-            if tick.is_zero() {
-                live.hub.flush();
-            } else {
-                unflushed = true;
-            }
+            unflushed = true;
         }
         let Some((live, _)) = live_out.as_ref() else { continue };
         if stats_at.elapsed() >= Duration::from_secs(1) || new_parameters {
