@@ -180,7 +180,11 @@ mod tests {
         let (mut server, _) = listener.accept().await.unwrap();
         // The client waits for data first (an empty socket: readiness cleared), then the
         // server writes; how long after the write did the read end?
-        async fn round(server: &mut tokio::net::TcpStream, client: &mut tokio::net::TcpStream, n: u8) -> Duration {
+        async fn round(
+            server: &mut tokio::net::TcpStream,
+            client: &mut tokio::net::TcpStream,
+            n: u8,
+        ) -> Duration {
             let mut buf = [0u8; 100];
             let mut written = Instant::now();
             let (read, ()) = tokio::join!(client.read_exact(&mut buf), async {

@@ -68,6 +68,8 @@ pub(super) struct Remote {
     pub(super) store: Arc<AmazonS3>,
     prefix: String,
     presign: Option<Duration>,
+    /// Kept connections of whole-file PUTs over plain HTTP.
+    pub(super) conns: Arc<super::sendfile_put::Conns>,
 }
 
 impl Remote {
@@ -117,7 +119,7 @@ impl Storage {
                 };
                 let store = super::s3::client(&bucket, cfg)?;
                 let presign = cfg.presign.then(|| Duration::from_secs(cfg.presign_secs));
-                (root, Some(Remote { store: Arc::new(store), prefix, presign }))
+                (root, Some(Remote { store: Arc::new(store), prefix, presign, conns: Default::default() }))
             }
         };
         Ok(Storage { root, remote, uploads: Uploads::new(cfg.spool_max_bytes, cfg.test_part_bytes) })

@@ -7,6 +7,7 @@
 //! caller's `on_drop` takes them out of the index); recording files never are.
 
 use super::keys::Key;
+use super::sendfile_put;
 use super::spool;
 use super::store::Storage;
 use object_store::multipart::MultipartStore;
@@ -354,8 +355,27 @@ async fn mapped(path: &std::path::Path) -> std::io::Result<bytes::Bytes> {
     .map_err(std::io::Error::other)?
 }
 
+/// How long a presigned upload URL is good for: it is used at once.
+const PUT_URL_TTL: Duration = Duration::from_secs(600);
+
 async fn put_whole(s: &Storage, key: &Key, path: &std::path::Path) -> std::io::Result<()> {
     let r = s.remote().expect("uploads run only with a bucket");
+    use object_store::signer::Signer;
+    let url = r
+        .store
+        .signed_url(axum::http::Method::PUT, &r.path(key), PUT_URL_TTL)
+        .await
+        .map_err(std::io::Error::other)?;
+    if sendfile_put::applies(&url) {
+        let (conns, path) = (r.conns.clone(), path.to_path_buf());
+        return tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&path)?;
+            let len = f.metadata()?.len();
+            sendfile_put::put(&conns, &url, &f, len)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+    }
     let bytes = mapped(path).await?;
     r.store.put(&r.path(key), PutPayload::from(bytes)).await.map_err(std::io::Error::other)?;
     Ok(())
