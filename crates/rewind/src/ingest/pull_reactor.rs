@@ -178,6 +178,8 @@ mod tests {
             reactor.run(tokio::net::TcpStream::connect(addr)).await.unwrap()
         };
         let (mut server, _) = listener.accept().await.unwrap();
+        // Past the eager turn in progress: from here the reactor ticks.
+        tokio::time::sleep(EAGER_TURN * 3).await;
         // The client waits for data first (an empty socket: readiness cleared), then the
         // server writes; how long after the write did the read end?
         async fn round(
