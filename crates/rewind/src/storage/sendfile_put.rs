@@ -148,16 +148,8 @@ fn exchange(mut conn: &TcpStream, head: &str, file: &std::fs::File, len: u64) ->
 
 fn read_answer(mut conn: impl Read) -> io::Result<Answer> {
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
     let (status, reusable, length, head_len) = loop {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the endpoint closed without an answer",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(&mut conn, &mut buf, "the endpoint closed without an answer")?;
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut res = httparse::Response::new(&mut headers);
         match res.parse(&buf).map_err(|e| io::Error::other(format!("a bad answer to the upload: {e}")))? {
@@ -189,19 +181,23 @@ fn read_answer(mut conn: impl Read) -> io::Result<Answer> {
         return Ok(Answer { status, body, reusable: false });
     }
     while body.len() < length {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the endpoint closed within its answer",
-            ));
-        }
-        body.extend_from_slice(&chunk[..n]);
+        read_more(&mut conn, &mut body, "the endpoint closed within its answer")?;
     }
     // More than the length said: the connection is out of step.
     let reusable = reusable && body.len() == length;
     body.truncate(length);
     Ok(Answer { status, body, reusable })
+}
+
+/// Appends what the next read gives; the peer closing is an error saying `closed`.
+fn read_more(conn: &mut impl Read, to: &mut Vec<u8>, closed: &'static str) -> io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    let n = conn.read(&mut chunk)?;
+    if n == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, closed));
+    }
+    to.extend_from_slice(&chunk[..n]);
+    Ok(())
 }
 
 #[cfg(test)]
