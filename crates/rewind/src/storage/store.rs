@@ -68,8 +68,8 @@ pub(super) struct Remote {
     pub(super) store: Arc<AmazonS3>,
     prefix: String,
     presign: Option<Duration>,
-    /// Kept connections of whole-file PUTs over plain HTTP.
-    pub(super) conns: Arc<super::sendfile_put::Conns>,
+    /// Kept connections of whole-file PUTs, when the endpoint is plain HTTP.
+    pub(super) plain_http: Option<Arc<super::sendfile_put::Conns>>,
 }
 
 impl Remote {
@@ -117,9 +117,10 @@ impl Storage {
                 } else {
                     cfg.spool_dir.clone().into()
                 };
-                let store = super::s3::client(&bucket, cfg)?;
+                let (store, plain_http) = super::s3::client(&bucket, cfg)?;
                 let presign = cfg.presign.then(|| Duration::from_secs(cfg.presign_secs));
-                (root, Some(Remote { store: Arc::new(store), prefix, presign, conns: Default::default() }))
+                let plain_http = plain_http.then(Default::default);
+                (root, Some(Remote { store: Arc::new(store), prefix, presign, plain_http }))
             }
         };
         Ok(Storage { root, remote, uploads: Uploads::new(cfg.spool_max_bytes, cfg.test_part_bytes) })

@@ -360,14 +360,14 @@ const PUT_URL_TTL: Duration = Duration::from_secs(600);
 
 async fn put_whole(s: &Storage, key: &Key, path: &std::path::Path) -> std::io::Result<()> {
     let r = s.remote().expect("uploads run only with a bucket");
-    use object_store::signer::Signer;
-    let url = r
-        .store
-        .signed_url(axum::http::Method::PUT, &r.path(key), PUT_URL_TTL)
-        .await
-        .map_err(std::io::Error::other)?;
-    if sendfile_put::applies(&url) {
-        let (conns, path) = (r.conns.clone(), path.to_path_buf());
+    if let Some(conns) = r.plain_http.clone() {
+        use object_store::signer::Signer;
+        let url = r
+            .store
+            .signed_url(axum::http::Method::PUT, &r.path(key), PUT_URL_TTL)
+            .await
+            .map_err(std::io::Error::other)?;
+        let path = path.to_path_buf();
         return tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(&path)?;
             let len = f.metadata()?.len();
