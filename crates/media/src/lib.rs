@@ -13,6 +13,7 @@ pub mod decode_times;
 pub mod flv;
 pub mod frame;
 pub mod hevc;
+pub mod interleave;
 pub mod mux;
 pub mod time;
 

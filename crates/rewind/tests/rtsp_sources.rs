@@ -55,11 +55,12 @@ async fn check_recordings(srv: &TestServer, stream: &str, video: &str, with_audi
         }
         if format == "flv" {
             // Interleaved in time, though the first pictures reach the hub ~0.3 s late
-            // (held while their decode times are learnt) and their sound did not wait.
+            // (held while their decode times are learnt) and a camera encoding on a busy
+            // CPU sends its pictures late: the sound waits for them.
             let mut latest = 0u32;
             for t in flv_tags(&path).iter().filter(|t| t.kind != rewind_media::flv::TAG_SCRIPT) {
                 assert!(
-                    t.timestamp_ms + 100 >= latest,
+                    t.timestamp_ms >= latest,
                     "{stream}: a tag at {} ms after one at {latest} ms",
                     t.timestamp_ms
                 );

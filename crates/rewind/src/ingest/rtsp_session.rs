@@ -17,8 +17,9 @@ use rewind_media::aac::AacConfig;
 use rewind_media::avc::AvcConfig;
 use rewind_media::decode_times::DecodeTimes;
 use rewind_media::hevc::HevcConfig;
+use rewind_media::interleave::{DEFAULT_BOUND, Interleave};
 use rewind_media::time::TICKS_PER_SECOND;
-use rewind_media::{CodecConfig, Duration90k, Time90k, Track};
+use rewind_media::{CodecConfig, Duration90k, Frame, Time90k, Track};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -73,12 +74,20 @@ pub struct Pull<'a> {
 /// began (the note says what is not recorded); the bool says whether it went live.
 pub async fn pull(p: Pull<'_>, on_live: impl FnOnce(Option<String>)) -> (Ended, bool) {
     let mut live = None;
+    let mut interleave = Interleave::new(true, true, DEFAULT_BOUND);
     let r = tokio::select! {
         _ = p.stop.cancelled() => Ok(Ended::Stopped),
-        r = run(&p, &mut live, on_live) => r,
+        r = run(&p, &mut live, &mut interleave, on_live) => r,
     };
     let went_live = live.is_some();
     if let Some((live, started)) = live {
+        // What waited for the other track is recorded too.
+        let mut rest = Vec::new();
+        interleave.drain(&mut rest);
+        for frame in rest {
+            live.hub.publish(frame);
+        }
+        live.hub.flush();
         lifecycle::end(p.svc, &live, started.elapsed().as_secs()).await;
     }
     (r.unwrap_or_else(Ended::Failed), went_live)
@@ -89,6 +98,7 @@ type Live = Option<(Arc<crate::registry::LiveStream>, Instant)>;
 async fn run(
     p: &Pull<'_>,
     live_out: &mut Live,
+    interleave: &mut Interleave<Frame>,
     on_live: impl FnOnce(Option<String>),
 ) -> Result<Ended, String> {
     let url = &p.source.url;
@@ -131,6 +141,9 @@ async fn run(
     if video.is_none() && audio.is_none() {
         return Err(format!("the camera offers nothing rewind records: {}", notes.join("; ")));
     }
+    // A camera sends its sound and pictures on their own schedules: files get them in
+    // decode-time order.
+    *interleave = Interleave::new(video.is_some(), audio.is_some(), DEFAULT_BOUND);
     let transport = match p.wire {
         Wire::Tcp => client::Transport::Tcp(Default::default()),
         Wire::Udp { .. } => client::Transport::Udp(Default::default()),
@@ -169,6 +182,7 @@ async fn run(
     let mut decode_times = DecodeTimes::default();
     let mut timed = Vec::new();
     let mut ready = Vec::with_capacity(rewind_media::decode_times::LEARN_FRAMES);
+    let mut in_order = Vec::new();
     loop {
         let wait = if live_out.is_some() { rtp_timeout } else { first_wait };
         let next = match reactor.next_now(&mut media) {
@@ -261,10 +275,13 @@ async fn run(
             live.bytes_in.fetch_add(len, Relaxed);
             live.frames_in.fetch_add(1, Relaxed);
             p.status.bytes.fetch_add(len, Relaxed);
+            interleave.push(frame.track, frame.dts, frame, &mut in_order);
+        }
+        let Some((live, _)) = live_out.as_ref() else { continue };
+        for frame in in_order.drain(..) {
             live.hub.publish(frame);
             unflushed = true;
         }
-        let Some((live, _)) = live_out.as_ref() else { continue };
         if stats_at.elapsed() >= Duration::from_secs(1) || new_parameters {
             *live.media.lock().unwrap_or_else(|e| e.into_inner()) = tracks.media_info();
             let bytes = live.bytes_in();
