@@ -11,7 +11,7 @@ use super::mp4::{boxed, full, mdia, put_matrix, sample_entry, tkhd};
 use crate::codec::CodecConfig;
 use crate::frame::{Frame, Track};
 use crate::time::{Duration90k, TICKS_PER_SECOND, Time90k};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Track id of the video track (when there is one).
 pub const VIDEO_TRACK_ID: u32 = 1;
@@ -112,8 +112,11 @@ fn trak(o: &mut BytesMut, id: u32, codec: &CodecConfig) {
 /// A finished fragment: its bytes and where it sits in time.
 #[derive(Debug)]
 pub struct Fragment {
-    /// `prft` + `moof` + `mdat`.
-    pub bytes: BytesMut,
+    /// `prft` + `moof` + `mdat` of each track, in file order: the boxes built here and
+    /// the frames' payloads as they came (shared, never copied).
+    pieces: Vec<Bytes>,
+    /// Bytes in `pieces`.
+    len: usize,
     /// Decode time of its first frame.
     pub start_dts: Time90k,
     /// Wall-clock time of its first frame, on the run's clock.
@@ -127,6 +130,32 @@ pub struct Fragment {
     /// Bytes of its video part, which comes first (0 without video); the audio part
     /// is the rest.
     pub video_len: u32,
+}
+
+impl Fragment {
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a fragment of no bytes (never built).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its bytes in file order, in pieces: the boxes, then each frame's payload.
+    pub fn pieces(&self) -> &[Bytes] {
+        &self.pieces
+    }
+
+    /// Its bytes in one buffer (a copy: for tests and small users).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.len);
+        for p in &self.pieces {
+            out.put_slice(p);
+        }
+        out.freeze()
+    }
 }
 
 /// Cuts one run of frames into fragments. A run is one continuous stretch of one
@@ -258,34 +287,36 @@ impl Fragmenter {
             (_, _, Some(last)) => end.unwrap_or(last.dts + aac_ticks),
             _ => lead.dts,
         };
-        let mut out = BytesMut::with_capacity(
-            512 + video.iter().chain(&audio).map(|f| f.data.len() + 16).sum::<usize>(),
-        );
+        let mut boxes = BytesMut::with_capacity(512 + 16 * (video.len() + audio.len()));
+        let mut pieces = Vec::with_capacity(video.len() + audio.len() + 2);
         // One part per track (prft + moof + mdat each): HLS plays the pair as one
         // segment, DASH addresses each track's part as its own representation's segment.
+        let mut video_len = 0;
         if !video.is_empty() {
-            part(&mut out, self.seq, VIDEO_TRACK_ID, wall(video[0].dts), utc, &video, |i, f| {
+            let tfdt = wall(video[0].dts);
+            video_len = part(&mut boxes, &mut pieces, self.seq, VIDEO_TRACK_ID, tfdt, utc, video, |i, f| {
                 let flags = if f.keyframe { 0x0200_0000 } else { 0x0101_0000 };
                 (video_durs[i].0.max(0) as u32, flags, (f.cts().0 - shift.0) as i32)
             });
         }
-        let video_len = out.len() as u32;
+        let mut len = video_len;
         if let Some(tfdt) = audio_tfdt {
             let audio_utc = if self.has_video { base_utc + (audio[0].dts - base) - shift } else { utc };
-            part(&mut out, self.seq, AUDIO_TRACK_ID, tfdt, audio_utc, &audio, |_, _| {
+            len += part(&mut boxes, &mut pieces, self.seq, AUDIO_TRACK_ID, tfdt, audio_utc, audio, |_, _| {
                 (AAC_FRAME as u32, 0x0200_0000, 0)
             });
         }
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         Some(Fragment {
-            bytes: out,
+            pieces,
+            len,
             start_dts: lead.dts,
             utc,
             duration: end_dts - lead.dts,
             seq,
             independent: lead.keyframe || lead.track == Track::Audio,
-            video_len,
+            video_len: video_len as u32,
         })
     }
 }
@@ -293,16 +324,20 @@ impl Fragmenter {
 /// One track's part of a fragment: `prft` (its wall-clock start), `moof` with one
 /// `traf` (`tfhd` based at the moof, `tfdt`, a `trun` with per-sample duration, size,
 /// flags and composition offset) and the `mdat`. `sample(i, frame)` gives
-/// (duration, flags, composition offset).
+/// (duration, flags, composition offset). The boxes are built in `boxes` and appended
+/// to `pieces`, followed by the frames' payloads; returns the part's size.
+#[allow(clippy::too_many_arguments)]
 fn part(
-    out: &mut BytesMut,
+    boxes: &mut BytesMut,
+    pieces: &mut Vec<Bytes>,
     seq: u32,
     track_id: u32,
     tfdt: u64,
     utc: Time90k,
-    frames: &[Frame],
+    frames: Vec<Frame>,
     sample: impl Fn(usize, &Frame) -> (u32, u32, i32),
-) {
+) -> usize {
+    let out = boxes;
     full(out, b"prft", 1, 0, |o| {
         o.put_u32(track_id);
         o.put_u64(ntp(utc));
@@ -335,9 +370,11 @@ fn part(
     let bytes: usize = frames.iter().map(|f| f.data.len()).sum();
     out.put_u32(8 + bytes as u32);
     out.put_slice(b"mdat");
-    for f in frames {
-        out.put_slice(&f.data);
-    }
+    let head = out.split().freeze();
+    let size = head.len() + bytes;
+    pieces.push(head);
+    pieces.extend(frames.into_iter().map(|f| f.data));
+    size
 }
 
 /// Each frame's duration: the gap to the next frame, and for the last, to `end` (or
@@ -774,7 +811,7 @@ mod tests {
         }
         frags.extend(m.finish());
         for f in &frags {
-            out.put_slice(&f.bytes);
+            out.put_slice(&f.to_bytes());
         }
         (out, frags)
     }
@@ -813,7 +850,7 @@ mod tests {
         let mut m = Fragmenter::new(true, Some(&a), 1);
         let mut frags: Vec<Fragment> = frames.into_iter().filter_map(|f| m.push(f)).collect();
         frags.extend(m.finish());
-        let samples = read_samples(&frags[0].bytes);
+        let samples = read_samples(&frags[0].to_bytes());
         let video: Vec<&ReadSample> = samples.iter().filter(|s| s.track_id == VIDEO_TRACK_ID).collect();
         let audio: Vec<&ReadSample> = samples.iter().filter(|s| s.track_id == AUDIO_TRACK_ID).collect();
         assert_eq!(video[0].cts, 0, "the key frame is presented at the fragment's decode time");
@@ -890,13 +927,13 @@ mod tests {
     #[test]
     fn scan_finds_what_was_written_and_stops_at_a_tear() {
         let (out, frags) = mux();
-        let init_len = out.len() - frags.iter().map(|f| f.bytes.len()).sum::<usize>();
+        let init_len = out.len() - frags.iter().map(|f| f.len()).sum::<usize>();
         assert_eq!(timescales(&out[..init_len]), vec![(VIDEO_TRACK_ID, 90_000), (AUDIO_TRACK_ID, 44_100)]);
         let chunk = &out[init_len..];
         let found = scan(chunk);
         assert_eq!(found.len(), 2);
         for (s, f) in found.iter().zip(&frags) {
-            assert_eq!(s.size, f.bytes.len() as u64);
+            assert_eq!(s.size, f.len() as u64);
             assert_eq!(s.duration as i64, f.duration.0);
             assert!((s.utc.0 - f.utc.0).abs() <= 1);
             assert_eq!(s.track_id, VIDEO_TRACK_ID);
@@ -922,7 +959,7 @@ mod tests {
     #[test]
     fn rebase_moves_every_decode_time_and_nothing_else() {
         let (out, frags) = mux();
-        let init_len = out.len() - frags.iter().map(|f| f.bytes.len()).sum::<usize>();
+        let init_len = out.len() - frags.iter().map(|f| f.len()).sum::<usize>();
         let mut chunk = out[init_len..].to_vec();
         let before = scan(&chunk);
         let first_video = frags[0].utc.0 as u64;
@@ -977,13 +1014,13 @@ mod tests {
     fn samples_read_back_as_written() {
         let frames = crate::mux::flv::test_frames();
         let (out, frags) = mux();
-        let init_len = out.len() - frags.iter().map(|f| f.bytes.len()).sum::<usize>();
+        let init_len = out.len() - frags.iter().map(|f| f.len()).sum::<usize>();
         let mut back = Vec::new();
         let mut at = init_len;
         for f in &frags {
-            let bytes = &out[at..at + f.bytes.len()];
+            let bytes = &out[at..at + f.len()];
             back.extend(read_samples(bytes).into_iter().map(|s| (s.track_id, bytes[s.data].to_vec(), s.key)));
-            at += f.bytes.len();
+            at += f.len();
         }
         assert_eq!(back.len(), frames.len(), "every frame");
         let video: Vec<_> = back.iter().filter(|s| s.0 == VIDEO_TRACK_ID).collect();

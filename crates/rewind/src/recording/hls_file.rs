@@ -153,12 +153,14 @@ pub const PUBLISHED_MARKER: &str = ".rewind-file-id";
 /// Moves a finished HLS recording's folder to `name/` (never over an existing one) and
 /// writes its `VOD` playlist `name.m3u8` beside it. Every segment must be closed.
 /// Returns the folder's name and the playlist's size.
-/// Names in `taken` (the library's playlists) are skipped too.
+/// Names in `taken` (the library's playlists) are skipped too. The playlist is synced
+/// to disk if `sync`.
 pub async fn publish(
     h: &HlsState,
     name: String,
     file_id: &str,
     taken: std::collections::HashSet<String>,
+    sync: bool,
 ) -> std::io::Result<(String, u64)> {
     let dir = h.dir.clone();
     let parent = dir.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
@@ -180,7 +182,7 @@ pub async fn publish(
             }
             let _ = std::fs::remove_file(dir.join("index.m3u8"));
             std::fs::rename(&dir, parent.join(&candidate))?;
-            let size = write_vod_playlist(&hls, &parent, &candidate)?;
+            let size = write_vod_playlist(&hls, &parent, &candidate, sync)?;
             return Ok((candidate, size));
         }
         Err(std::io::Error::other("no free file name"))
@@ -190,8 +192,9 @@ pub async fn publish(
 }
 
 /// Writes `folder.m3u8`, the `VOD` playlist of the published `parent/folder/` (kept
-/// when it is already there, whole); returns its size. Blocking.
-pub fn write_vod_playlist(h: &HlsState, parent: &Path, folder: &str) -> std::io::Result<u64> {
+/// when it is already there, whole), synced with its folder if `sync`; returns its size.
+/// Blocking.
+pub fn write_vod_playlist(h: &HlsState, parent: &Path, folder: &str, sync: bool) -> std::io::Result<u64> {
     let text = h.playlist(&format!("{folder}/"), true).render();
     let path = parent.join(format!("{folder}.m3u8"));
     let mut f = match std::fs::File::options().write(true).create_new(true).open(&path) {
@@ -207,9 +210,11 @@ pub fn write_vod_playlist(h: &HlsState, parent: &Path, folder: &str) -> std::io:
         Err(e) => return Err(e),
     };
     std::io::Write::write_all(&mut f, text.as_bytes())?;
-    f.sync_all()?;
-    if let Ok(d) = std::fs::File::open(parent) {
-        let _ = d.sync_all();
+    if sync {
+        f.sync_all()?;
+        if let Ok(d) = std::fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
     }
     Ok(text.len() as u64)
 }

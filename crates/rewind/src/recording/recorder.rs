@@ -634,11 +634,11 @@ pub(super) async fn close(
     // until the file is in the library, recovery reads even a finished MP4 through it.
     if let Some(mut idx) = o.idx.take() {
         idx.buffer().extend_from_slice(&o.idx_pending.split());
-        if let Err(e) = idx.finish(vec![], true).await {
+        if let Err(e) = idx.finish(vec![], svc.storage.syncs_on_close()).await {
             tracing::warn!(file = %idx_path.as_deref().unwrap_or(std::path::Path::new("")).display(), error = %e, "could not finish an MP4's side index");
         }
     }
-    let mut size = o.sink.finish(patches, true).await?;
+    let mut size = o.sink.finish(patches, svc.storage.syncs_on_close()).await?;
     if let Some(mut h) = hls {
         h.close_segment((o.last_dts + o.last_dur).max(o.end_pts), size);
         return Ok(Some(*h));
@@ -647,14 +647,15 @@ pub(super) async fn close(
     // The finished bytes: the file itself, or (MP4) its moov-first rewrite.
     let finished = match &mp4 {
         Some(m) => {
-            let (final_tmp, final_size) = moov_first(&tmp, m).await?;
+            let (final_tmp, final_size) = moov_first(&tmp, m, svc.storage.syncs_on_close()).await?;
             size = final_size;
             final_tmp
         }
         None => tmp.clone(),
     };
     let taken = media::names_taken(&svc.db, &plan.domain, &plan.app, &plan.stream, &name).await?;
-    let file_name = publish_file(finished.clone(), name, ext(plan.format), taken).await?;
+    let sync = svc.storage.syncs_on_close();
+    let file_name = publish_file(finished.clone(), name, ext(plan.format), taken, sync).await?;
     let done = Finished {
         file_id: o.file_id.clone(),
         start: o.first_utc,
@@ -687,7 +688,8 @@ pub(super) async fn finish_hls(
 ) -> anyhow::Result<()> {
     let name = render_name(plan, file_id, h.start_utc(), h.end_utc());
     let taken = media::names_taken(&svc.db, &plan.domain, &plan.app, &plan.stream, &name).await?;
-    let (folder, playlist_size) = hls_file::publish(h, name, file_id, taken).await?;
+    let (folder, playlist_size) =
+        hls_file::publish(h, name, file_id, taken, svc.storage.syncs_on_close()).await?;
     record_hls(svc, plan, file_id, h, info, &folder, playlist_size).await
 }
 
@@ -843,7 +845,7 @@ pub(super) async fn record_media(svc: &Services, plan: &Plan, done: Finished) ->
 /// Rewrites a recorded `[ftyp][mdat]` file as `[ftyp][moov][mdat]` (progressive: plays
 /// before it is fully downloaded). The samples are copied in the kernel
 /// (`copy_file_range`); the original is removed. Returns the new file and its size.
-async fn moov_first(part: &std::path::Path, m: &Mp4Muxer) -> std::io::Result<(PathBuf, u64)> {
+async fn moov_first(part: &std::path::Path, m: &Mp4Muxer, sync: bool) -> std::io::Result<(PathBuf, u64)> {
     let ftyp = mp4::ftyp();
     let data_start = ftyp.len() as u64 + m.moov(0).len() as u64 + 16;
     let moov = m.moov(data_start);
@@ -862,7 +864,9 @@ async fn moov_first(part: &std::path::Path, m: &Mp4Muxer) -> std::io::Result<(Pa
         if copied != data_len {
             return Err(std::io::Error::other(format!("mp4 data is {copied} bytes, expected {data_len}")));
         }
-        dst.sync_all()?;
+        if sync {
+            dst.sync_all()?;
+        }
         std::fs::remove_file(&part)?;
         Ok((out, data_start + data_len))
     })

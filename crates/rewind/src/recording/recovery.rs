@@ -424,8 +424,8 @@ async fn recover_hls(
     if let Some(folder) = published {
         let h2 = HlsState::new(ts::TsMuxer::new(None, false), h.dir.clone(), h.segments.clone(), Vec::new());
         let f = folder.clone();
-        let size =
-            tokio::task::spawn_blocking(move || hls_file::write_vod_playlist(&h2, &parent, &f)).await??;
+        let size = tokio::task::spawn_blocking(move || hls_file::write_vod_playlist(&h2, &parent, &f, true))
+            .await??;
         recorder::record_hls(svc, plan, file_id, &h, info, &folder, size).await?;
         recorder::status(svc, plan, file_id, RecordStatus::Ended, "recovered after a crash");
         return Ok(true);

@@ -152,7 +152,9 @@ impl MuxOut for FileSink {
             self.pending.len += data.len();
             self.pending.parts.push(Part::Shared(data.clone()));
         } else {
-            self.buf.extend_from_slice(data);
+            // Through `buffer`: many small payloads in a row roll to the next block
+            // instead of growing this one.
+            self.buffer().extend_from_slice(data);
         }
     }
 }
@@ -405,12 +407,14 @@ impl SideWrite {
 /// file is never overwritten, nor is a name in `taken` (the library's, whose bytes may
 /// have left the folder for a bucket) used. Returns the final file name. `tmp` stays, a second name
 /// of the same file, until the library has the file: the caller removes it then, and
-/// until then recovery finds the published name by its inode (`published_name`).
+/// until then recovery finds the published name by its inode (`published_name`). The
+/// folder is synced (the new name made durable) if `sync`.
 pub async fn publish_file(
     tmp: PathBuf,
     name: String,
     ext: &'static str,
     taken: std::collections::HashSet<String>,
+    sync: bool,
 ) -> std::io::Result<String> {
     let job = move || {
         let dir = tmp.parent().ok_or_else(|| std::io::Error::other("no folder"))?.to_path_buf();
@@ -421,7 +425,7 @@ pub async fn publish_file(
             }
             match std::fs::hard_link(&tmp, dir.join(&candidate)) {
                 Ok(()) => {
-                    if let Ok(d) = File::open(&dir) {
+                    if sync && let Ok(d) = File::open(&dir) {
                         let _ = d.sync_all(); // make the new name durable
                     }
                     return Ok(candidate);
@@ -475,7 +479,7 @@ mod tests {
         assert_eq!(s.finish(vec![(0, Bytes::from_static(b"J"))], true).await.unwrap(), 12);
         assert_eq!(std::fs::read(&tmp).unwrap(), b"Jello world!");
         std::fs::write(dir.path().join("a/n.flv"), b"keep").unwrap();
-        let name = publish_file(tmp.clone(), "n".into(), "flv", Default::default()).await.unwrap();
+        let name = publish_file(tmp.clone(), "n".into(), "flv", Default::default(), true).await.unwrap();
         assert_eq!(name, "n_1.flv");
         assert_eq!(std::fs::read(dir.path().join("a/n.flv")).unwrap(), b"keep");
         assert_eq!(published_name(&tmp).unwrap().as_deref(), Some("n_1.flv"));

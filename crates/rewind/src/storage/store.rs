@@ -141,6 +141,15 @@ impl Storage {
         self.remote.is_some()
     }
 
+    /// Whether a finished file is synced to disk as it is closed. In the local folder it
+    /// is the copy kept, so yes. A spool file is on its way to the bucket within seconds:
+    /// it is synced only if it waits there (`uploads::SYNC_AFTER`), so the bytes of
+    /// prompt uploads never go to the disk at all. Syncing is for power loss only: a
+    /// killed process loses nothing the kernel already has.
+    pub fn syncs_on_close(&self) -> bool {
+        self.remote.is_none()
+    }
+
     pub(super) fn remote(&self) -> Option<&Remote> {
         self.remote.as_ref()
     }

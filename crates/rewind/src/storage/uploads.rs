@@ -26,6 +26,10 @@ const PART_BYTES: u64 = 16 << 20;
 /// The first wait after a failure; each next one doubles, up to `MAX_WAIT`.
 const FIRST_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(30);
+/// A spool file still waiting this long after it was queued is synced to disk (it was
+/// not as it closed: `Storage::syncs_on_close`), so a power loss can take only the
+/// files of the last few seconds, which a killed process would not lose anyway.
+pub const SYNC_AFTER: Duration = Duration::from_secs(5);
 
 struct Item {
     /// Its place in the queue, kept across retries.
@@ -34,6 +38,10 @@ struct Item {
     bytes: u64,
     attempts: u32,
     not_before: Instant,
+    /// When it was queued.
+    queued_at: Instant,
+    /// Synced to disk while it waited.
+    synced: bool,
 }
 
 #[derive(Default)]
@@ -100,7 +108,9 @@ impl Uploads {
             let seq = q.next_seq;
             q.next_seq += 1;
             q.by_key.insert(key.clone(), seq);
-            q.waiting.insert(seq, Item { seq, key, bytes, attempts: 0, not_before: Instant::now() });
+            let now = Instant::now();
+            let it = Item { seq, key, bytes, attempts: 0, not_before: now, queued_at: now, synced: false };
+            q.waiting.insert(seq, it);
             q.bytes += bytes;
         }
         self.wake.notify_one();
@@ -151,6 +161,20 @@ impl Uploads {
             dropped.push((it.key, it.bytes));
         }
         dropped
+    }
+
+    /// The waiting files queued `SYNC_AFTER` or longer before `now` and not yet synced,
+    /// each given once (it counts as synced from then on).
+    fn due_for_sync(&self, now: Instant) -> Vec<Key> {
+        let mut q = crate::lock::lock(&self.q);
+        let mut due = Vec::new();
+        for it in q.waiting.values_mut() {
+            if !it.synced && now.saturating_duration_since(it.queued_at) >= SYNC_AFTER {
+                it.synced = true;
+                due.push(it.key.clone());
+            }
+        }
+        due
     }
 
     /// The oldest upload that may be tried now, or how long until one may.
@@ -280,6 +304,11 @@ pub async fn run<F, Fut>(
         });
     }
     loop {
+        let due = storage.uploads.due_for_sync(Instant::now());
+        if !due.is_empty() {
+            let paths: Vec<_> = due.iter().map(|k| storage.local_path(k)).collect();
+            let _ = tokio::task::spawn_blocking(move || sync_files(&paths)).await;
+        }
         for (key, bytes) in storage.uploads.overflow() {
             let _ = tokio::fs::remove_file(storage.local_path(&key)).await;
             storage.uploads.metrics.dropped_chunks_total.fetch_add(1, Relaxed);
@@ -293,6 +322,26 @@ pub async fn run<F, Fut>(
         }
     }
     while workers.join_next().await.is_some() {}
+}
+
+/// Syncs each file and then each of their folders (the files' names) to disk; a file
+/// gone meanwhile (uploaded, deleted) is skipped. Blocking.
+fn sync_files(paths: &[std::path::PathBuf]) {
+    let mut folders = std::collections::BTreeSet::new();
+    for p in paths {
+        match std::fs::File::open(p).and_then(|f| f.sync_all()) {
+            Ok(()) => {
+                folders.extend(p.parent().map(|d| d.to_path_buf()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(file = %p.display(), error = %e, "could not sync a spool file"),
+        }
+    }
+    for d in folders {
+        if let Ok(d) = std::fs::File::open(d) {
+            let _ = d.sync_all();
+        }
+    }
 }
 
 /// One try: the file to the bucket, then the local copy removed. False: try again later.
@@ -470,5 +519,25 @@ mod tests {
         let wait = u.take().err().unwrap().unwrap();
         assert!(wait > Duration::from_millis(500) && wait <= MAX_WAIT, "{wait:?}");
         assert_eq!(u.pending(), 2);
+    }
+
+    #[test]
+    fn files_that_wait_in_the_spool_are_synced_once() {
+        let u = Uploads::new(1 << 30, 0);
+        u.push(k("media/a/b/c/1.flv"), 1);
+        u.push(k("media/a/b/c/2.flv"), 1);
+        let now = Instant::now();
+        assert!(u.due_for_sync(now).is_empty(), "files just queued go up unsynced");
+        let running = u.take().ok().unwrap();
+        let later = now + SYNC_AFTER + Duration::from_millis(1);
+        assert_eq!(u.due_for_sync(later), vec![k("media/a/b/c/2.flv")]);
+        assert!(u.due_for_sync(later).is_empty(), "once");
+        // A failed upload waits again, now past the bound: synced.
+        u.settle(running, false);
+        assert_eq!(u.due_for_sync(later), vec![k("media/a/b/c/1.flv")]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.flv");
+        std::fs::write(&file, b"x").unwrap();
+        sync_files(&[file, dir.path().join("gone.flv")]);
     }
 }

@@ -240,7 +240,7 @@ impl Recorder {
         Ok(())
     }
 
-    async fn write_fragment(&mut self, mut frag: Fragment) -> std::io::Result<()> {
+    async fn write_fragment(&mut self, frag: Fragment) -> std::io::Result<()> {
         let r = self.run.as_mut().expect("fragments come from a run");
         if r.run.start.0 == i64::MIN {
             r.run.start = frag.utc;
@@ -268,9 +268,12 @@ impl Recorder {
         }
         let c = self.chunk.as_mut().expect("opened above");
         let offset = c.sink.len();
-        let size = frag.bytes.len() as u32;
-        // Written from the fragment's own memory: a GOP is far larger than a sink block.
-        c.sink.payload(&frag.bytes.split().freeze());
+        let size = frag.len() as u32;
+        // The frames' payloads are written from their own memory (shared with the hub),
+        // not copied into the fragment: the sink copies only the small pieces.
+        for piece in frag.pieces() {
+            c.sink.payload(piece);
+        }
         // Playback may read it as soon as it is listed: list it once it is on disk.
         c.sink.written_all().await?;
         let f = FragmentRef {
@@ -298,7 +301,7 @@ impl Recorder {
     async fn seal(&mut self) -> std::io::Result<()> {
         let Some(c) = self.chunk.take() else { return Ok(()) };
         let path = c.sink.path().to_path_buf();
-        c.sink.finish(vec![], true).await?;
+        c.sink.finish(vec![], self.svc.storage.syncs_on_close()).await?;
         if c.row.fragments.is_empty() {
             let _ = tokio::fs::remove_file(&path).await;
             return index::delete_chunk(&self.svc.db, &self.stream_id, c.row.start)
