@@ -7,7 +7,10 @@
 //   OPTIONS_JSON: {"rate": 4, "seek": 12.5, "live": 20, "timeout": 60}
 //     rate: playback rate (VOD); seek: seconds to seek to once playing;
 //     live: play for this many seconds at rate 1, then report (no `ended` expected).
-// Prints {ok, ended, buffered, currentTime, duration, played, seekedTo, liveEdgeLag, errors, fatal}.
+// Prints {ok, ended, buffered, currentTime, duration, played, seekedTo, liveEdgeLag, errors, fatal,
+// seeks, requests}: `seeks` are the times the element was seeked to (by the player or
+// the test), `requests` each segment's name, status and finish time (ms from the
+// start), so that a run that played short says what the player fetched and skipped.
 import { chromium } from "playwright-core";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -46,6 +49,15 @@ try {
     }
     if (m.type() === "error" && !m.location()?.url?.endsWith("/favicon.ico")) logs.push(m.text().slice(0, 300));
   });
+  const t0 = Date.now();
+  const requests = [];
+  const note = (r, status) => {
+    const u = new URL(r.url());
+    if (u.pathname === "/healthz") return;
+    requests.push(`${u.pathname.split("/").slice(-2).join("/")} ${status} ${Date.now() - t0}`);
+  };
+  page.on("requestfinished", async (r) => note(r, (await r.response())?.status() ?? "?"));
+  page.on("requestfailed", (r) => note(r, `failed:${r.failure()?.errorText ?? ""}`));
   await page.goto(`${origin}/healthz`);
   await page.addScriptTag({ path: path.join(here, scripts[player]) });
   const result = await page.evaluate(
@@ -103,6 +115,8 @@ try {
         liveEdge = () => (p.isLive() ? p.seekRange().end : NaN);
         utcOf = () => p.getPlayheadTimeAsDate()?.getTime() ?? NaN;
       }
+      const seeks = [];
+      video.addEventListener("seeking", () => seeks.push(Math.round(video.currentTime * 1000) / 1000));
       const started = new Promise((r) => video.addEventListener("playing", r, { once: true }));
       video.addEventListener("loadedmetadata", () => {
         if (!opts.live) video.playbackRate = opts.rate;
@@ -147,12 +161,14 @@ try {
         utc: Number.isFinite(utcOf()) ? new Date(utcOf()).toISOString() : null,
         errors,
         fatal,
+        seeks,
         videoError: video.error ? `${video.error.code} ${video.error.message}` : null,
       };
     },
     { player, url, opts },
   );
   result.consoleErrors = logs.slice(0, 10);
+  result.requests = requests.slice(0, 80);
   if (opts.debug && !result.ok) result.logTail = tail;
   console.log(JSON.stringify(result));
 } finally {
