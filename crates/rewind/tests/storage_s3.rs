@@ -185,6 +185,8 @@ async fn the_bucket_gone_for_30_s_loses_nothing() {
         let url = srv.url(&format!("/v1/media/{}/content", m["file_id"].as_str().unwrap()));
         assert_eq!(decode_errors(Path::new(&url)), "", "{} from the spool", m["format"]);
     }
+    // Waiting files are synced to disk once they have waited 5 s (not as they closed).
+    assert!(wait_metric(&srv, "rewind_storage_spool_synced_files_total ", 1).await, "{}", srv.log());
     std::thread::sleep(Duration::from_secs(30).saturating_sub(down_at.elapsed()));
     s3.come_back();
     wait_uploaded(&srv).await;

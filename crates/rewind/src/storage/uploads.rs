@@ -73,6 +73,8 @@ pub struct UploadMetrics {
     pub dropped_chunks_total: AtomicU64,
     /// Their bytes.
     pub dropped_bytes_total: AtomicU64,
+    /// Spool files synced to disk because they waited `SYNC_AFTER`.
+    pub synced_files_total: AtomicU64,
 }
 
 /// The queue of one server's uploads.
@@ -217,7 +219,7 @@ impl Uploads {
     /// Appends the upload metrics in Prometheus text.
     pub fn render(&self, out: &mut String) {
         let m = &self.metrics;
-        let rows: [(&str, &str, &str, u64); 7] = [
+        let rows: [(&str, &str, &str, u64); 8] = [
             (
                 "rewind_storage_upload_bytes_total",
                 "counter",
@@ -259,6 +261,12 @@ impl Uploads {
                 "counter",
                 "Bytes of timeline chunks dropped from a full spool.",
                 m.dropped_bytes_total.load(Relaxed),
+            ),
+            (
+                "rewind_storage_spool_synced_files_total",
+                "counter",
+                "Spool files synced to disk because they waited 5 s or more for upload.",
+                m.synced_files_total.load(Relaxed),
             ),
         ];
         for (name, kind, help, v) in rows {
@@ -307,7 +315,9 @@ pub async fn run<F, Fut>(
         let due = storage.uploads.due_for_sync(Instant::now());
         if !due.is_empty() {
             let paths: Vec<_> = due.iter().map(|k| storage.local_path(k)).collect();
-            let _ = tokio::task::spawn_blocking(move || sync_files(&paths)).await;
+            if let Ok(n) = tokio::task::spawn_blocking(move || sync_files(&paths)).await {
+                storage.uploads.metrics.synced_files_total.fetch_add(n, Relaxed);
+            }
         }
         for (key, bytes) in storage.uploads.overflow() {
             let _ = tokio::fs::remove_file(storage.local_path(&key)).await;
@@ -325,12 +335,14 @@ pub async fn run<F, Fut>(
 }
 
 /// Syncs each file and then each of their folders (the files' names) to disk; a file
-/// gone meanwhile (uploaded, deleted) is skipped. Blocking.
-fn sync_files(paths: &[std::path::PathBuf]) {
+/// gone meanwhile (uploaded, deleted) is skipped. Returns how many were synced. Blocking.
+fn sync_files(paths: &[std::path::PathBuf]) -> u64 {
     let mut folders = std::collections::BTreeSet::new();
+    let mut synced = 0;
     for p in paths {
         match std::fs::File::open(p).and_then(|f| f.sync_all()) {
             Ok(()) => {
+                synced += 1;
                 folders.extend(p.parent().map(|d| d.to_path_buf()));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -342,6 +354,7 @@ fn sync_files(paths: &[std::path::PathBuf]) {
             let _ = d.sync_all();
         }
     }
+    synced
 }
 
 /// One try: the file to the bucket, then the local copy removed. False: try again later.
@@ -538,6 +551,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("x.flv");
         std::fs::write(&file, b"x").unwrap();
-        sync_files(&[file, dir.path().join("gone.flv")]);
+        assert_eq!(sync_files(&[file, dir.path().join("gone.flv")]), 1);
     }
 }
