@@ -113,8 +113,24 @@ fn connect(url: &Url) -> io::Result<TcpStream> {
     Err(last)
 }
 
-/// One request on `conn`: the head, the file, then the answer.
-fn exchange(mut conn: &TcpStream, head: &str, file: &std::fs::File, len: u64) -> io::Result<Answer> {
+/// One request on `conn`: the head, the file, then the answer. A server that refuses
+/// an upload may answer before the body is in (a 403 for a bad signature) and close:
+/// sending then fails, and the answer it left is the error to report.
+fn exchange(conn: &TcpStream, head: &str, file: &std::fs::File, len: u64) -> io::Result<Answer> {
+    match send(conn, head, file, len) {
+        Ok(()) => read_answer(conn),
+        Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
+            match read_answer(conn) {
+                Ok(a) if !(200..300).contains(&a.status) => Ok(Answer { reusable: false, ..a }),
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends the request head, then the file's first `len` bytes by sendfile.
+fn send(mut conn: &TcpStream, head: &str, file: &std::fs::File, len: u64) -> io::Result<()> {
     conn.write_all(head.as_bytes())?;
     let mut offset: libc::off_t = 0;
     while (offset as u64) < len {
@@ -138,7 +154,7 @@ fn exchange(mut conn: &TcpStream, head: &str, file: &std::fs::File, len: u64) ->
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file is shorter than its upload"));
         }
     }
-    read_answer(conn)
+    Ok(())
 }
 
 fn read_answer(mut conn: impl Read) -> io::Result<Answer> {
@@ -282,6 +298,32 @@ mod tests {
         assert_eq!(head[0], "PUT /bucket/a/seg.ts?X-Amz-Signature=ab%2Fc HTTP/1.1");
         assert!(head.contains(&format!("Host: 127.0.0.1:{port}")), "{head:?}");
         assert!(body == data && body2 == data && head2 == head);
+    }
+
+    #[test]
+    fn an_answer_given_before_the_body_and_a_close_is_the_error_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.flv");
+        std::fs::write(&path, vec![7u8; 16 << 20]).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (conn, _) = l.accept().unwrap();
+            let mut r = BufReader::new(&conn);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let xml = "<Error><Code>SignatureDoesNotMatch</Code></Error>";
+            let reply = format!("HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n\r\n{xml}", xml.len());
+            (&conn).write_all(reply.as_bytes()).unwrap();
+            // Closed with the body unread, as servers that refuse early do.
+        });
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/b/big.flv")).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let e = put(&Conns::default(), &url, &f, 16 << 20).unwrap_err();
+        server.join().unwrap();
+        assert_eq!(e.to_string(), "PUT answered 403: SignatureDoesNotMatch");
     }
 
     #[test]
