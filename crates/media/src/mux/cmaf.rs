@@ -324,11 +324,11 @@ impl Fragmenter {
 /// One track's part of a fragment: `prft` (its wall-clock start), `moof` with one
 /// `traf` (`tfhd` based at the moof, `tfdt`, a `trun` with per-sample duration, size,
 /// flags and composition offset) and the `mdat`. `sample(i, frame)` gives
-/// (duration, flags, composition offset). The boxes are built in `boxes` and appended
+/// (duration, flags, composition offset). The boxes are built in `out` and appended
 /// to `pieces`, followed by the frames' payloads; returns the part's size.
 #[allow(clippy::too_many_arguments)]
 fn part(
-    boxes: &mut BytesMut,
+    out: &mut BytesMut,
     pieces: &mut Vec<Bytes>,
     seq: u32,
     track_id: u32,
@@ -337,7 +337,6 @@ fn part(
     frames: Vec<Frame>,
     sample: impl Fn(usize, &Frame) -> (u32, u32, i32),
 ) -> usize {
-    let out = boxes;
     full(out, b"prft", 1, 0, |o| {
         o.put_u32(track_id);
         o.put_u64(ntp(utc));

@@ -630,15 +630,16 @@ pub(super) async fn close(
         let id = StreamId { domain: plan.domain.clone(), app: plan.app.clone(), stream: plan.stream.clone() };
         fail(svc, &id, plan, &e);
     }
+    let sync = svc.storage.syncs_on_close();
     // The side index takes the records of the last samples too (after their bytes):
     // until the file is in the library, recovery reads even a finished MP4 through it.
     if let Some(mut idx) = o.idx.take() {
         idx.buffer().extend_from_slice(&o.idx_pending.split());
-        if let Err(e) = idx.finish(vec![], svc.storage.syncs_on_close()).await {
+        if let Err(e) = idx.finish(vec![], sync).await {
             tracing::warn!(file = %idx_path.as_deref().unwrap_or(std::path::Path::new("")).display(), error = %e, "could not finish an MP4's side index");
         }
     }
-    let mut size = o.sink.finish(patches, svc.storage.syncs_on_close()).await?;
+    let mut size = o.sink.finish(patches, sync).await?;
     if let Some(mut h) = hls {
         h.close_segment((o.last_dts + o.last_dur).max(o.end_pts), size);
         return Ok(Some(*h));
@@ -647,14 +648,13 @@ pub(super) async fn close(
     // The finished bytes: the file itself, or (MP4) its moov-first rewrite.
     let finished = match &mp4 {
         Some(m) => {
-            let (final_tmp, final_size) = moov_first(&tmp, m, svc.storage.syncs_on_close()).await?;
+            let (final_tmp, final_size) = moov_first(&tmp, m, sync).await?;
             size = final_size;
             final_tmp
         }
         None => tmp.clone(),
     };
     let taken = media::names_taken(&svc.db, &plan.domain, &plan.app, &plan.stream, &name).await?;
-    let sync = svc.storage.syncs_on_close();
     let file_name = publish_file(finished.clone(), name, ext(plan.format), taken, sync).await?;
     let done = Finished {
         file_id: o.file_id.clone(),
