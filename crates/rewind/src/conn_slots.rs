@@ -35,6 +35,26 @@ struct Shared {
     evict: CancellationToken,
     /// The slot was given to another connection (evicted); its drop frees nothing.
     released: AtomicBool,
+    /// Cancelled when the connection's slot is dropped: its socket is closed.
+    gone: CancellationToken,
+}
+
+/// Longest an accept loop waits for an evicted connection to close before it accepts
+/// again (its task may be slow to run on a loaded machine).
+const MAX_EVICTION_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A connection told to close to make room for a new one.
+#[derive(Debug)]
+pub struct Evicted(Arc<Shared>);
+
+impl Evicted {
+    /// Resolves once the evicted connection has closed, or after `MAX_EVICTION_WAIT`.
+    /// Accept loops wait on it before the next accept: eviction only asks a connection's
+    /// task to close its socket, and under a flood of connections the new sockets would
+    /// otherwise pile up faster than the evicted ones close, past the open-file limit.
+    pub async fn closed(self) {
+        let _ = tokio::time::timeout(MAX_EVICTION_WAIT, self.0.gone.cancelled()).await;
+    }
 }
 
 /// Why a connection was not admitted.
@@ -81,10 +101,10 @@ impl ConnSlots {
     }
 
     /// A slot for a new (idle) connection; when full, the longest-idle connection is
-    /// told to close (`evicted` is true) and its slot given to this one.
-    pub fn admit(self: &Arc<Self>) -> Result<(Arc<Slot>, bool), Full> {
+    /// told to close (returned as `Evicted`) and its slot given to this one.
+    pub fn admit(self: &Arc<Self>) -> Result<(Arc<Slot>, Option<Evicted>), Full> {
         let mut g = crate::lock::lock(&self.inner);
-        let mut evicted = false;
+        let mut evicted = None;
         if g.open >= self.cap {
             let Some((_, victim)) = g.idle.pop_first() else {
                 self.refused_total.fetch_add(1, Ordering::Relaxed);
@@ -94,7 +114,7 @@ impl ConnSlots {
             victim.released.store(true, Ordering::Release);
             victim.evict.cancel();
             g.open -= 1;
-            evicted = true;
+            evicted = Some(Evicted(victim));
         }
         g.open += 1;
         let shared = Arc::new(Shared::default());
@@ -182,6 +202,7 @@ impl Drop for Slot {
         if !self.shared.released.load(Ordering::Acquire) {
             g.open -= 1;
         }
+        self.shared.gone.cancel();
     }
 }
 
@@ -193,18 +214,34 @@ mod tests {
     fn when_full_the_longest_idle_connection_makes_room() {
         let s = ConnSlots::new(2);
         let (a, ev) = s.admit().unwrap();
-        assert!(!ev);
+        assert!(ev.is_none());
         let (b, _) = s.admit().unwrap();
         // a becomes busy, then idle again: now b is the longest idle.
         drop(a.busy());
         let (c, ev) = s.admit().unwrap();
-        assert!(ev);
+        assert!(ev.is_some());
         assert!(b.shared.evict.is_cancelled() && !a.shared.evict.is_cancelled());
         assert_eq!(s.open(), 2);
         drop(b); // the evicted connection's end frees nothing more
         assert_eq!(s.open(), 2);
         drop((a, c));
         assert_eq!(s.open(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_accept_loop_can_wait_for_the_evicted_connection_to_close() {
+        let s = ConnSlots::new(1);
+        let (a, _) = s.admit().unwrap();
+        let (_b, ev) = s.admit().unwrap();
+        let closing = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            drop(a);
+        });
+        let t = std::time::Instant::now();
+        ev.expect("a was evicted").closed().await;
+        assert!(t.elapsed() >= std::time::Duration::from_millis(90), "waited for a to close");
+        assert!(t.elapsed() < MAX_EVICTION_WAIT, "resolved when it closed, not at the bound");
+        closing.await.unwrap();
     }
 
     #[test]
@@ -220,7 +257,7 @@ mod tests {
         assert_eq!(s.admit().unwrap_err(), Full, "b still has a busy guard");
         drop(gb2);
         let (_c, ev) = s.admit().unwrap();
-        assert!(ev && b.shared.evict.is_cancelled());
+        assert!(ev.is_some() && b.shared.evict.is_cancelled());
         drop(ga);
         assert_eq!(s.open(), 2);
     }

@@ -57,8 +57,8 @@ pub async fn serve(l: HttpListener, grace: Duration) {
                 }
             },
         };
-        let slot = match l.slots.admit() {
-            Ok((slot, _)) => slot,
+        let (slot, evicted) = match l.slots.admit() {
+            Ok(admitted) => admitted,
             Err(_) => {
                 if let Some(suppressed) = refusals.allow("full") {
                     tracing::warn!(%peer, suppressed, limit = l.slots.capacity(), "refusing HTTP connection: every connection is busy (http.max_connections)");
@@ -106,6 +106,9 @@ pub async fn serve(l: HttpListener, grace: Duration) {
                 }
             }
         });
+        if let Some(e) = evicted {
+            e.closed().await;
+        }
     }
     conns.close();
     if tokio::time::timeout(grace, conns.wait()).await.is_err() {

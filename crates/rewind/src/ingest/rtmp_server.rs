@@ -17,7 +17,7 @@ pub async fn serve(svc: Arc<Services>, listener: TcpListener, tracker: TaskTrack
         match accepted {
             Ok((sock, peer)) => {
                 // When full, the longest-connected non-publishing connection makes room.
-                let Ok((slot, _)) = svc.rtmp_slots.admit() else {
+                let Ok((slot, evicted)) = svc.rtmp_slots.admit() else {
                     if let Some(suppressed) = svc.noisy_logs.allow("rtmp_full") {
                         let limit = svc.rtmp_slots.capacity();
                         tracing::warn!(%peer, limit, suppressed, "refusing RTMP connection: every connection is publishing (rtmp.max_connections)");
@@ -26,6 +26,9 @@ pub async fn serve(svc: Arc<Services>, listener: TcpListener, tracker: TaskTrack
                 };
                 let _ = sock.set_nodelay(true);
                 tracker.spawn(rtmp_session::run(svc.clone(), sock, peer, slot));
+                if let Some(e) = evicted {
+                    e.closed().await;
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
