@@ -362,24 +362,20 @@ async fn upload_one(s: &Storage, it: &Item) -> bool {
     let path = s.local_path(&it.key);
     let started = Instant::now();
     let res = match it.bytes {
-        n if n <= s.uploads.part_bytes => put_whole(s, &it.key, &path).await,
-        _ => put_parts(s, &it.key, &path).await,
+        n if n <= s.uploads.part_bytes => put_whole(s, &it.key, &path, started).await,
+        _ => put_parts(s, &it.key, &path)
+            .await
+            .map(|()| Uploaded { took: started.elapsed(), forgotten: false }),
     };
     match res {
-        Ok(()) => {
+        Ok(up) => {
             let m = &s.uploads.metrics;
             m.bytes_total.fetch_add(it.bytes, Relaxed);
             m.files_total.fetch_add(1, Relaxed);
-            m.micros_total.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
-            // Readers fall back to the bucket once the local file is gone.
-            if let Err(e) = tokio::fs::remove_file(&path).await
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(key = %it.key, error = %e, "uploaded, but the spool copy could not be removed");
-            }
-            if let Some(dir) = path.parent() {
-                // The last file of an HLS recording's folder leaves no empty folder behind.
-                let _ = tokio::fs::remove_dir(dir).await;
+            m.micros_total.fetch_add(up.took.as_micros() as u64, Relaxed);
+            if !up.forgotten {
+                let (key, path) = (it.key.clone(), path.clone());
+                let _ = tokio::task::spawn_blocking(move || forget_spool_copy(&key, &path)).await;
             }
             true
         }
@@ -420,7 +416,36 @@ async fn mapped(path: &std::path::Path) -> std::io::Result<bytes::Bytes> {
 /// How long a presigned upload URL is good for: it is used at once.
 const PUT_URL_TTL: Duration = Duration::from_secs(600);
 
-async fn put_whole(s: &Storage, key: &Key, path: &std::path::Path) -> std::io::Result<()> {
+/// Removes an uploaded file's spool copy, and its folder once empty. Blocking.
+fn forget_spool_copy(key: &Key, path: &std::path::Path) {
+    // Readers fall back to the bucket once the local file is gone.
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(%key, error = %e, "uploaded, but the spool copy could not be removed");
+    }
+    if let Some(dir) = path.parent() {
+        // The last file of an HLS recording's folder leaves no empty folder behind.
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// A finished upload.
+struct Uploaded {
+    /// From the start of the upload to the bucket's answer.
+    took: Duration,
+    /// The spool copy is already removed (the sendfile upload does it on its blocking
+    /// thread, saving a hand-off per file).
+    forgotten: bool,
+}
+
+/// Uploads a file in one request (`started`: when the upload began).
+async fn put_whole(
+    s: &Storage,
+    key: &Key,
+    path: &std::path::Path,
+    started: Instant,
+) -> std::io::Result<Uploaded> {
     let r = s.remote().expect("uploads run only with a bucket");
     if let Some(conns) = r.plain_http.clone() {
         use object_store::signer::Signer;
@@ -429,18 +454,22 @@ async fn put_whole(s: &Storage, key: &Key, path: &std::path::Path) -> std::io::R
             .signed_url(axum::http::Method::PUT, &r.path(key), PUT_URL_TTL)
             .await
             .map_err(std::io::Error::other)?;
-        let path = path.to_path_buf();
+        let (key, path) = (key.clone(), path.to_path_buf());
         return tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(&path)?;
             let len = f.metadata()?.len();
-            sendfile_put::put(&conns, &url, &f, len)
+            sendfile_put::put(&conns, &url, &f, len)?;
+            let took = started.elapsed();
+            drop(f);
+            forget_spool_copy(&key, &path);
+            Ok(Uploaded { took, forgotten: true })
         })
         .await
         .map_err(std::io::Error::other)?;
     }
     let bytes = mapped(path).await?;
     r.store.put(&r.path(key), PutPayload::from(bytes)).await.map_err(std::io::Error::other)?;
-    Ok(())
+    Ok(Uploaded { took: started.elapsed(), forgotten: false })
 }
 
 /// A large file in parts. Its upload id is kept beside it until the upload completes,
