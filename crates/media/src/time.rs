@@ -59,6 +59,13 @@ impl Add for Duration90k {
     }
 }
 
+impl Sub for Duration90k {
+    type Output = Duration90k;
+    fn sub(self, d: Duration90k) -> Duration90k {
+        Duration90k(self.0 - d.0)
+    }
+}
+
 impl Add<Duration90k> for Time90k {
     type Output = Time90k;
     fn add(self, d: Duration90k) -> Time90k {

@@ -24,6 +24,8 @@ const AUDIO_ONLY_FRAGMENT: Duration90k = Duration90k::from_secs(2);
 /// A GOP longer than this is split (the later fragment starts without a key frame):
 /// it bounds fragment size and live delay for cameras with minute-long GOPs.
 const MAX_FRAGMENT: Duration90k = Duration90k::from_secs(60);
+/// The longest a run's last picture is held so that it ends with the run's last sound.
+const MAX_LAST_PICTURE: Duration90k = Duration90k::from_secs(1);
 /// Seconds between 1900 (NTP) and 1970 (Unix).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// Samples per AAC frame.
@@ -251,7 +253,7 @@ impl Fragmenter {
         let utc = base_utc + (lead.dts - base);
         let video = std::mem::take(&mut self.video);
         let audio = std::mem::take(&mut self.audio);
-        let video_durs = durations(&video, end, |_| Duration90k(3000));
+        let mut video_durs = durations(&video, end, |_| Duration90k(3000));
         let aac_ticks = Duration90k(AAC_FRAME as i64 * TICKS_PER_SECOND / self.audio_rate as i64);
         let shift = self.presentation_shift.unwrap_or(Duration90k(0));
         // Decode times are wall-clock times on the run's clock: they never go back, even
@@ -275,11 +277,24 @@ impl Fragmenter {
                     // A run's last fragment lasts until its last sound (where the audio
                     // samples written end), not only its last picture: a manifest that
                     // ends before media it serves makes dash.js see the end first, seek
-                    // back and pause short of `ended`.
+                    // back and pause short of `ended`. Both are presentation times on the
+                    // fragment's clock (the key frame presented at its decode time, audio
+                    // moved earlier by the shift), so the run ends where its media does.
                     (None, Some(_), Some(samples)) => {
                         let rate = self.audio_rate as u128;
                         let ticks = (samples as u128 * TICKS_PER_SECOND as u128).div_ceil(rate) as i64;
-                        video_end.max(base + Duration90k(ticks + shift.0 - base_utc.0))
+                        let sound_end = base + Duration90k(ticks - base_utc.0);
+                        let end_dts = video_end.max(sound_end);
+                        // The last picture stays up until then: no track ends early, so
+                        // the next period follows without a hole for players to jump.
+                        let shown = last.dts + (last.cts() - shift);
+                        if let Some(d) = video_durs.last_mut()
+                            && end_dts - shown > *d
+                            && end_dts - shown <= MAX_LAST_PICTURE
+                        {
+                            *d = end_dts - shown;
+                        }
+                        end_dts
                     }
                     _ => video_end,
                 }
@@ -903,6 +918,44 @@ mod tests {
         assert!((end - sound_end).0.abs() <= 1, "{end:?} {sound_end:?}");
         // Every fragment before it still ends where the next begins.
         assert!(frags.windows(2).all(|w| w[0].start_dts + w[0].duration == w[1].start_dts));
+    }
+
+    /// With B-frames, a run ends where its last sound is presented (audio moved earlier
+    /// with the video), and its last picture stays up until then: the run's media ends
+    /// where its manifest says, in both tracks.
+    #[test]
+    fn with_b_frames_a_run_ends_with_its_media_in_both_tracks() {
+        let frames = crate::mux::flv::test_frames();
+        let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().clone();
+        let shift = Duration90k(7200);
+        let video: Vec<Frame> = frames
+            .into_iter()
+            .filter(|f| f.track == Track::Video)
+            .map(|f| Frame { pts: f.dts + shift, ..f })
+            .collect();
+        let start = video[0].dts;
+        let video_end = video.last().unwrap().dts + Duration90k(3600);
+        let at = |n: i64| start + Duration90k(n * AAC_FRAME as i64 * TICKS_PER_SECOND / 44_100);
+        let sounds = (0..).map(|n| Frame { dts: at(n), pts: at(n), utc: at(n), ..a.clone() });
+        let sounds: Vec<Frame> =
+            sounds.take_while(|f| f.dts < video_end + Duration90k::from_ms(150)).collect();
+        // Presented with the video moved earlier by its delay.
+        let sound_end = at(sounds.len() as i64) - shift;
+        let mut all: Vec<Frame> = video.into_iter().chain(sounds).collect();
+        all.sort_by_key(|f| f.dts);
+        let mut m = Fragmenter::new(true, Some(&a.codec), 1);
+        let mut frags = Vec::new();
+        for f in all {
+            frags.extend(m.push(f));
+        }
+        frags.extend(m.finish());
+        let last = frags.last().unwrap();
+        let end = last.start_dts + last.duration;
+        assert!((end - sound_end).0.abs() <= 1, "the run ends at {end:?}, its sound at {sound_end:?}");
+        // Every picture is presented at its decode time here (a constant delay): the
+        // video part's durations summed are how long pictures show.
+        let video = scan(&last.to_bytes())[0];
+        assert_eq!(video.duration as i64, last.duration.0, "the last picture lasts until the run ends");
     }
 
     #[test]
