@@ -11,6 +11,9 @@
 // seeks, requests}: `seeks` are the times the element was seeked to (by the player or
 // the test), `requests` each segment's name, status and finish time (ms from the
 // start), so that a run that played short says what the player fetched and skipped.
+// With Shaka, `bufferedByType` is what each SourceBuffer holds (player.getBufferedInfo()):
+// `buffered` is their intersection, so an empty `buffered` alone does not say which
+// track the player stopped feeding.
 import { chromium } from "playwright-core";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -70,6 +73,8 @@ try {
       let liveEdge = () => NaN;
       // The wall-clock time (ms) of what is on screen, as each player reports it.
       let utcOf = () => NaN;
+      // Shaka only: each SourceBuffer's ranges, {audio: [[start, end]], video: ...}.
+      let bufferedByType = () => undefined;
       if (player === "hls") {
         if (!window.Hls.isSupported()) return { ok: false, fatal: "hls.js: MediaSource not supported" };
         const hls = new window.Hls({ enableWorker: false, debug: !!opts.debug });
@@ -101,6 +106,13 @@ try {
       } else {
         window.shaka.polyfill.installAll();
         const p = new window.shaka.Player();
+        // Shaka 5.2.6 to 5.2.12 keep a prefetched init segment's request after a seek
+        // aborted it and hand the dead request back on every retry: a seek while the next
+        // period's init is loading stalls for good, silently (1 run in 14 here). Without
+        // prefetch (Shaka's default before 4.14) the init is fetched again. Operators who
+        // serve rewind's multi-period manifests to Shaka need the same setting
+        // (docs/design/timeline.md, "Players").
+        p.configure({ streaming: { segmentPrefetchLimit: 0 } });
         await p.attach(video);
         p.addEventListener("error", (e) => {
           const what = `shaka ${e.detail?.code} ${JSON.stringify(e.detail?.data ?? []).slice(0, 200)}`;
@@ -114,6 +126,15 @@ try {
         }
         liveEdge = () => (p.isLive() ? p.seekRange().end : NaN);
         utcOf = () => p.getPlayheadTimeAsDate()?.getTime() ?? NaN;
+        bufferedByType = () => {
+          const info = p.getBufferedInfo();
+          const out = {};
+          for (const type of ["audio", "video", "text"]) {
+            if (info[type]?.length) out[type] = info[type].map((r) => [r.start, r.end]);
+            else if (type !== "text") out[type] = [];
+          }
+          return out;
+        };
       }
       const seeks = [];
       video.addEventListener("seeking", () => seeks.push(Math.round(video.currentTime * 1000) / 1000));
@@ -151,6 +172,7 @@ try {
       return {
         ok: !fatal && (opts.live && !opts.untilEnded ? video.currentTime > 0 : video.ended),
         buffered,
+        bufferedByType: bufferedByType(),
         ended: video.ended,
         currentTime: video.currentTime,
         duration: video.duration,
