@@ -160,10 +160,25 @@ impl MuxOut for FileSink {
 }
 
 fn create_file(p: &Path) -> std::io::Result<File> {
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)?;
+    create_file_racing(p, || {})
+}
+
+/// `create_file`, with `between` run after the folder is made (tests race it there).
+fn create_file_racing(p: &Path, between: impl Fn()) -> std::io::Result<File> {
+    let open = || {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        between();
+        File::options().write(true).create_new(true).open(p)
+    };
+    match open() {
+        // With a bucket, the upload of a folder's last file removes the emptied folder;
+        // it can do so between our making it and opening the file in it. Once more is
+        // enough: the folder is empty again only after another upload.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => open(),
+        r => r,
     }
-    File::options().write(true).create_new(true).open(p)
 }
 
 impl FileSink {
@@ -466,6 +481,22 @@ pub fn published_name(tmp: &std::path::Path) -> std::io::Result<Option<String>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The folder removed under us once (an upload emptied it): made again, file created.
+    #[test]
+    fn a_folder_removed_between_making_it_and_opening_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("timeline/cam");
+        let p = folder.join("1.m4s");
+        let raced = std::cell::Cell::new(false);
+        let f = create_file_racing(&p, || {
+            if !raced.replace(true) {
+                std::fs::remove_dir(&folder).unwrap();
+            }
+        });
+        assert!(f.is_ok(), "{f:?}");
+        assert!(p.is_file());
+    }
 
     #[tokio::test]
     async fn writes_patches_and_never_overwrites() {
