@@ -513,12 +513,22 @@ pub fn media_path(srv: &TestServer, m: &serde_json::Value) -> PathBuf {
 }
 
 /// Waits until a server with a bucket has uploaded everything it finished (its spool
-/// holds nothing waiting); at once without one.
+/// holds nothing waiting); at once without one. Every recorder must have ended first: a
+/// recorder queues its files after their rows are written (and the timeline seals its
+/// last chunk on its own), so an empty spool alone could come before the last file.
 pub async fn wait_uploaded(srv: &TestServer) {
     if srv.s3.is_none() {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let active = srv.metric("rewind_recorders_active ").await;
+        if active == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{active} recorders never ended; log:\n{}", srv.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     loop {
         let pending = srv.metric("rewind_storage_spool_bytes ").await;
         if pending == 0 {
@@ -590,7 +600,8 @@ pub fn chunk_sizes(srv: &TestServer, sid: &str) -> Vec<u64> {
         .map(|d| {
             d.flatten()
                 .filter(|e| e.file_name().to_string_lossy().ends_with(".m4s"))
-                .map(|e| e.metadata().unwrap().len())
+                // Uploaded and unlinked since the listing: the bucket has it (listed after).
+                .filter_map(|e| e.metadata().ok().map(|m| m.len()))
                 .collect()
         })
         .unwrap_or_default();
