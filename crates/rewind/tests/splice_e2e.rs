@@ -87,7 +87,9 @@ fn check_spliced(srv: &TestServer, m: &Value, pushes: usize, secs: f64) {
 
 #[tokio::test]
 async fn a_re_push_within_the_window_continues_the_same_playlist() {
-    let srv = TestServer::start(&config(4));
+    // 6 s: between the second and third pushes the test reads the playlist and lists the
+    // bucket; a loaded two-core machine must not let the window close meanwhile.
+    let srv = TestServer::start(&config(6));
     push(&srv, "av", 3, "sp");
     assert!(srv.wait_log("HLS recording parked", Duration::from_secs(10)), "{}", srv.log());
     assert!(media_of(&srv, "sp").await.is_empty(), "a parked recording is not finished yet");
