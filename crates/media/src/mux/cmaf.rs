@@ -891,18 +891,24 @@ mod tests {
         assert_eq!(frags[0].seq, 7);
     }
 
-    #[test]
-    fn a_runs_last_fragment_lasts_until_its_last_sound() {
+    /// The shared video with AAC at 44.1 kHz (1024 samples a frame) going on `tail`
+    /// after the last picture, every picture presented `delay` after its decode time (a
+    /// constant B-frame delay; 0: the shared frames' own times). Returns the run's
+    /// fragments, where the pictures' decode times end, and where the sound ends on the
+    /// pusher's clock.
+    fn run_with_sound_tail(delay: Duration90k, tail: Duration90k) -> (Vec<Fragment>, Time90k, Time90k) {
         let frames = crate::mux::flv::test_frames();
         let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().clone();
-        let video: Vec<Frame> = frames.into_iter().filter(|f| f.track == Track::Video).collect();
+        let video: Vec<Frame> = frames
+            .into_iter()
+            .filter(|f| f.track == Track::Video)
+            .map(|f| if delay.0 == 0 { f } else { Frame { pts: f.dts + delay, ..f } })
+            .collect();
         let start = video[0].dts;
         let video_end = video.last().unwrap().dts + Duration90k(3600);
-        // AAC at 44.1 kHz, 1024 samples a frame, going on 100 ms after the last picture.
         let at = |n: i64| start + Duration90k(n * AAC_FRAME as i64 * TICKS_PER_SECOND / 44_100);
         let sounds = (0..).map(|n| Frame { dts: at(n), pts: at(n), utc: at(n), ..a.clone() });
-        let sounds: Vec<Frame> =
-            sounds.take_while(|f| f.dts < video_end + Duration90k::from_ms(100)).collect();
+        let sounds: Vec<Frame> = sounds.take_while(|f| f.dts < video_end + tail).collect();
         let sound_end = at(sounds.len() as i64);
         let mut all: Vec<Frame> = video.into_iter().chain(sounds).collect();
         all.sort_by_key(|f| f.dts);
@@ -912,6 +918,12 @@ mod tests {
             frags.extend(m.push(f));
         }
         frags.extend(m.finish());
+        (frags, video_end, sound_end)
+    }
+
+    #[test]
+    fn a_runs_last_fragment_lasts_until_its_last_sound() {
+        let (frags, video_end, sound_end) = run_with_sound_tail(Duration90k(0), Duration90k::from_ms(100));
         let last = frags.last().unwrap();
         let end = last.start_dts + last.duration;
         assert!(end > video_end + Duration90k::from_ms(100), "{end:?}");
@@ -925,30 +937,10 @@ mod tests {
     /// where its manifest says, in both tracks.
     #[test]
     fn with_b_frames_a_run_ends_with_its_media_in_both_tracks() {
-        let frames = crate::mux::flv::test_frames();
-        let a = frames.iter().find(|f| f.track == Track::Audio).unwrap().clone();
         let shift = Duration90k(7200);
-        let video: Vec<Frame> = frames
-            .into_iter()
-            .filter(|f| f.track == Track::Video)
-            .map(|f| Frame { pts: f.dts + shift, ..f })
-            .collect();
-        let start = video[0].dts;
-        let video_end = video.last().unwrap().dts + Duration90k(3600);
-        let at = |n: i64| start + Duration90k(n * AAC_FRAME as i64 * TICKS_PER_SECOND / 44_100);
-        let sounds = (0..).map(|n| Frame { dts: at(n), pts: at(n), utc: at(n), ..a.clone() });
-        let sounds: Vec<Frame> =
-            sounds.take_while(|f| f.dts < video_end + Duration90k::from_ms(150)).collect();
+        let (frags, _, sound_end) = run_with_sound_tail(shift, Duration90k::from_ms(150));
         // Presented with the video moved earlier by its delay.
-        let sound_end = at(sounds.len() as i64) - shift;
-        let mut all: Vec<Frame> = video.into_iter().chain(sounds).collect();
-        all.sort_by_key(|f| f.dts);
-        let mut m = Fragmenter::new(true, Some(&a.codec), 1);
-        let mut frags = Vec::new();
-        for f in all {
-            frags.extend(m.push(f));
-        }
-        frags.extend(m.finish());
+        let sound_end = sound_end - shift;
         let last = frags.last().unwrap();
         let end = last.start_dts + last.duration;
         assert!((end - sound_end).0.abs() <= 1, "the run ends at {end:?}, its sound at {sound_end:?}");
