@@ -521,21 +521,18 @@ pub async fn wait_uploaded(srv: &TestServer) {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let active = srv.metric("rewind_recorders_active ").await;
-        if active == 0 {
-            break;
+    for (metric, what) in [
+        ("rewind_recorders_active ", "recorders never ended"),
+        ("rewind_storage_spool_bytes ", "bytes never left the spool"),
+    ] {
+        loop {
+            let left = srv.metric(metric).await;
+            if left == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{left} {what}; log:\n{}", srv.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(Instant::now() < deadline, "{active} recorders never ended; log:\n{}", srv.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    loop {
-        let pending = srv.metric("rewind_storage_spool_bytes ").await;
-        if pending == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{pending} bytes never left the spool; log:\n{}", srv.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
