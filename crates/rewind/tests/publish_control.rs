@@ -47,12 +47,10 @@ async fn push_auth_accepts_both_keys_and_refuses_missing_wrong_and_expired() {
     assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"auth_missing\"} ").await, 1);
     assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"auth_invalid\"} ").await, 2);
     assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"auth_expired\"} ").await, 1);
-    let log = srv.log();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("publish refused") && l.contains("auth_expired") && l.contains("expired at")),
-        "{log}"
-    );
+    // The server's log reaches the test through a pipe: wait for it rather than read it.
+    let refused_expired =
+        |l: &str| l.contains("publish refused") && l.contains("auth_expired") && l.contains("expired at");
+    assert!(wait_for(Duration::from_secs(5), || srv.log().lines().any(refused_expired)), "{}", srv.log());
     assert_eq!(srv.metric("rewind_publishes_total ").await, 0);
 
     // Backup key with our client, primary key with real ffmpeg.
@@ -123,7 +121,7 @@ async fn second_publisher_is_refused_and_the_first_keeps_going() {
     assert!(e.contains("NetStream.Publish.BadName") && e.contains("already being published"), "{e}");
     let live_session = before["session_id"].as_str().unwrap();
     assert!(!e.contains(live_session), "the refused peer is not told the live session: {e}");
-    assert!(srv.log().contains(live_session), "the operator's log has it");
+    assert!(srv.wait_log(live_session, Duration::from_secs(5)), "the operator's log has it");
     assert_eq!(srv.metric("rewind_publish_refused_total{reason=\"duplicate\"} ").await, 1);
 
     for t in &tags[20..] {

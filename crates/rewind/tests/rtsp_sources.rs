@@ -329,7 +329,7 @@ async fn udp_auto_fallback_and_a_camera_whose_audio_is_not_aac() {
         .await;
     assert!(s["audio"].is_null() && s["video"]["codec"].as_str().unwrap().starts_with("avc1."), "{s}");
     wait_source(&srv, "cams.auto", Duration::from_secs(20), is_live).await;
-    assert!(srv.log().contains("uses TCP from now on"), "auto fell back to TCP");
+    assert!(srv.wait_log("uses TCP from now on", Duration::from_secs(5)), "auto fell back to TCP");
     tokio::time::sleep(Duration::from_secs(3)).await;
     for id in ["cams.udp", "cams.auto"] {
         assert_eq!(srv.send("DELETE", &format!("/v1/sources/{id}"), None).await.0, 204);

@@ -254,7 +254,9 @@ async fn a_full_spool_drops_timeline_chunks_first_and_never_files() {
     push(&srv, "full", 8);
     let media = wait_media(&srv, "stream=full", 4, Duration::from_secs(20)).await;
     assert!(wait_metric(&srv, "rewind_storage_spool_dropped_chunks_total ", 2).await, "{}", srv.log());
-    assert!(srv.log().contains("spool full: a timeline chunk not yet uploaded was dropped"));
+    assert!(
+        srv.wait_log("spool full: a timeline chunk not yet uploaded was dropped", Duration::from_secs(5))
+    );
     // The last chunk seals when the push ends: it is dropped too before the bucket returns.
     tokio::time::sleep(Duration::from_secs(3)).await;
     s3.come_back();

@@ -51,7 +51,11 @@ try {
     await go();
     const item = page.locator(`[data-stream="${sid}"]`);
     await item.waitFor({ timeout: 20000 });
-    out({ shown_at: Date.now(), text: await item.innerText() });
+    const shown_at = Date.now();
+    // The codecs come with the first frames, which on a loaded machine may follow the
+    // publish by more than one of the page's polls.
+    await item.filter({ hasText: "avc1." }).filter({ hasText: "mp4a." }).waitFor({ timeout: 10000 }).catch(() => {});
+    out({ shown_at, text: await item.innerText() });
     // Watch is offered once the timeline holds the stream's first fragment.
     await item.getByRole("button", { name: "Watch" }).click({ timeout: 15000 });
     const played = await page
