@@ -5,6 +5,7 @@
 #
 #   bench/rtsp.sh [N]            (default 20)
 #   DURATION=30 ROUNDS=3 bench/rtsp.sh 20
+#   TRANSPORT=udp bench/rtsp.sh 20   (the cameras pulled over RTP/UDP; default tcp)
 #
 # The cameras are GStreamer's RTSP server (tests/common/rtsp_server.py, --file) playing
 # one ~2.2 Mbps 720p30 H.264+AAC file (no B-frames) to each client in real time; the pushes are
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 N=${1:-20}
 DURATION=${DURATION:-30}
 ROUNDS=${ROUNDS:-3}
+TRANSPORT=${TRANSPORT:-tcp}
 OUT=bench/out; mkdir -p "$OUT"
 . bench/common.sh
 # As bench/record.sh's source (720p30, ~2.2 Mbps H.264 + AAC), 120 s long and without
@@ -81,7 +83,7 @@ pull_round() {
   start_rewind "$d"
   IDLE=$(rss_kb $RP)
   for i in $(seq "$N"); do
-    curl -sf -XPOST $HTTP/v1/sources -d "{\"url\":\"rtsp://127.0.0.1:18554/file\",\"app\":\"bench\",\"stream\":\"c$i\"}" >/dev/null
+    curl -sf -XPOST $HTTP/v1/sources -d "{\"url\":\"rtsp://127.0.0.1:18554/file\",\"app\":\"bench\",\"stream\":\"c$i\",\"transport\":\"$TRANSPORT\"}" >/dev/null
     sleep "$(awk -v n="$N" 'BEGIN{print 3/n}')" # spread over 3 s, as the pushes' --ramp 3
   done
   measure
