@@ -39,9 +39,11 @@ async fn wait_until(what: &str, timeout: Duration, srv: &TestServer, mut f: impl
 #[tokio::test]
 async fn events_are_signed_and_reach_the_receiver_through_downtime_and_a_crash() {
     let port = free_port(); // nothing listens here yet: tries are refused
+    // The kill -9 below can land mid-try: that event is tried again when its lease ends,
+    // `timeout_ms` + 5 s later (25 s with the default timeout, past the wait for delivery).
     let config = format!(
         "[callbacks]\nurl = \"http://127.0.0.1:{port}/cb\"\nkey = \"s3cret\"\nappid = 42\n\
-         first_retry_ms = 300\nmax_retry_ms = 600\nmax_attempts = 100\n\n\
+         first_retry_ms = 300\nmax_retry_ms = 600\nmax_attempts = 100\ntimeout_ms = 2000\n\n\
          [[record_templates]]\ntemplate_id = 1\nname = \"flv\"\nflv = {{ enable = true }}\n\n\
          [[record_rules]]\ndomain = \"*\"\ntemplate_id = 1\n"
     );
