@@ -45,6 +45,8 @@ pub struct Config {
     pub node: NodeConfig,
     /// Record and status callbacks: the global target and delivery policy.
     pub callbacks: CallbacksConfig,
+    /// The Tencent-action-compatible API's credentials (none: that API is off).
+    pub tencent_api: TencentApiConfig,
     /// Templates declared in the file (read-only; each needs a `template_id` ≥ 1).
     pub record_templates: Vec<crate::recording::template::Template>,
     /// Rules declared in the file (read-only); `domain = "*"` matches every domain.
@@ -337,6 +339,52 @@ pub struct PushAuth {
     pub backup_key: String,
 }
 
+/// Credentials of the Tencent-action-compatible API (`POST /` with `X-TC-Action`): the
+/// SecretId/SecretKey pairs Tencent's SDKs and `tccli` sign with. No pair: that API is off.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TencentApiConfig {
+    /// The first pair's SecretId (`AKID…`).
+    pub secret_id: String,
+    /// The first pair's SecretKey.
+    pub secret_key: String,
+    /// More pairs.
+    pub keys: Vec<TencentKey>,
+}
+
+/// One SecretId/SecretKey pair.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TencentKey {
+    /// The SecretId.
+    pub secret_id: String,
+    /// The SecretKey.
+    pub secret_key: String,
+}
+
+impl TencentApiConfig {
+    /// Every configured pair (those with both halves).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        std::iter::once((self.secret_id.as_str(), self.secret_key.as_str()))
+            .chain(self.keys.iter().map(|k| (k.secret_id.as_str(), k.secret_key.as_str())))
+            .filter(|(id, key)| !id.is_empty() && !key.is_empty())
+    }
+}
+
+// The keys are never shown: `Debug` (what a log line would print) masks them.
+impl std::fmt::Debug for TencentApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.pairs().map(|(id, _)| id).collect();
+        f.debug_struct("TencentApiConfig").field("secret_ids", &ids).field("secret_keys", &"***").finish()
+    }
+}
+
+impl std::fmt::Debug for TencentKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TencentKey").field("secret_id", &self.secret_id).field("secret_key", &"***").finish()
+    }
+}
+
 /// Callback target of a domain.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -368,6 +416,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             node: NodeConfig::default(),
             callbacks: CallbacksConfig::default(),
+            tencent_api: TencentApiConfig::default(),
             record_templates: Vec::new(),
             record_rules: Vec::new(),
             sources: Vec::new(),

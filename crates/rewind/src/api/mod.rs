@@ -15,6 +15,7 @@ mod sources;
 mod streams;
 mod tasks;
 mod templates;
+pub mod tencent;
 mod timeline;
 
 pub use respond::{BodyTimeout, JsonBody};
@@ -44,8 +45,9 @@ pub fn router(svc: Arc<Services>) -> Router {
         .with_state(svc)
 }
 
-fn routes(svc: Arc<Services>) -> Router {
-    let v1 = Router::new()
+/// Every `/v1` route, behind the API key and the forwarding to a stream's node.
+fn v1_routes(svc: &Arc<Services>) -> Router<Arc<Services>> {
+    Router::new()
         .route("/nodes", get(nodes::list))
         .route("/streams", get(streams::list))
         .route("/streams/{domain}/{app}/{stream}", get(streams::get_one))
@@ -88,10 +90,30 @@ fn routes(svc: Arc<Services>) -> Router {
         )
         // Layers run bottom-up: the key is checked before anything is forwarded.
         .route_layer(middleware::from_fn_with_state(svc.clone(), forward::to_owner))
-        .route_layer(middleware::from_fn_with_state(svc.clone(), require_api_key));
+        .route_layer(middleware::from_fn_with_state(svc.clone(), require_api_key))
+}
+
+fn routes(svc: Arc<Services>) -> Router {
+    let v1 = v1_routes(&svc);
+    // The cloud-compatible actions answer through the same `/v1` routes, in process.
+    let tc = Arc::new(tencent::Tencent::new(
+        &svc.config,
+        svc.clock.clone(),
+        Router::new().nest("/v1", v1.clone()).with_state(svc.clone()),
+    ));
+    let tc_get = tc.clone();
+    let root = get(move |req: Request| async move {
+        if tencent::is_call(req.headers(), req.uri().query()) {
+            tencent::handle(tc_get, req).await
+        } else {
+            console::index(req.headers().clone()).await
+        }
+    })
+    .post(move |req: Request| tencent::handle(tc, req));
     Router::new()
-        // The console asks for the API key itself (its page and assets hold no data).
-        .route("/", get(console::index))
+        // The console asks for the API key itself (its page and assets hold no data);
+        // the same path takes the cloud's signed actions (they carry their own key).
+        .route("/", root)
         .route("/assets/{file}", get(console::asset))
         .route("/healthz", get(service::healthz))
         .route("/metrics", get(service::metrics))

@@ -293,8 +293,10 @@ pub struct Search {
     pub domain: Option<String>,
     /// Exact app.
     pub app: Option<String>,
-    /// Exact stream name.
+    /// Exact stream name, or several separated by commas (names hold none).
     pub stream: Option<String>,
+    /// File ids, separated by commas.
+    pub file_id: Option<String>,
     /// Format.
     pub format: Option<String>,
     /// Source.
@@ -311,7 +313,15 @@ pub struct Search {
     pub page_size: Option<u32>,
     /// Token from the previous page.
     pub page_token: Option<String>,
+    /// Records skipped before the page (after `page_token`'s), at most 100000: for
+    /// clients that page by offset.
+    pub offset: Option<u32>,
 }
+
+/// Most values of one list filter.
+const MAX_LIST: usize = 100;
+/// Largest `offset`.
+const MAX_OFFSET: u32 = 100_000;
 
 /// One page of a search.
 pub struct Page {
@@ -358,11 +368,31 @@ fn plan(q: &Search) -> Result<Planned> {
         }
     };
     let page_size = q.page_size.unwrap_or(100);
+    let offset = q.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(Error::new(ErrorCode::InvalidParameter, format!("offset must be 0 to {MAX_OFFSET}")));
+    }
     if !(1..=1000).contains(&page_size) {
         return Err(Error::new(ErrorCode::InvalidParameter, "page_size must be 1 to 1000"));
     }
     let mut conds: Vec<String> = Vec::new();
     let mut binds: Vec<BindValue> = Vec::new();
+    for (column, list) in [("stream", &q.stream), ("file_id", &q.file_id)] {
+        let Some(list) = list else { continue };
+        let items: Vec<&str> = list.split(',').collect();
+        if items.len() > MAX_LIST {
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                format!("{column} names at most {MAX_LIST} values, not {}", items.len()),
+            ));
+        }
+        let mut marks = Vec::new();
+        for v in items {
+            binds.push(BindValue::Text(v.to_string()));
+            marks.push(format!("${}", binds.len()));
+        }
+        conds.push(format!("{column} IN ({})", marks.join(", ")));
+    }
     let mut add = |cond: &str, v: BindValue| {
         binds.push(v);
         conds.push(cond.replace('?', &format!("${}", binds.len())));
@@ -372,9 +402,6 @@ fn plan(q: &Search) -> Result<Planned> {
     }
     if let Some(v) = &q.app {
         add("app = ?", BindValue::Text(v.clone()));
-    }
-    if let Some(v) = &q.stream {
-        add("stream = ?", BindValue::Text(v.clone()));
     }
     if let Some(v) = &q.format {
         if !matches!(v.as_str(), "flv" | "hls" | "mp4" | "aac") {
@@ -430,7 +457,7 @@ fn plan(q: &Search) -> Result<Planned> {
     }
     let dir = if desc { "DESC" } else { "ASC" };
     let sql = format!(
-        "SELECT {COLUMNS} FROM media WHERE {page_filter} ORDER BY start_90k {dir}, file_id {dir} LIMIT {}",
+        "SELECT {COLUMNS} FROM media WHERE {page_filter} ORDER BY start_90k {dir}, file_id {dir} LIMIT {} OFFSET {offset}",
         page_size + 1
     );
     Ok(Planned { total_sql, binds, page_sql: sql, page_binds, page_size })

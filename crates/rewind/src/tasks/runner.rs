@@ -23,7 +23,7 @@ enum Cmd {
     Publish,
     Create(Task, oneshot::Sender<Result<Task>>),
     Stop(String, oneshot::Sender<Result<(Task, Vec<tokio::task::JoinHandle<()>>)>>),
-    Delete(String, oneshot::Sender<Result<()>>),
+    Delete(String, oneshot::Sender<Result<Vec<tokio::task::JoinHandle<()>>>>),
     Event(Event, oneshot::Sender<Result<Task>>),
     Reload(oneshot::Sender<Result<()>>),
 }
@@ -107,11 +107,15 @@ impl TaskRunner {
         rx.await.map_err(|_| gone())?
     }
 
-    /// Deletes a task that has not started.
+    /// Deletes a task; one that has started is stopped first (its files are finished
+    /// and kept before this returns).
     pub async fn delete(&self, id: String) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Cmd::Delete(id, tx)).await.map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
+        for r in rx.await.map_err(|_| gone())?? {
+            let _ = r.await;
+        }
+        Ok(())
     }
 }
 
@@ -412,19 +416,15 @@ impl Actor {
         Ok((store::get(&self.svc.db, id).await?, recorders))
     }
 
-    async fn delete(&mut self, id: &str) -> Result<()> {
+    /// Deletes a task. One that has started is first stopped, as on the cloud: its
+    /// recording ends and its files stay; no later push of its window is recorded.
+    async fn delete(&mut self, id: &str) -> Result<Vec<tokio::task::JoinHandle<()>>> {
         let task = store::get(&self.svc.db, id).await?;
-        let now = self.svc.clock.now_unix();
-        if task.state != State::Scheduled || task.start_time <= now {
-            return Err(Error::new(
-                ErrorCode::TaskStarted,
-                format!("task {id} has started (it is {}); stop it instead", task.state.as_str()),
-            ));
-        }
+        let recorders = if task.state.is_live() { self.stop(id).await?.1 } else { Vec::new() };
         store::delete(&self.svc.db, id).await?;
         crate::config_sync::changed(&self.svc.db).await;
         self.tasks.remove(id);
-        tracing::info!(task_id = %id, "record task deleted");
-        Ok(())
+        tracing::info!(task_id = %id, started = task.state != State::Scheduled, "record task deleted");
+        Ok(recorders)
     }
 }
