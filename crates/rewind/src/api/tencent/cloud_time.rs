@@ -14,32 +14,19 @@ fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+fn show(t: OffsetDateTime, sep: char, end: &str) -> String {
+    let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());
+    format!("{y:04}-{mo:02}-{d:02}{sep}{:02}:{:02}:{:02}{end}", t.hour(), t.minute(), t.second())
+}
+
 /// `2018-06-29T19:00:00Z`.
 pub fn utc(unix: i64) -> String {
-    let t = at(unix);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    show(at(unix), 'T', "Z")
 }
 
 /// `2018-09-12 15:52:01`, Beijing time.
 pub fn beijing(unix: i64) -> String {
-    let t = at(unix).to_offset(BEIJING);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    show(at(unix).to_offset(BEIJING), ' ', "")
 }
 
 /// Unix seconds of an ISO 8601 time (`Z` or an offset; a time without one is Beijing
