@@ -56,6 +56,7 @@ pub async fn run(svc: Arc<crate::server::Services>) {
         let reloaded = async {
             svc.catalog.reload().await?;
             svc.domains.reload().await?;
+            svc.callback_targets.reload().await?;
             svc.record_tasks.reload().await?;
             svc.sources.reconcile(&svc).await?;
             anyhow::Ok(())

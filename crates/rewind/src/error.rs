@@ -74,6 +74,10 @@ pub enum ErrorCode {
     LocatorNotFound,
     /// No callback event with that id waits or failed.
     CallbackNotFound,
+    /// No such callback template.
+    CallbackTemplateNotFound,
+    /// The stream is not forbidden.
+    ForbidNotFound,
     /// A byte range cannot be satisfied.
     RangeNotSatisfiable,
     /// The bucket did not answer (or failed): retry later.
@@ -127,6 +131,8 @@ impl ErrorCode {
             ErrorCode::LocatorNotFound => "ResourceNotFound.Locator",
             ErrorCode::TaskNotFound => "ResourceNotFound.TaskId",
             ErrorCode::CallbackNotFound => "ResourceNotFound.CallbackEvent",
+            ErrorCode::CallbackTemplateNotFound => "ResourceNotFound.CallbackTemplate",
+            ErrorCode::ForbidNotFound => "ResourceNotFound.Forbid",
             ErrorCode::MaximumRunningTask => "LimitExceeded.MaximumRunningTask",
             ErrorCode::TaskStarted => "FailedOperation.TaskStarted",
             ErrorCode::StorageUnavailable => "ResourceUnavailable.Storage",
@@ -168,6 +174,8 @@ impl ErrorCode {
             | ErrorCode::LocatorNotFound
             | ErrorCode::TaskNotFound
             | ErrorCode::CallbackNotFound
+            | ErrorCode::CallbackTemplateNotFound
+            | ErrorCode::ForbidNotFound
             | ErrorCode::SourceNotFound => 404,
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::BodyTooLarge => 413,

@@ -28,8 +28,16 @@ impl<const N: usize> LabeledCounter<N> {
 }
 
 /// Reasons a publish is refused.
-pub const REFUSAL_REASONS: [&str; 7] =
-    ["auth_missing", "auth_invalid", "auth_expired", "duplicate", "bad_name", "shutting_down", "other"];
+pub const REFUSAL_REASONS: [&str; 8] = [
+    "auth_missing",
+    "auth_invalid",
+    "auth_expired",
+    "duplicate",
+    "bad_name",
+    "shutting_down",
+    "forbidden",
+    "other",
+];
 /// Kinds of protocol error that close a connection.
 pub const PROTOCOL_ERROR_KINDS: [&str; 8] =
     ["handshake", "chunk", "amf", "command", "codec", "timestamp", "timeout", "other"];
@@ -50,7 +58,7 @@ pub struct Metrics {
     /// Frames received, by track.
     pub ingest_frames_total: LabeledCounter<2>,
     /// Publishes refused, by reason.
-    pub publish_refused_total: LabeledCounter<7>,
+    pub publish_refused_total: LabeledCounter<8>,
     /// Connections closed for a protocol error, by kind.
     pub protocol_errors_total: LabeledCounter<8>,
     /// Frames hub readers lost by falling too far behind.

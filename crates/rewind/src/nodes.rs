@@ -182,6 +182,9 @@ pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
         if let Err(e) = beat(&svc.db, &svc.node.name, svc.clock.now_unix(), &streams).await {
             tracing::warn!(error = %e, "node heartbeat failed; it retries in 5 s");
         }
+        if let Err(e) = svc.publishes.still_live(&svc.node.name, svc.clock.now_unix()).await {
+            tracing::warn!(error = %e, "could not note this node's publishes as still live");
+        }
         let now_ms = svc.clock.now().0 / 90;
         if let Err(e) = crate::leases::renew(&svc.db, &svc.node.name, &svc.leases.streams(), now_ms).await {
             tracing::warn!(error = %e, "could not renew this node's stream leases; they expire in 10 s without");

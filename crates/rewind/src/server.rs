@@ -41,6 +41,12 @@ pub struct Services {
     pub splices: crate::recording::splice::Splices,
     /// Wakes the callback sender.
     pub callbacks: crate::callbacks::Outbox,
+    /// Callback templates and rules: where each kind of event goes.
+    pub callback_targets: crate::callbacks::targets::CallbackTargets,
+    /// Streams whose publish is refused until a resume time.
+    pub forbids: crate::stream_forbids::StreamForbids,
+    /// Every publish, started and ended.
+    pub publishes: crate::publish_history::PublishHistory,
     /// Cancelled when the server begins to shut down.
     pub shutdown: CancellationToken,
     /// Background work (recorders) that shutdown waits for.
@@ -123,6 +129,7 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         .with_context(|| format!("binding HTTP on {}", config.http_addr))?;
     let node = crate::nodes::Identity::resolve(&config.node, http.local_addr()?);
     let sources = crate::sources::Sources::new(db.clone(), &config)?;
+    let callback_targets = crate::callbacks::targets::CallbackTargets::load(db.clone()).await?;
     let services = Arc::new(Services {
         node,
         leases: Default::default(),
@@ -132,6 +139,9 @@ pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Server>
         timelines: Default::default(),
         record_tasks: Default::default(),
         callbacks: Default::default(),
+        callback_targets,
+        forbids: crate::stream_forbids::StreamForbids::new(db.clone()),
+        publishes: crate::publish_history::PublishHistory::new(db.clone()),
         splices: Default::default(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),

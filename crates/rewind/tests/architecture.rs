@@ -36,6 +36,9 @@ const STORES: &[&str] = &[
     "timeline/locator.rs",  // locator
     "tasks/store.rs",       // record_task
     "callbacks/outbox.rs",  // callback_outbox
+    "callbacks/targets.rs", // callback_template, callback_rule
+    "stream_forbids.rs",    // stream_forbid
+    "publish_history.rs",   // publish_history
     "domains.rs",           // domain
     "registry.rs",          // stream (known streams)
     "nodes.rs",             // node

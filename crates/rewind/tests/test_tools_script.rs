@@ -68,8 +68,12 @@ impl Machine {
         // PostgreSQL's versioned folder, unless a case removes it.
         std::fs::create_dir_all(m.dir.path().join("pg/15/bin")).unwrap();
         m.script_at("pg/15/bin/initdb", "#!/bin/true\n");
-        // schemathesis and moto in their venvs, unless a case removes them.
-        for (venv, exe, version) in [("py", "schemathesis", "4.32.5"), ("moto", "moto_server", "5.2.6")] {
+        // schemathesis, moto and Tencent's SDK in their venvs, unless a case removes them.
+        for (venv, exe, version) in [
+            ("py", "schemathesis", "4.32.5"),
+            ("moto", "moto_server", "5.2.6"),
+            ("tencent", "tccli", "3.1.195"),
+        ] {
             std::fs::create_dir_all(m.dir.path().join(format!("tools/{venv}/bin"))).unwrap();
             m.script_at(&format!("tools/{venv}/bin/{exe}"), "#!/bin/true\n");
             let pip = format!("#!/bin/bash\n[ \"$1\" = show ] && echo 'Version: {version}'\n");
@@ -296,6 +300,24 @@ fn moto_goes_into_its_own_venv_when_missing_or_another_version() {
     assert!(run.calls.contains(&format!("python3 -m venv {}", venv.display())), "{:?}", run.calls);
     assert!(run.calls.contains(&"pip install -q moto[s3,server]==5.2.6".to_string()), "{:?}", run.calls);
     assert!(!run.calls.iter().any(|c| c.contains("schemathesis")), "{:?}", run.calls);
+    assert!(installs(&run).is_empty(), "{:?}", run.calls);
+}
+
+#[test]
+fn tencents_sdk_and_tccli_go_into_their_own_venv_pinned_together() {
+    let m = Machine::with(ALL);
+    let run = m.run(&[], &[]);
+    assert!(run.stderr.contains("tencentcloud-sdk-python-live is there"), "{}", run.stderr);
+    std::fs::remove_file(m.dir.path().join("tools/tencent/bin/tccli")).unwrap();
+    m.script("python3", FAKE_PYTHON_VENV);
+    let run = m.run(&[], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    let venv = m.dir.path().join("tools/tencent");
+    assert!(run.calls.contains(&format!("python3 -m venv {}", venv.display())), "{:?}", run.calls);
+    let want = "pip install -q tencentcloud-sdk-python-live==3.1.195 tencentcloud-sdk-python-vod==3.1.194 \
+                tencentcloud-sdk-python-common==3.1.195 tccli==3.1.189.1";
+    assert!(run.calls.contains(&want.to_string()), "{:?}", run.calls);
+    assert!(!run.calls.iter().any(|c| c.contains("moto") || c.contains("schemathesis")), "{:?}", run.calls);
     assert!(installs(&run).is_empty(), "{:?}", run.calls);
 }
 

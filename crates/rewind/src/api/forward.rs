@@ -2,8 +2,8 @@
 //! (issue 17), so every node plays a live stream as close to live as its owner does:
 //! the live edge (the open chunk, the run still growing) is in the owner's memory only.
 //!
-//! - Owner first: availableMedia, the time-range manifests, clip.mp4, events and drop
-//!   are passed to the owner whole.
+//! - Owner first: availableMedia, the time-range manifests, clip.mp4, events, drop and
+//!   forbid (it drops the publisher) are passed to the owner whole.
 //! - Here first: init segments, chunks and parts are served from the index and the
 //!   bucket like any other; only when that fails (the open chunk is not sealed yet) is
 //!   the request passed to the owner.
@@ -60,7 +60,7 @@ enum Subject {
 fn classify(path: &str) -> Option<Subject> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let stream_kind = |rest: &[&str]| match rest {
-        ["availableMedia" | "manifest.m3u8" | "manifest.mpd" | "clip.mp4" | "events" | "drop"] => {
+        ["availableMedia" | "manifest.m3u8" | "manifest.mpd" | "clip.mp4" | "events" | "drop" | "forbid"] => {
             Some(Kind::OwnerFirst)
         }
         ["timeline", _, _] => Some(Kind::HereFirst),

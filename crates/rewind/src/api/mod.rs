@@ -1,5 +1,6 @@
 //! The HTTP API: routes, API-key check and the JSON error mapping.
 
+mod callback_targets;
 mod callbacks;
 mod console;
 mod domains;
@@ -8,6 +9,7 @@ pub mod http_server;
 mod locators;
 mod media;
 mod nodes;
+mod publishes;
 mod respond;
 mod service;
 mod signed_urls;
@@ -52,6 +54,13 @@ fn v1_routes(svc: &Arc<Services>) -> Router<Arc<Services>> {
         .route("/streams", get(streams::list))
         .route("/streams/{domain}/{app}/{stream}", get(streams::get_one))
         .route("/streams/{domain}/{app}/{stream}/drop", post(streams::drop_publisher))
+        .route(
+            "/streams/{domain}/{app}/{stream}/forbid",
+            get(publishes::get_forbid).put(publishes::forbid).delete(publishes::lift),
+        )
+        .route("/streams/{domain}/{app}/{stream}/publishes", get(publishes::of_stream))
+        .route("/publishes", get(publishes::list))
+        .route("/forbidden-streams", get(publishes::forbidden))
         .route("/streams/{domain}/{app}/{stream}/availableMedia", get(timeline::available_media))
         .route("/streams/{domain}/{app}/{stream}/manifest.m3u8", get(timeline::hls))
         .route("/streams/{domain}/{app}/{stream}/manifest.mpd", get(timeline::dash))
@@ -67,6 +76,17 @@ fn v1_routes(svc: &Arc<Services>) -> Router<Arc<Services>> {
         .route("/signed-urls", post(signed_urls::create))
         .route("/locators/{id}", get(locators::get_one).delete(locators::delete))
         .route("/callbacks", get(callbacks::list))
+        .route("/callback-templates", get(callback_targets::list).post(callback_targets::create))
+        .route(
+            "/callback-templates/{template_id}",
+            get(callback_targets::get_one).put(callback_targets::modify).delete(callback_targets::delete),
+        )
+        .route(
+            "/callback-rules",
+            get(callback_targets::list_rules)
+                .post(callback_targets::create_rule)
+                .delete(callback_targets::delete_rule),
+        )
         .route("/callbacks/failed", get(callbacks::failed))
         .route("/callbacks/failed/resend", post(callbacks::resend_failed))
         .route("/callbacks/{event_id}", get(callbacks::get_one).delete(callbacks::delete))

@@ -6,6 +6,10 @@ use crate::server::Services;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
+/// `event_type` of a publish that started.
+pub const STREAM_BEGIN: i64 = 1;
+/// `event_type` of a publish that ended.
+pub const STREAM_END: i64 = 0;
 /// `event_type` of a finished file.
 pub const RECORD: i64 = 100;
 /// `event_type` of a recording's status change.
@@ -47,8 +51,15 @@ impl RecordStatus {
     }
 }
 
-/// Where `domain`'s events go: its own target, else the global one in config.
-pub fn target(svc: &Services, domain: &str) -> Option<Callback> {
+/// Where an event of `event_type` about `domain`'s `app` goes: the callback rule's
+/// template when a rule binds the app (its URL for that kind, or nowhere), else the
+/// domain's own target, else the global one in config.
+pub fn target(svc: &Services, domain: &str, app: &str, event_type: i64) -> Option<Callback> {
+    if let Some(kind) = super::targets::EventKind::of(event_type)
+        && let Some(decided) = svc.callback_targets.decide(domain, app, kind)
+    {
+        return decided;
+    }
     if let Some((s, _)) = svc.domains.get(domain)
         && let Some(c) = s.callback
     {
@@ -154,6 +165,46 @@ pub fn status_event(
         "event_time": now_unix,
         "message": message,
     })
+}
+
+/// What a stream begin or end event says about its publish.
+#[derive(Clone, Debug)]
+pub struct PublishOf<'a> {
+    /// The stream.
+    pub id: &'a crate::stream_id::StreamId,
+    /// The publish session (the cloud's `sequence`).
+    pub session_id: &'a str,
+    /// The publisher's address.
+    pub peer: std::net::SocketAddr,
+    /// The push URL's query.
+    pub stream_param: &'a str,
+    /// The node that has it.
+    pub node: &'a str,
+}
+
+/// A stream begin (`event_type` 1) or, with `push_duration_ms`, end (0) event, with the
+/// cloud's field names. `errcode` 0 and `errmsg` "ok" on a begin; on an end the reason.
+pub fn stream_event(p: &PublishOf<'_>, appid: i64, now_unix: i64, end: Option<(i64, &str)>) -> Value {
+    let mut e = json!({
+        "event_type": if end.is_some() { STREAM_END } else { STREAM_BEGIN },
+        "appid": appid,
+        "app": p.id.domain,
+        "appname": p.id.app,
+        "stream_id": p.id.stream,
+        "channel_id": p.id.stream,
+        "event_time": now_unix,
+        "sequence": p.session_id,
+        "node": p.node,
+        "user_ip": p.peer.ip().to_string(),
+        "stream_param": p.stream_param,
+        "errcode": 0,
+        "errmsg": "ok",
+    });
+    if let Some((push_duration_ms, reason)) = end {
+        e["push_duration"] = json!(push_duration_ms);
+        e["errmsg"] = json!(reason);
+    }
+    e
 }
 
 #[cfg(test)]

@@ -36,11 +36,12 @@ pub async fn enqueue<'e, E>(exec: E, svc: &Services, domain: &str, mut body: Val
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let Some(target) = super::event::target(svc, domain) else { return Ok(None) };
+    let event_type = body["event_type"].as_i64().unwrap_or(0);
+    let app = body["appname"].as_str().unwrap_or("");
+    let Some(target) = super::event::target(svc, domain, app, event_type) else { return Ok(None) };
     let now = svc.clock.now();
     let id = new_event_id(now);
     body["event_id"] = json!(id);
-    let event_type = body["event_type"].as_i64().unwrap_or(0);
     sqlx::query(
         "INSERT INTO callback_outbox (event_id, domain, event_type, url, sign_key, body, state, attempts, \
          next_attempt_ms, created_at_unix) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8)",
@@ -227,7 +228,7 @@ fn not_found(event_id: &str) -> Error {
 /// current target (the operator may have fixed it). Returns the event as it stands
 /// before the sender is woken: once woken it may deliver and drop it.
 pub async fn resend_one(svc: &Services, event_id: &str) -> Result<Value> {
-    let rows = sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE event_id = $1")
+    let rows = sqlx::query("SELECT event_id, domain, body FROM callback_outbox WHERE event_id = $1")
         .bind(event_id)
         .fetch_all(svc.db.pool())
         .await?;
@@ -242,7 +243,7 @@ pub async fn resend_one(svc: &Services, event_id: &str) -> Result<Value> {
 
 /// Every failed event again, as `resend_one` does; returns how many.
 pub async fn resend_failed(svc: &Services) -> Result<u64> {
-    let rows = sqlx::query("SELECT event_id, domain FROM callback_outbox WHERE state = 'failed'")
+    let rows = sqlx::query("SELECT event_id, domain, body FROM callback_outbox WHERE state = 'failed'")
         .fetch_all(svc.db.pool())
         .await?;
     requeue(svc, &rows).await?;
@@ -250,12 +251,16 @@ pub async fn resend_failed(svc: &Services) -> Result<u64> {
     Ok(rows.len() as u64)
 }
 
-/// Rows of (event_id, domain) back to `pending`, due now, with their domain's target.
+/// Rows of (event_id, domain, body) back to `pending`, due now, with their domain's target.
 async fn requeue(svc: &Services, rows: &[sqlx::any::AnyRow]) -> Result<()> {
     let now_ms = svc.clock.now().as_ms();
     for r in rows {
         let (id, domain): (String, String) = (r.try_get(0)?, r.try_get(1)?);
-        let target = super::event::target(svc, &domain);
+        // The app and kind decide the target too (a callback rule's URL per kind).
+        let body: Value = serde_json::from_str(&r.try_get::<String, _>(2)?).unwrap_or_default();
+        let (app, event_type) =
+            (body["appname"].as_str().unwrap_or(""), body["event_type"].as_i64().unwrap_or(0));
+        let target = super::event::target(svc, &domain, app, event_type);
         sqlx::query(
             "UPDATE callback_outbox SET state = 'pending', attempts = 0, next_attempt_ms = $1, failed_at_unix = NULL, \
              url = COALESCE($2, url), sign_key = COALESCE($3, sign_key) WHERE event_id = $4",

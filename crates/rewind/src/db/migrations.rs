@@ -310,6 +310,60 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX timeline_chunk_start ON timeline_chunk (start_90k);
     ",
     ),
+    (
+        13,
+        "
+    -- Streams whose publish is refused until resume_at_unix (stream_forbids).
+    CREATE TABLE stream_forbid (
+        id TEXT PRIMARY KEY,            -- domain/app/stream
+        domain TEXT NOT NULL,
+        app TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        resume_at_unix BIGINT NOT NULL,
+        created_at_unix BIGINT NOT NULL
+    );
+    -- One row per publish (publish_history). last_seen_unix moves with the node's
+    -- heartbeat, so a publish its node's crash cut still says about when it ended.
+    CREATE TABLE publish_history (
+        session_id TEXT PRIMARY KEY,
+        domain TEXT NOT NULL,
+        app TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        node TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        stream_param TEXT NOT NULL,
+        started_at_unix BIGINT NOT NULL,
+        last_seen_unix BIGINT NOT NULL,
+        ended_at_unix BIGINT,           -- NULL: live, or cut by a crash
+        stop_reason TEXT
+    );
+    CREATE INDEX publish_history_by_domain ON publish_history (domain, started_at_unix);
+    CREATE INDEX publish_history_open ON publish_history (node, ended_at_unix);
+    -- Callback templates: a URL per event kind and one signing key (callbacks::routes).
+    CREATE TABLE callback_template (
+        template_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        stream_begin_url TEXT NOT NULL, -- '' : no event of this kind
+        stream_end_url TEXT NOT NULL,
+        record_url TEXT NOT NULL,
+        record_status_url TEXT NOT NULL,
+        callback_key TEXT NOT NULL,
+        created_at_unix BIGINT NOT NULL,
+        updated_at_unix BIGINT NOT NULL
+    );
+    -- Which callback template a domain's app uses; '' in app means any app.
+    CREATE TABLE callback_rule (
+        domain TEXT NOT NULL,
+        app TEXT NOT NULL,
+        template_id BIGINT NOT NULL,
+        created_at_unix BIGINT NOT NULL,
+        updated_at_unix BIGINT NOT NULL,
+        PRIMARY KEY (domain, app)
+    );
+    ",
+    ),
 ];
 
 /// The statements of a migration: `--` comments removed (they may hold `;`), split at `;`.

@@ -5,6 +5,7 @@
 //! Protocol sessions turn a `Refusal` into their own answer (an RTMP status, a source's
 //! state) and feed frames to the returned stream's hub.
 
+use crate::callbacks;
 use crate::hub::Hub;
 use crate::ingest::push_auth;
 use crate::recording::launch::{StartAt, start_recorders, start_timeline};
@@ -57,6 +58,22 @@ pub async fn begin(svc: &Arc<Services>, s: Start) -> Result<Arc<LiveStream>, Ref
         && let Err(r) = push_auth::check(auth, &s.id.stream, &s.query, svc.clock.now_unix())
     {
         return Err(Refusal { reason: r.reason(), bad_name: false, description: r.describe() });
+    }
+    match svc.forbids.active(&s.id, svc.clock.now_unix()).await {
+        Ok(Some(f)) => {
+            let until = crate::wire_time::rfc3339_ms(rewind_media::Time90k(f.resume_at_unix * 90_000));
+            let why = if f.reason.is_empty() { String::new() } else { format!(": {}", f.reason) };
+            return Err(Refusal {
+                reason: "forbidden",
+                bad_name: false,
+                description: format!("stream {shown} is forbidden until {until}{why}"),
+            });
+        }
+        Ok(None) => {}
+        // As with the lease: the push goes on rather than not at all.
+        Err(e) => {
+            tracing::warn!(stream = %shown, error = %e, "could not read the stream's forbid; publishing")
+        }
     }
     let now = svc.clock.now();
     let live = Arc::new(LiveStream {
@@ -113,7 +130,35 @@ pub async fn begin(svc: &Arc<Services>, s: Start) -> Result<Arc<LiveStream>, Ref
     if let Err(e) = svc.registry.remember(&live, svc.clock.now_unix()).await {
         tracing::warn!(stream = %shown, error = %e, "could not record the stream in the database");
     }
+    let p = crate::publish_history::Publish {
+        session_id: live.session_id.clone(),
+        id: live.id.clone(),
+        node: svc.node.name.clone(),
+        peer: live.publisher_addr.to_string(),
+        stream_param: live.stream_param.clone(),
+        started_at_unix: svc.clock.now_unix(),
+        ended_at_unix: None,
+        last_seen_unix: 0,
+        stop_reason: None,
+    };
+    if let Err(e) = svc.publishes.started(&p).await {
+        tracing::warn!(stream = %shown, error = %e, "could not record the publish in its history");
+    }
+    stream_event(svc, &live, None).await;
     Ok(live)
+}
+
+/// Queues the stream begin (`end` = None) or end event of `live`.
+async fn stream_event(svc: &Services, live: &LiveStream, end: Option<(i64, &str)>) {
+    let of = callbacks::event::PublishOf {
+        id: &live.id,
+        session_id: &live.session_id,
+        peer: live.publisher_addr,
+        stream_param: &live.stream_param,
+        node: &svc.node.name,
+    };
+    let body = callbacks::event::stream_event(&of, svc.config.callbacks.appid, svc.clock.now_unix(), end);
+    callbacks::outbox::send(svc, &live.id.domain, body).await;
 }
 
 /// What a publish starts: the winning rule's template is read *now* (R-R4: later edits
@@ -149,4 +194,16 @@ pub async fn end(svc: &Services, live: &Arc<LiveStream>, seconds: u64) {
     if let Err(e) = svc.registry.remember(live, svc.clock.now_unix()).await {
         tracing::warn!(stream = %live.id, error = %e, "could not record the stream in the database");
     }
+    let reason = if svc.shutdown.is_cancelled() {
+        "the server shut down"
+    } else if live.drop.is_cancelled() {
+        "the server dropped the publisher"
+    } else {
+        "the publisher stopped"
+    };
+    if let Err(e) = svc.publishes.ended(&live.session_id, svc.clock.now_unix(), reason).await {
+        tracing::warn!(stream = %live.id, error = %e, "could not record the publish's end in its history");
+    }
+    let push_ms = (svc.clock.now().0 - live.started_at.0).max(0) / 90;
+    stream_event(svc, live, Some((push_ms, reason))).await;
 }

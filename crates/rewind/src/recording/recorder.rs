@@ -272,7 +272,7 @@ pub async fn run(
 /// (the insert runs as a tracked background task, so shutdown still waits for it).
 pub(super) fn status(svc: &Arc<Services>, plan: &Plan, file_id: &str, st: RecordStatus, message: &str) {
     // Nobody to tell: no event to build (the outbox would drop it anyway).
-    if callbacks::event::target(svc, &plan.domain).is_none() {
+    if callbacks::event::target(svc, &plan.domain, &plan.app, callbacks::event::STATUS).is_none() {
         return;
     }
     let of = callbacks::event::StatusOf {

@@ -144,7 +144,7 @@ pub async fn drop_unuploaded(svc: Arc<Services>, key: keys::Key, bytes: u64) {
     };
     let mut parts = stream_id.splitn(3, '/');
     let (Some(domain), Some(app), Some(stream)) = (parts.next(), parts.next(), parts.next()) else { return };
-    if crate::callbacks::event::target(&svc, domain).is_none() {
+    if crate::callbacks::event::target(&svc, domain, app, crate::callbacks::event::STATUS).is_none() {
         return;
     }
     let file_id = keys::chunk_file_name(start);

@@ -7,6 +7,7 @@ pub mod postgres;
 pub mod receiver;
 pub mod rtsp;
 pub mod s3;
+pub mod tencent;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

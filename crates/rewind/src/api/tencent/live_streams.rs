@@ -1,6 +1,7 @@
 //! Live streams: `DescribeLiveStreamOnlineList`, `DescribeLiveStreamState`,
-//! `DropLiveStream`, `DescribeLiveStreamPushInfoList`, over `/v1/streams` (which
-//! holds every node's live streams).
+//! `DropLiveStream`, `DescribeLiveStreamPushInfoList` over `/v1/streams` (which holds
+//! every node's live streams); `ForbidLiveStream`, `ResumeLiveStream` over
+//! `/v1/streams/{sid}/forbid`; `DescribeLiveStreamPublishedList` over `/v1/publishes`.
 
 use super::params::{Params, TcError};
 use super::v1::seg;
@@ -60,10 +61,17 @@ pub async fn online_list(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     Ok(json!({"TotalNum": total, "TotalPage": pages, "PageNum": num, "PageSize": size, "OnlineInfo": items}))
 }
 
-/// `DescribeLiveStreamState` → `active` (live on some node) or `inactive`.
+/// `DescribeLiveStreamState` → `forbid` (its publish is refused), `active` (live on
+/// some node) or `inactive`.
 pub async fn state(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     p.only("DescribeLiveStreamState", &["DomainName", "AppName", "StreamName"])?;
-    let state = match ctx.v1.get(&format!("/v1/streams/{}", sid(p)?)).await {
+    let sid = sid(p)?;
+    match ctx.v1.get(&format!("/v1/streams/{sid}/forbid")).await {
+        Ok(_) => return Ok(json!({ "StreamState": "forbid" })),
+        Err(e) if e.code == "ResourceNotFound.Forbid" => {}
+        Err(e) => return Err(e),
+    }
+    let state = match ctx.v1.get(&format!("/v1/streams/{sid}")).await {
         Ok(s) if s["live"] == true => "active",
         Ok(_) => "inactive",
         Err(e) if e.code == "ResourceNotFound.Stream" => "inactive",
@@ -77,6 +85,96 @@ pub async fn drop(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     p.only("DropLiveStream", &["DomainName", "AppName", "StreamName"])?;
     ctx.v1.post(&format!("/v1/streams/{}/drop", sid(p)?), &json!({})).await?;
     Ok(json!({}))
+}
+
+/// `ForbidLiveStream`: the stream's publish is refused on every node until `ResumeTime`
+/// (default 7 days, at most 90), and a live publisher is dropped.
+pub async fn forbid(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    p.only("ForbidLiveStream", &["DomainName", "AppName", "StreamName", "ResumeTime", "Reason"])?;
+    let mut body = json!({ "reason": p.str("Reason")?.unwrap_or_default() });
+    if let Some(t) = p.str("ResumeTime")?.filter(|t| !t.is_empty()) {
+        let unix = cloud_time::parse("ResumeTime", &t)?;
+        body["resume_at"] = json!(unix.to_string());
+    }
+    ctx.v1.put(&format!("/v1/streams/{}/forbid", sid(p)?), &body).await.map_err(|mut e| {
+        e.message = e.message.replace("resume_at", "ResumeTime").replace("reason", "Reason");
+        e
+    })?;
+    Ok(json!({}))
+}
+
+/// `ResumeLiveStream`: lifts a forbid (succeeds whether or not there was one).
+pub async fn resume(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    p.only("ResumeLiveStream", &["DomainName", "AppName", "StreamName"])?;
+    ctx.v1.delete(&format!("/v1/streams/{}/forbid", sid(p)?)).await?;
+    Ok(json!({}))
+}
+
+/// `DescribeLiveStreamPublishedList`: the publishes of a domain live within
+/// `[StartTime, EndTime]` (≤ 1 month apart), newest first, `StreamName` matched anywhere
+/// in the name, paged (`PageNum` from 1, `PageSize` 10–100, default 10).
+pub async fn published_list(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
+    p.only(
+        "DescribeLiveStreamPublishedList",
+        &["DomainName", "EndTime", "StartTime", "AppName", "PageNum", "PageSize", "StreamName"],
+    )?;
+    let domain = p.need_str("DomainName")?;
+    let start = cloud_time::parse("StartTime", &p.need_str("StartTime")?)?;
+    let end = cloud_time::parse("EndTime", &p.need_str("EndTime")?)?;
+    if end < start {
+        return Err(TcError::new("InvalidParameterValue", "EndTime must not be before StartTime"));
+    }
+    if end - start > 31 * 86_400 {
+        return Err(TcError::new(
+            "InvalidParameterValue",
+            "EndTime and StartTime must be at most a month apart",
+        ));
+    }
+    let num = p.int_in("PageNum", 1, 100_000)?.unwrap_or(1);
+    let size = p.int_in("PageSize", 10, 100)?.unwrap_or(10);
+    let q = super::v1::query(&[
+        ("domain", Some(domain)),
+        ("app", p.str("AppName")?.filter(|a| !a.is_empty())),
+        ("stream_contains", p.str("StreamName")?.filter(|s| !s.is_empty())),
+        ("start", Some(start.to_string())),
+        // The cloud's end is inclusive; /v1's is not.
+        ("end", Some((end + 1).to_string())),
+        ("offset", Some(((num - 1) * size).to_string())),
+        ("limit", Some(size.to_string())),
+    ]);
+    let got = ctx.v1.get(&format!("/v1/publishes?{q}")).await?;
+    let items: Vec<Value> = got["publishes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let ip = r["publisher_addr"].as_str().and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+            let end = match r["ended_at"].as_str() {
+                Some(_) => cloud_time::from_v1(&r["ended_at"]).map(cloud_time::utc).unwrap_or_default(),
+                None => String::new(),
+            };
+            json!({
+                "StreamName": r["stream"],
+                "AppName": r["app"],
+                "DomainName": r["domain"],
+                "StreamStartTime": cloud_time::from_v1(&r["started_at"]).map(cloud_time::utc).unwrap_or_default(),
+                "StreamEndTime": end,
+                "StopReason": r["stop_reason"].as_str().unwrap_or(""),
+                "Duration": r["duration_secs"].as_i64().unwrap_or(0),
+                "ClientIp": ip.map(|a| a.ip().to_string()).unwrap_or_default(),
+                "Resolution": "",
+            })
+        })
+        .collect();
+    let total = got["total"].as_i64().unwrap_or(0);
+    Ok(json!({
+        "PublishInfo": items,
+        "PageNum": num,
+        "PageSize": size,
+        "TotalNum": total,
+        "TotalPage": (total + size - 1) / size,
+    }))
 }
 
 /// The cloud's codec names (`H264`, `AAC`) of RFC 6381 strings.

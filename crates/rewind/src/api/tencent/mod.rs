@@ -9,6 +9,7 @@
 //! user's guide; the action table is `dispatch` below.
 
 mod cloud_time;
+mod live_callbacks;
 mod live_domains;
 mod live_records;
 mod live_streams;
@@ -192,6 +193,17 @@ const LIVE_ACTIONS: &[&str] = &[
     "DescribeLiveStreamState",
     "DropLiveStream",
     "DescribeLiveStreamPushInfoList",
+    "ForbidLiveStream",
+    "ResumeLiveStream",
+    "DescribeLiveStreamPublishedList",
+    "CreateLiveCallbackTemplate",
+    "DescribeLiveCallbackTemplates",
+    "DescribeLiveCallbackTemplate",
+    "ModifyLiveCallbackTemplate",
+    "DeleteLiveCallbackTemplate",
+    "CreateLiveCallbackRule",
+    "DescribeLiveCallbackRules",
+    "DeleteLiveCallbackRule",
     "DescribeLivePushAuthKey",
     "ModifyLivePushAuthKey",
     "DescribeLiveDomains",
@@ -239,6 +251,17 @@ async fn dispatch(
         "DescribeLiveStreamState" => live_streams::state(ctx, p).await,
         "DropLiveStream" => live_streams::drop(ctx, p).await,
         "DescribeLiveStreamPushInfoList" => live_streams::push_info_list(ctx, p).await,
+        "ForbidLiveStream" => live_streams::forbid(ctx, p).await,
+        "ResumeLiveStream" => live_streams::resume(ctx, p).await,
+        "DescribeLiveStreamPublishedList" => live_streams::published_list(ctx, p).await,
+        "CreateLiveCallbackTemplate" => live_callbacks::create_template(ctx, p).await,
+        "DescribeLiveCallbackTemplates" => live_callbacks::describe_templates(ctx, p).await,
+        "DescribeLiveCallbackTemplate" => live_callbacks::describe_template(ctx, p).await,
+        "ModifyLiveCallbackTemplate" => live_callbacks::modify_template(ctx, p).await,
+        "DeleteLiveCallbackTemplate" => live_callbacks::delete_template(ctx, p).await,
+        "CreateLiveCallbackRule" => live_callbacks::create_rule(ctx, p).await,
+        "DescribeLiveCallbackRules" => live_callbacks::describe_rules(ctx, p).await,
+        "DeleteLiveCallbackRule" => live_callbacks::delete_rule(ctx, p).await,
         "DescribeLivePushAuthKey" => live_domains::describe_push_auth_key(ctx, p).await,
         "ModifyLivePushAuthKey" => live_domains::modify_push_auth_key(ctx, p).await,
         "DescribeLiveDomains" => live_domains::describe_domains(ctx, p).await,
