@@ -92,6 +92,28 @@ pub async fn announce(db: &Db, name: &str, advertise_url: &str, now_unix: i64) -
     Ok(before.filter(|b| b.up(now_unix) && b.advertise_url != advertise_url))
 }
 
+/// Drops this node's publishers of streams forbidden since they started: a forbid made
+/// on a node that could not pass it to this one still ends the push within a heartbeat.
+async fn drop_forbidden_streams(svc: &crate::server::Services) {
+    let live = svc.registry.list();
+    if live.is_empty() {
+        return;
+    }
+    let forbids = match svc.forbids.list(svc.clock.now_unix()).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the forbidden streams; checked again at the next heartbeat");
+            return;
+        }
+    };
+    for s in live {
+        if forbids.iter().any(|f| f.id == s.id) && !s.drop.is_cancelled() {
+            tracing::info!(stream = %s.id, session = %s.session_id, "dropping the publisher of a forbidden stream");
+            s.drop.cancel();
+        }
+    }
+}
+
 /// A heartbeat: alive at `now_unix` with these streams.
 pub async fn beat(db: &Db, name: &str, now_unix: i64, streams: &[StreamSummary]) -> Result<()> {
     let json = serde_json::to_string(streams).unwrap_or_else(|_| "[]".into());
@@ -190,6 +212,7 @@ pub async fn run(svc: std::sync::Arc<crate::server::Services>) {
             tracing::warn!(error = %e, "could not renew this node's stream leases; they expire in 10 s without");
         }
         drop_streams_taken_elsewhere(&svc, now_ms).await;
+        drop_forbidden_streams(&svc).await;
         note_peers(&svc).await;
     }
 }

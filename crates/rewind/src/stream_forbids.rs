@@ -115,12 +115,9 @@ impl StreamForbids {
         row.as_ref().map(of_row).transpose()
     }
 
-    /// Every forbid in force at `now_unix`, by stream id (ended ones are removed).
+    /// Every forbid in force at `now_unix`, by stream id (a read: ended rows stay until
+    /// the stream is forbidden or lifted again, and are never in force).
     pub async fn list(&self, now_unix: i64) -> Result<Vec<Forbid>> {
-        sqlx::query("DELETE FROM stream_forbid WHERE resume_at_unix <= $1")
-            .bind(now_unix)
-            .execute(self.db.pool())
-            .await?;
         let rows = sqlx::query(
             "SELECT domain, app, stream, reason, resume_at_unix, created_at_unix FROM stream_forbid
              WHERE resume_at_unix > $1 ORDER BY id",

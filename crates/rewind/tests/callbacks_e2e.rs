@@ -60,7 +60,11 @@ async fn events_are_signed_and_reach_the_receiver_through_downtime_and_a_crash()
         srv.metric("rewind_callbacks_failed_tries_total ").await >= 4
     })
     .await;
-    assert_eq!(pending(&srv).await, 3, "start, record and end events wait");
+    assert_eq!(
+        pending(&srv).await,
+        5,
+        "stream begin, recording start, record, recording end and stream end wait"
+    );
     let (_, list) = srv.get("/v1/callbacks").await;
     assert!(list["callbacks"][0]["last_error"].as_str().unwrap().contains("connect"), "{list}");
 
@@ -78,7 +82,7 @@ async fn events_are_signed_and_reach_the_receiver_through_downtime_and_a_crash()
     wait_until("delivery", Duration::from_secs(20), &srv, async || pending(&srv).await == 0).await;
 
     let by_id = inbox.by_id.lock().unwrap().clone();
-    assert_eq!(by_id.len(), 3, "each event once to the application: {by_id:?}");
+    assert_eq!(by_id.len(), 5, "each event once to the application: {by_id:?}");
     let raw = inbox.raw.lock().unwrap().clone();
     assert!(raw.len() >= 3);
     for e in &raw {
@@ -108,6 +112,14 @@ async fn events_are_signed_and_reach_the_receiver_through_downtime_and_a_crash()
         .collect();
     statuses.sort();
     assert_eq!(statuses, ["record_ended", "record_start_succeeded"]);
+    // The publish's begin (1) and end (0), with the cloud's fields.
+    let begin = by_id.values().find(|e| e["event_type"] == 1).expect("a stream begin event");
+    assert_eq!(begin["stream_param"], "token=abc", "{begin}");
+    assert_eq!(begin["user_ip"], "127.0.0.1", "{begin}");
+    assert_eq!(begin["errcode"], 0, "{begin}");
+    let end = by_id.values().find(|e| e["event_type"] == 0).expect("a stream end event");
+    assert_eq!(end["sequence"], begin["sequence"], "one publish: {end}");
+    assert!((1000..=4000).contains(&end["push_duration"].as_i64().unwrap()), "{end}");
     assert!(srv.metric("rewind_callbacks_delivered_total ").await >= 1);
 }
 
@@ -143,12 +155,13 @@ async fn given_up_events_are_listed_and_resent_and_tasks_carry_no_stream_param()
     let (ok, err) = wait_child(push, Duration::from_secs(30));
     assert!(ok, "{err}");
 
-    // Three refused tries each, then given up and listed.
+    // Three refused tries each, then given up and listed: the stream's begin and end,
+    // the task's recording start and end, and its file.
     let mut failed = Vec::new();
     wait_until("given-up events", Duration::from_secs(20), &srv, async || {
         let (_, v) = srv.get("/v1/callbacks/failed").await;
         failed = v["callbacks"].as_array().unwrap().clone();
-        failed.len() == 3 && pending(&srv).await == 0
+        failed.len() == 5 && pending(&srv).await == 0
     })
     .await;
     for f in &failed {
@@ -157,7 +170,7 @@ async fn given_up_events_are_listed_and_resent_and_tasks_carry_no_stream_param()
         assert_eq!(f["last_error"], "HTTP 500");
     }
     assert!(inbox.by_id.lock().unwrap().is_empty());
-    assert_eq!(srv.metric("rewind_callbacks_given_up_total ").await, 3);
+    assert_eq!(srv.metric("rewind_callbacks_given_up_total ").await, 5);
     let (s, v) = srv.send("POST", "/v1/callbacks/nope/resend", None).await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("ResourceNotFound.CallbackEvent")));
     let (s, v) = srv.get("/v1/callbacks?state=bogus").await;
@@ -172,7 +185,7 @@ async fn given_up_events_are_listed_and_resent_and_tasks_carry_no_stream_param()
     let (s, v) = srv.send("POST", "/v1/callbacks/failed/resend", None).await;
     assert_eq!(s, 200, "{v}");
     wait_until("resent events", Duration::from_secs(20), &srv, async || {
-        inbox.by_id.lock().unwrap().len() == 3
+        inbox.by_id.lock().unwrap().len() == 5
     })
     .await;
     let (_, v) = srv.get("/v1/callbacks/failed").await;
@@ -180,7 +193,9 @@ async fn given_up_events_are_listed_and_resent_and_tasks_carry_no_stream_param()
     let by_id = inbox.by_id.lock().unwrap().clone();
     for e in by_id.values() {
         check_signature(e, "dk");
-        assert_eq!(e["task_id"], task_id.as_str(), "{e}");
+        if e["event_type"] != 0 && e["event_type"] != 1 {
+            assert_eq!(e["task_id"], task_id.as_str(), "{e}");
+        }
     }
     let r = by_id.values().find(|e| e["event_type"] == 100).expect("the record event");
     assert_eq!(r["file_id"], media[0]["file_id"]);

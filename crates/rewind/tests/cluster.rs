@@ -405,3 +405,68 @@ async fn a_source_is_pulled_by_one_node_and_taken_over_when_that_node_dies() {
         .await;
     nodes.clear();
 }
+
+/// The Tencent-action API on two nodes (issue 28): what node A's API makes, node B
+/// uses; what node B has live, node A's API sees, forbids and drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_actions_on_one_node_apply_to_pushes_on_another() {
+    use common::tencent::{self, Sdk};
+    let pg = Arc::new(postgres::Postgres::start());
+    let s3 = Arc::new(s3::S3::start());
+    let cfg = |name: &str| format!("[node]\nname = \"{name}\"\n{}", tencent::config());
+    let a = TestServer::start_shared(&cfg("a"), &pg, &s3);
+    let b = TestServer::start_shared(&cfg("b"), &pg, &s3);
+    let mut sdk_a = Sdk::new(&a.http);
+    let id = sdk_a.live("CreateLiveRecordTemplate", json!({"TemplateName": "flv", "FlvParam": {"Enable": 1}}))
+        ["TemplateId"]
+        .as_i64()
+        .unwrap();
+    sdk_a.live("CreateLiveRecordRule", json!({"DomainName": "default", "AppName": "live", "TemplateId": id}));
+    // B applies A's rule within a configuration poll.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let push = ffmpeg_push(&fixture("av", 20), &b.push_url("live/tc"));
+    let cam = json!({"DomainName": "default", "AppName": "live", "StreamName": "tc"});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sdk_a.live("DescribeLiveStreamState", cam.clone())["StreamState"] != "active" {
+        assert!(Instant::now() < deadline, "A sees B's push as active\n{}", b.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let online = sdk_a.live("DescribeLiveStreamOnlineList", json!({}));
+    assert_eq!(online["OnlineInfo"][0]["StreamName"], "tc", "A lists B's stream: {online}");
+    // Forbidden through A: B drops its publisher and refuses the next push.
+    sdk_a.live(
+        "ForbidLiveStream",
+        json!({"DomainName": "default", "AppName": "live", "StreamName": "tc", "Reason": "x"}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.get("/v1/streams/default/live/tc").await.1["live"] == true {
+        assert!(
+            Instant::now() < deadline,
+            "B drops the push A forbade
+A:
+{}
+B:
+{}",
+            a.log(),
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, _) = wait_child(push, Duration::from_secs(20));
+    let (ok, _) = wait_child(ffmpeg_push(&fixture("av", 2), &b.push_url("live/tc")), Duration::from_secs(20));
+    assert!(!ok, "B refuses a stream A forbade");
+    assert!(b.log().contains("forbidden until"), "{}", b.log());
+    // The file B recorded with A's template is found through A's vod API.
+    let media = wait_media(&b, "stream=tc", 1, Duration::from_secs(20)).await;
+    assert_eq!(media[0]["template_id"], id, "{media:?}");
+    let found = sdk_a.vod("SearchMedia", json!({"StreamId": "tc"}));
+    assert_eq!(found["TotalCount"], 1, "{found}");
+    let history = sdk_a.live(
+        "DescribeLiveStreamPublishedList",
+        json!({"DomainName": "default", "StartTime": "2020-01-01T00:00:00Z", "EndTime": "2020-01-31T00:00:00Z"}),
+    );
+    assert_eq!(history["TotalNum"], 0, "{history}");
+    let (_, v) = a.get("/v1/streams/default/live/tc/publishes").await;
+    assert_eq!(v["publishes"][0]["node"], "b", "{v}");
+    assert_eq!(v["publishes"][0]["live"], false, "{v}");
+}
