@@ -1,4 +1,5 @@
-// Live: every live stream (cluster-wide), a live player, drop, and a push-URL helper.
+// Live: every live stream (cluster-wide), a live player, drop, forbid (and lift), and a
+// push-URL helper.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, call, get } from "../logic/api";
 import { local, span, utc } from "../logic/time";
@@ -20,6 +21,14 @@ interface Stream {
   audio?: { codec: string; sample_rate: number; channels: number } | null;
 }
 
+interface Forbid {
+  domain: string;
+  app: string;
+  stream: string;
+  reason: string;
+  resume_at: string;
+}
+
 function describe(s: Stream): string {
   const v = s.video ? `${s.video.codec} ${s.video.width}×${s.video.height} ${s.video.fps} fps` : "no video";
   const a = s.audio ? `${s.audio.codec} ${s.audio.sample_rate / 1000} kHz` : "no audio";
@@ -28,6 +37,7 @@ function describe(s: Stream): string {
 
 export function Live() {
   const [streams, setStreams] = useState<Stream[] | null>(null);
+  const [forbids, setForbids] = useState<Forbid[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [playing, setPlaying] = useState<Stream | null>(null);
   const [now, setNow] = useState(Date.now());
@@ -36,8 +46,10 @@ export function Live() {
     const poll = async () => {
       try {
         const r = await get<{ streams: Stream[] }>("/v1/streams");
+        const f = await get<{ forbids: Forbid[] }>("/v1/forbidden-streams");
         if (!stop) {
           setStreams(r.streams.filter((s) => s.live));
+          setForbids(f.forbids);
           setError(null);
           setNow(Date.now());
         }
@@ -57,6 +69,25 @@ export function Live() {
     if (!confirm(`Drop the publisher of ${s.id}? It may push again.`)) return;
     try {
       await call("POST", streamPath(s, "/drop"));
+    } catch (e) {
+      alert(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+
+  const forbid = async (s: Stream) => {
+    const reason = prompt(`Forbid ${s.id} for 7 days: its publisher is dropped and every push refused. Reason?`);
+    if (reason === null) return;
+    try {
+      await call("PUT", streamPath(s, "/forbid"), { reason });
+    } catch (e) {
+      alert(e instanceof ApiError ? e.message : String(e));
+    }
+  };
+
+  const lift = async (f: Forbid) => {
+    try {
+      await call("DELETE", streamPath(f, "/forbid"));
+      setForbids((all) => all.filter((x) => x !== f));
     } catch (e) {
       alert(e instanceof ApiError ? e.message : String(e));
     }
@@ -91,10 +122,33 @@ export function Live() {
               </button>
               <a href={`#/timeline/${s.id}`}>Timeline</a>
               <button class="danger" onClick={() => drop(s)}>Drop</button>
+              <button class="danger" onClick={() => forbid(s)}>Forbid</button>
             </div>
           </li>
         ))}
       </ul>
+      {forbids.length > 0 && (
+        <>
+          <h3>Forbidden</h3>
+          <ul class="streams" data-testid="forbidden-list">
+            {forbids.map((f) => {
+              const id = `${f.domain}/${f.app}/${f.stream}`;
+              return (
+                <li key={id} data-stream={id}>
+                  <div class="name">{id}</div>
+                  <div class="meta">
+                    <span title={utc(f.resume_at)}>refused until {local(f.resume_at)}</span>
+                    {f.reason && <span> · {f.reason}</span>}
+                  </div>
+                  <div class="actions">
+                    <button onClick={() => lift(f)}>Lift</button>
+                  </div>
+                </li>
+              );
+            })}
+          </ul>
+        </>
+      )}
       {playing && (
         <div class="watch">
           <h3>{playing.id}</h3>

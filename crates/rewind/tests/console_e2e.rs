@@ -148,6 +148,31 @@ async fn the_live_page_shows_a_push_within_2_s_and_plays_it() {
 }
 
 #[tokio::test]
+async fn the_live_page_forbids_a_stream_and_lifts_the_forbid() {
+    let srv = TestServer::start("");
+    let sid = "default/live/noisy";
+    let push = ffmpeg_push(&fixture("av", 30), &srv.push_url("live/noisy"));
+    srv.wait_stream(sid, Duration::from_secs(15), |s, v| s == 200 && v["live"] == true).await;
+    let mut b = Browser::start("forbid", &srv, &[sid]);
+    let shown = b.next();
+    let text = shown["forbidden"].as_str().unwrap();
+    assert!(text.contains("refused until") && text.contains("noisy camera"), "{text}");
+    let (ok, _) = wait_child(push, Duration::from_secs(20));
+    assert!(!ok, "the forbid dropped the push");
+    let (ok, _) =
+        wait_child(ffmpeg_push(&fixture("av", 2), &srv.push_url("live/noisy")), Duration::from_secs(20));
+    assert!(!ok, "a forbidden stream's push is refused");
+    b.go();
+    assert_eq!(b.next()["lifted"], true);
+    let (s, v) = srv.get(&format!("/v1/streams/{sid}/forbid")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("ResourceNotFound.Forbid")), "{v}");
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 2), &srv.push_url("live/noisy")), Duration::from_secs(20));
+    assert!(ok, "pushes again once lifted: {err}");
+    fits_a_phone(b.finish());
+}
+
+#[tokio::test]
 async fn with_an_api_key_the_console_asks_for_it_and_refuses_a_wrong_one() {
     let srv = TestServer::start("api_key = \"console-key\"\n");
     let (_, health) = srv.get("/healthz").await;

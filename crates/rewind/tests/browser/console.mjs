@@ -9,6 +9,8 @@
 //   library FILE KEY     with the API key KEY: filter, play MP4 and HLS, download the MP4
 //                        to FILE, delete the FLV; which requests carried what
 //   settings BAD GOOD    a template with a bad value shows the API's message; a good one is made
+//   forbid STREAM_ID     Forbid a live stream (with a reason) → the Forbidden list shows it →
+//                        (stdin "go") → Lift; the list no longer has it
 // Every scenario ends with {"errors": [...]}: console errors and page errors seen.
 import { chromium } from "playwright-core";
 import readline from "node:readline";
@@ -197,6 +199,23 @@ try {
     await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
     await page.locator("details summary").evaluateAll((all) => all.forEach((d) => d.parentElement.setAttribute("open", "")));
     await phone(page, "settings");
+  } else if (scenario === "forbid") {
+    const [sid] = args;
+    const item = page.getByTestId("live-list").locator(`[data-stream="${sid}"]`);
+    await item.waitFor({ timeout: 20000 });
+    page.once("dialog", (d) => d.accept("noisy camera"));
+    await item.getByRole("button", { name: "Forbid" }).click();
+    const forbidden = page.getByTestId("forbidden-list").locator(`[data-stream="${sid}"]`);
+    await forbidden.waitFor({ timeout: 5000 });
+    // The dropped publisher leaves the live list.
+    await item.waitFor({ state: "detached", timeout: 15000 });
+    out({ forbidden: await forbidden.innerText() });
+    await page.screenshot({ path: `${shots}/forbidden.png` });
+    await go();
+    await forbidden.getByRole("button", { name: "Lift" }).click();
+    await forbidden.waitFor({ state: "detached", timeout: 5000 });
+    out({ lifted: true });
+    await phone(page, "forbid");
   } else if (scenario === "key") {
     const [wrong, right] = args;
     const input = page.getByLabel("API key");
