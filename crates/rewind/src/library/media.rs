@@ -573,6 +573,15 @@ mod tests {
                 end_time: day("2019-03-02T00:00:00Z"),
                 ..Default::default()
             },
+            // The lists SearchMedia sends (StreamIds, FileIds), and its Offset paging.
+            Search { stream: day("cam1,cam2,cam3"), ..Default::default() },
+            Search { file_id: day("0000000000000001,00000000000000ff"), ..Default::default() },
+            Search {
+                stream: day("cam1,cam2"),
+                offset: Some(20),
+                sort: day("-start_time"),
+                ..Default::default()
+            },
         ];
         for q in cases {
             // The page query's plan (an empty table's count may be planned as a scan).
