@@ -77,15 +77,9 @@ fn template_info(t: &Value) -> Value {
     })
 }
 
+/// Callback template ids start at 1.
 fn template_id(p: &Params) -> Result<i64, TcError> {
-    let id = p.need_int("TemplateId")?;
-    if id <= 0 {
-        return Err(TcError::new(
-            "InvalidParameterValue",
-            format!("TemplateId must be a template's id, not {id}"),
-        ));
-    }
-    Ok(id)
+    p.need_template_id(1)
 }
 
 /// `CreateLiveCallbackTemplate` → `{TemplateId}`.

@@ -216,15 +216,9 @@ fn template_info(t: &Value) -> Value {
     Value::Object(m)
 }
 
+/// Record template ids start at 0 (the built-in template).
 fn template_id(p: &Params) -> Result<i64, TcError> {
-    let id = p.need_int("TemplateId")?;
-    if id < 0 {
-        return Err(TcError::new(
-            "InvalidParameterValue",
-            format!("TemplateId must be a template's id, not {id}"),
-        ));
-    }
-    Ok(id)
+    p.need_template_id(0)
 }
 
 /// `CreateLiveRecordTemplate` → `{TemplateId}`.

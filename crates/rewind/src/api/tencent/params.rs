@@ -140,6 +140,18 @@ impl Params {
         self.int(name)?.ok_or_else(|| self.missing(name))
     }
 
+    /// A `TemplateId` that must be given: an id is `min` or more.
+    pub fn need_template_id(&self, min: i64) -> Result<i64, TcError> {
+        let id = self.need_int("TemplateId")?;
+        if id < min {
+            return Err(TcError::new(
+                "InvalidParameterValue",
+                format!("TemplateId must be a template's id, not {id}"),
+            ));
+        }
+        Ok(id)
+    }
+
     /// An integer in `lo..=hi`, if given.
     pub fn int_in(&self, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, TcError> {
         match self.int(name)? {
