@@ -201,3 +201,49 @@ async fn given_up_events_are_listed_and_resent_and_tasks_carry_no_stream_param()
     assert_eq!(r["file_id"], media[0]["file_id"]);
     assert!(r.get("stream_param").is_none(), "task recordings carry no stream_param: {r}");
 }
+
+/// Issue 29 (3): a receiver that answers with a redirect does not get the signed body
+/// re-sent where it points: the try fails, and says why.
+#[tokio::test]
+async fn a_redirecting_receiver_is_a_failed_try_never_followed() {
+    use std::sync::atomic::AtomicUsize;
+    let followed = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = followed.clone();
+    let app = axum::Router::new()
+        .route(
+            "/cb",
+            axum::routing::post(move || async move {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [("location", format!("http://127.0.0.1:{port}/internal"))],
+                )
+            }),
+        )
+        .route(
+            "/internal",
+            axum::routing::post(move || async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                "taken"
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let cfg = format!(
+        "[callbacks]\nurl = \"http://127.0.0.1:{port}/cb\"\nkey = \"k\"\nfirst_retry_ms = 100\nmax_retry_ms = 100\nmax_attempts = 2\n"
+    );
+    let srv = TestServer::start(&cfg);
+    let (ok, err) =
+        wait_child(ffmpeg_push(&fixture("av", 2), &srv.push_url("live/redir")), Duration::from_secs(30));
+    assert!(ok, "{err}");
+    let mut failed = Vec::new();
+    wait_until("the stream events given up", Duration::from_secs(20), &srv, async || {
+        let (_, v) = srv.get("/v1/callbacks/failed").await;
+        failed = v["callbacks"].as_array().unwrap().clone();
+        failed.len() >= 2
+    })
+    .await;
+    let why = failed[0]["last_error"].as_str().unwrap();
+    assert!(why.contains("307") && why.contains("redirects are not followed"), "{why}");
+    assert_eq!(followed.load(Ordering::SeqCst), 0, "the redirect was never followed");
+}

@@ -296,3 +296,34 @@ async fn an_open_api_on_every_address_is_warned_about_at_start() {
     let _ = child.wait();
     assert!(log.contains("the API is open"), "{log}");
 }
+
+/// Issue 29 (9): every answer says `nosniff`, and a wrong method on a signed URL gets
+/// the API's error, not an empty 405.
+#[tokio::test]
+async fn answers_are_never_sniffed_and_a_signed_urls_wrong_method_says_why() {
+    let srv = TestServer::start("api_key = \"k\"\n");
+    let c = reqwest::Client::new();
+    for (path, auth) in [("/v1/streams", true), ("/v1/nope", true), ("/healthz", false), ("/", false)] {
+        let mut req = c.get(srv.url(path));
+        if auth {
+            req = req.bearer_auth("k");
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+    let r = c
+        .post(srv.url("/v1/signed-urls"))
+        .bearer_auth("k")
+        .header("content-type", "application/json")
+        .body(r#"{"path": "/v1/media/x/content"}"#)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    let url = v["url"].as_str().unwrap_or_else(|| panic!("{v}")).to_string();
+    let r = c.post(srv.url(&url)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "UnsupportedOperation.Method", "{v}");
+}

@@ -84,7 +84,8 @@ pub async fn create(
         expires_at_unix: expires,
     };
     locator::insert(&svc.db, &l, now).await?;
-    tracing::info!(locator_id = %l.locator_id, stream = %l.stream_id, "locator created");
+    // Not its id: the id is the credential that plays the stream.
+    tracing::info!(stream = %l.stream_id, "locator created");
     Ok((StatusCode::CREATED, Json(view(&l))))
 }
 

@@ -44,7 +44,17 @@ pub fn router(svc: Arc<Services>) -> Router {
             get(move |state, path, req| signed_urls::serve(inner, state, path, req)),
         )
         .fallback_service(routes)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(nosniff))
         .with_state(svc)
+}
+
+/// No answer is ever sniffed into another type (an error's JSON as HTML, a playlist as
+/// a script): every response says so.
+async fn nosniff(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+    r
 }
 
 /// Every `/v1` route, behind the API key and the forwarding to a stream's node.

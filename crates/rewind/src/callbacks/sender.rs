@@ -23,6 +23,9 @@ pub fn http_client(cfg: &CallbacksConfig) -> reqwest::Result<reqwest::Client> {
     // One crypto provider for the process; a second install is a no-op error.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+        // A redirect would re-send the signed body wherever the receiver points (an
+        // internal address): a 3xx is a failed try instead, said in words.
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_millis(cfg.timeout_ms))
         .connect_timeout(Duration::from_millis(cfg.timeout_ms.min(10_000)))
         .build()
@@ -94,6 +97,10 @@ async fn deliver(svc: &Services, client: &reqwest::Client, d: Due) {
         .await;
     let error = match result {
         Ok(r) if r.status().is_success() => None,
+        Ok(r) if r.status().is_redirection() => Some(format!(
+            "HTTP {} (redirects are not followed: point the callback URL at the final address)",
+            r.status().as_u16()
+        )),
         Ok(r) => Some(format!("HTTP {}", r.status().as_u16())),
         Err(e) if e.is_timeout() => Some("no answer in time".to_string()),
         Err(e) if e.is_connect() => Some(format!("could not connect: {}", root_cause(&e))),
