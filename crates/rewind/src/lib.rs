@@ -22,6 +22,7 @@ pub mod lock;
 pub mod log_throttle;
 pub mod metrics;
 pub mod nodes;
+pub mod peer_text;
 pub mod publish_history;
 pub mod push;
 pub mod recording;

@@ -327,3 +327,19 @@ async fn answers_are_never_sniffed_and_a_signed_urls_wrong_method_says_why() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "UnsupportedOperation.Method", "{v}");
 }
+
+/// Issue 29 (4): a refused publish of a peer-sized name logs at most a couple of hundred
+/// bytes of it, escaped, and says how long it was.
+#[tokio::test]
+async fn a_peer_sized_stream_name_is_cut_in_the_log() {
+    let srv = TestServer::start("");
+    let name = format!("{}\nFORGED LINE", "x".repeat(60_000));
+    let r = rust_push(&srv.push_url(&format!("live/{name}")), &fixture("av", 1)).await;
+    assert!(r.is_err(), "a name this long is refused");
+    assert!(srv.wait_log("publish refused", Duration::from_secs(10)), "{}", srv.log());
+    let log = srv.log();
+    let line = log.lines().find(|l| l.contains("publish refused")).unwrap();
+    assert!(line.len() < 1000, "{} bytes of log for one refusal", line.len());
+    assert!(line.contains("bytes)"), "says how long the name was: {line}");
+    assert!(!log.lines().any(|l| l.starts_with("FORGED LINE")), "no line forged");
+}

@@ -9,6 +9,7 @@ use crate::ingest::frames::{FrameAssembler, FrameError, Produced};
 use crate::ingest::lifecycle;
 use crate::ingest::publish_target::{self, PublishTarget};
 use crate::ingest::socket_batch::{self, Drained};
+use crate::peer_text::PeerText;
 use crate::registry::LiveStream;
 use crate::server::Services;
 use bytes::{Bytes, BytesMut};
@@ -134,12 +135,12 @@ pub async fn run(svc: Arc<Services>, sock: TcpStream, peer: SocketAddr, slot: Ar
                 svc.metrics.protocol_errors_total.inc(kind);
                 // Throttled per kind: a flood of one kind does not hide the others.
                 if let Some(suppressed) = svc.noisy_logs.allow(kind) {
-                    tracing::warn!(%peer, kind, reason = %e, suppressed, "closing RTMP connection: protocol error");
+                    tracing::warn!(%peer, kind, reason = %PeerText(&e.to_string()), suppressed, "closing RTMP connection: protocol error");
                 }
             } else if s.publishing_started {
-                tracing::info!(%peer, reason = %e, "RTMP connection ended");
+                tracing::info!(%peer, reason = %PeerText(&e.to_string()), "RTMP connection ended");
             } else if let Some(suppressed) = svc.noisy_logs.allow("rtmp_ended_early") {
-                tracing::info!(%peer, reason = %e, suppressed, "RTMP connection ended before publishing");
+                tracing::info!(%peer, reason = %PeerText(&e.to_string()), suppressed, "RTMP connection ended before publishing");
             }
         }
     }
@@ -381,7 +382,8 @@ impl Session {
     fn refuse(&mut self, reason: &str, code: &str, description: &str, stream: &str) -> SessionError {
         self.svc.metrics.publish_refused_total.inc(reason);
         if let Some(suppressed) = self.svc.noisy_logs.allow("publish_refused") {
-            tracing::warn!(peer = %self.peer, stream, reason, why = description, suppressed, "publish refused");
+            let (stream, why) = (PeerText(stream), PeerText(description));
+            tracing::warn!(peer = %self.peer, %stream, reason, %why, suppressed, "publish refused");
         }
         self.status("error", code, description);
         SessionError::Refused
