@@ -289,11 +289,20 @@ pub struct HttpConfig {
     pub header_read_timeout_secs: u64,
     /// Seconds a request has to send its whole body.
     pub body_read_timeout_secs: u64,
+    /// Host names (without port) a request's `Host` may carry when no `api_key` is set,
+    /// beside IP literals and `localhost`: a name no one configured is a DNS-rebinding
+    /// page's, and is refused.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_connections: 1024, header_read_timeout_secs: 10, body_read_timeout_secs: 30 }
+        HttpConfig {
+            max_connections: 1024,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            allowed_hosts: Vec::new(),
+        }
     }
 }
 

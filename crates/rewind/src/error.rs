@@ -78,6 +78,8 @@ pub enum ErrorCode {
     CallbackTemplateNotFound,
     /// The stream is not forbidden.
     ForbidNotFound,
+    /// A request a web page on another site made a browser send.
+    CrossSiteRequest,
     /// A byte range cannot be satisfied.
     RangeNotSatisfiable,
     /// The bucket did not answer (or failed): retry later.
@@ -133,6 +135,7 @@ impl ErrorCode {
             ErrorCode::CallbackNotFound => "ResourceNotFound.CallbackEvent",
             ErrorCode::CallbackTemplateNotFound => "ResourceNotFound.CallbackTemplate",
             ErrorCode::ForbidNotFound => "ResourceNotFound.Forbid",
+            ErrorCode::CrossSiteRequest => "AuthFailure.CrossSiteRequest",
             ErrorCode::MaximumRunningTask => "LimitExceeded.MaximumRunningTask",
             ErrorCode::TaskStarted => "FailedOperation.TaskStarted",
             ErrorCode::StorageUnavailable => "ResourceUnavailable.Storage",
@@ -181,7 +184,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::BodyTimeout => 408,
             ErrorCode::AuthFailure => 401,
-            ErrorCode::SignatureInvalid | ErrorCode::SignatureExpired => 403,
+            ErrorCode::SignatureInvalid | ErrorCode::SignatureExpired | ErrorCode::CrossSiteRequest => 403,
             ErrorCode::StreamNotFound | ErrorCode::DomainNotFound | ErrorCode::NotFound => 404,
             ErrorCode::StreamNotLive => 409,
             ErrorCode::MethodNotAllowed => 405,

@@ -343,3 +343,51 @@ async fn a_peer_sized_stream_name_is_cut_in_the_log() {
     assert!(line.contains("bytes)"), "says how long the name was: {line}");
     assert!(!log.lines().any(|l| l.starts_with("FORGED LINE")), "no line forged");
 }
+
+/// Issue 29 (2): with the API open (no key, the default), a page on another origin in
+/// Chromium sends no-cors writes and changes nothing; a rebound DNS name is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_origin_changes_nothing_through_the_open_api() {
+    let srv = TestServer::start(&format!(
+        "{FLV_ALL}[[record_templates]]\ntemplate_id = 2\nname = \"api\"\nflv = {{ enable = true }}\n"
+    ));
+    let sid = "default/live/victim";
+    let push = ffmpeg_push(&fixture("av", 30), &srv.push_url("live/victim"));
+    srv.wait_stream(sid, Duration::from_secs(15), |s, v| s == 200 && v["live"] == true).await;
+    let (_, before) = srv.get("/v1/record-templates").await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    let out = Command::new("node")
+        .arg(format!("{dir}/cross_site.mjs"))
+        .arg(format!("http://{}", srv.http))
+        .arg(sid)
+        .output()
+        .expect("node runs (the test command installs it with Chromium)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("\"sent\":5"),
+        "the page sent its requests: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, after) = srv.get("/v1/record-templates").await;
+    assert_eq!(before, after, "no template made or deleted");
+    let (_, v) = srv.get(&format!("/v1/streams/{sid}")).await;
+    assert_eq!(v["live"], true, "the publisher was not dropped");
+    let (_, v) = srv.get("/v1/sources").await;
+    assert!(v["sources"].as_array().unwrap().is_empty(), "no source made: {v}");
+    let (_, v) = srv.get("/v1/forbidden-streams").await;
+    assert!(v["forbids"].as_array().unwrap().is_empty(), "no forbid: {v}");
+    assert!(srv.log().contains("cross-site request refused"), "refusals are logged");
+    // DNS rebinding: the page's own name in Host is refused, reads too.
+    let r = reqwest::Client::new()
+        .get(srv.url("/v1/streams"))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "AuthFailure.CrossSiteRequest", "{v}");
+    let mut push = push;
+    let _ = push.kill();
+}

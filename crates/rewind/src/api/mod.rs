@@ -3,6 +3,7 @@
 mod callback_targets;
 mod callbacks;
 mod console;
+mod cross_site;
 mod domains;
 mod forward;
 pub mod http_server;
@@ -45,6 +46,7 @@ pub fn router(svc: Arc<Services>) -> Router {
         )
         .fallback_service(routes)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(svc.clone(), cross_site::guard))
         .layer(middleware::map_response(nosniff))
         .with_state(svc)
 }
