@@ -126,7 +126,7 @@ async fn trickling_sockets_are_closed_at_their_deadline_and_a_publisher_still_ge
     let http_trickler = tokio::spawn(async move {
         let t = Instant::now();
         let mut s = TcpStream::connect(&http).await.unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
         for _ in 0..40 {
             if s.write_all(b"X").await.is_err() || closed_within(&mut s, Duration::from_millis(500)).await {
                 return t.elapsed();
@@ -135,7 +135,7 @@ async fn trickling_sockets_are_closed_at_their_deadline_and_a_publisher_still_ge
         panic!("a trickling HTTP connection was never closed");
     });
     let mut keep_alive = TcpStream::connect(&srv.http).await.unwrap();
-    keep_alive.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    keep_alive.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
     let mut got = vec![0u8; 1024];
     let n = keep_alive.read(&mut got).await.unwrap();
     assert!(String::from_utf8_lossy(&got[..n]).starts_with("HTTP/1.1 200"));
@@ -253,7 +253,7 @@ async fn bad_api_input_gets_the_documented_4xx_with_our_error_body() {
     // A body that trickles is cut off with a 408 (body deadline) instead of holding on.
     let srv2 = TestServer::start("[http]\nbody_read_timeout_secs = 1\n");
     let mut s = TcpStream::connect(&srv2.http).await.unwrap();
-    s.write_all(b"POST /v1/record-templates HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    s.write_all(b"POST /v1/record-templates HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
         .await
         .unwrap();
     let mut got = vec![0u8; 4096];
