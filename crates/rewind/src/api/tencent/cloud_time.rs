@@ -48,6 +48,12 @@ pub fn parse(field: &str, s: &str) -> Result<i64, TcError> {
         })
 }
 
+/// One of the `/v1` API's RFC 3339 times in Beijing time, as rule lists show it (`""`
+/// when absent).
+pub fn beijing_of_v1(v: &serde_json::Value) -> String {
+    from_v1(v).map(beijing).unwrap_or_default()
+}
+
 /// Unix seconds of one of the `/v1` API's RFC 3339 times (`None` when absent).
 pub fn from_v1(v: &serde_json::Value) -> Option<i64> {
     OffsetDateTime::parse(v.as_str()?, &Rfc3339).ok().map(|t| t.unix_timestamp())

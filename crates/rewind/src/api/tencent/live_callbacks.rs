@@ -138,15 +138,14 @@ pub async fn create_rule(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
 pub async fn describe_rules(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     p.only("DescribeLiveCallbackRules", &[])?;
     let all = ctx.v1.get("/v1/callback-rules").await?;
-    let beijing = |v: &Value| cloud_time::from_v1(v).map(cloud_time::beijing).unwrap_or_default();
     let rules: Vec<Value> = all["rules"]
         .as_array()
         .map(|a| {
             a.iter()
                 .map(|r| {
                     json!({
-                        "CreateTime": beijing(&r["created_at"]),
-                        "UpdateTime": beijing(&r["updated_at"]),
+                        "CreateTime": cloud_time::beijing_of_v1(&r["created_at"]),
+                        "UpdateTime": cloud_time::beijing_of_v1(&r["updated_at"]),
                         "TemplateId": r["template_id"],
                         "DomainName": r["domain"],
                         "AppName": r["app"],

@@ -282,10 +282,6 @@ pub async fn create_rule(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
     Ok(json!({}))
 }
 
-fn beijing_of(v: &Value) -> String {
-    cloud_time::from_v1(v).map(cloud_time::beijing).unwrap_or_default()
-}
-
 /// `DescribeLiveRecordRules` → `{Rules}` with `CreateTime`/`UpdateTime` in Beijing
 /// time, as the cloud writes them.
 pub async fn describe_rules(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError> {
@@ -297,8 +293,8 @@ pub async fn describe_rules(ctx: &Ctx<'_>, p: &Params) -> Result<Value, TcError>
             a.iter()
                 .map(|r| {
                     json!({
-                        "CreateTime": beijing_of(&r["created_at"]),
-                        "UpdateTime": beijing_of(&r["updated_at"]),
+                        "CreateTime": cloud_time::beijing_of_v1(&r["created_at"]),
+                        "UpdateTime": cloud_time::beijing_of_v1(&r["updated_at"]),
                         "TemplateId": r["template_id"],
                         "DomainName": r["domain"],
                         "AppName": r["app"],
